@@ -1,0 +1,47 @@
+# invois — the two commands a newcomer needs are `make run` and `make test`.
+CARGO ?= cargo
+SCALE ?= 100k
+
+.PHONY: run test check fmt clippy build release bench bench-peer crash-test fuzz-api clean
+
+## run: the sandbox — builds, loads demo data into ./invois.db, prints a ready API key, serves on 127.0.0.1:8080
+run:
+	$(CARGO) run --release --bin invois -- serve --demo
+
+## test: the whole test suite (unit + integration, one test binary for the API)
+test:
+	$(CARGO) test --all-targets
+
+## check: formatting, clippy with warnings as errors, and the tests (what CI runs)
+check: fmt clippy test
+
+fmt:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --all-targets -- -D warnings
+
+build:
+	$(CARGO) build
+
+release:
+	$(CARGO) build --release
+
+## bench: load benchmark against a seeded database (SCALE=100k default, SCALE=1m full); writes bench/RESULTS.md
+bench: release
+	SCALE=$(SCALE) bash bench/run.sh
+
+## bench-peer: the same read benchmarks against PocketBase holding the same organizations
+bench-peer: release
+	SCALE=$(SCALE) bash bench/peer.sh
+
+## crash-test: kill -9 the server under concurrent writes many times and verify every acknowledged write
+crash-test: release
+	bash bench/crash.sh
+
+## fuzz-api: schemathesis against openapi.json of a running server (installs schemathesis from PyPI)
+fuzz-api: release
+	bash bench/fuzz-api.sh
+
+clean:
+	$(CARGO) clean

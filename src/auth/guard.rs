@@ -1,0 +1,395 @@
+//! The request guard of `/api/integrations/*`: key verification with a cache, per-key rate
+//! limits with their headers, failed-auth throttling per client address, and the `Authed`
+//! extractor through which handlers demand a scope.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest, ResponseError};
+use chrono::{DateTime, Utc};
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::{DefaultKeyedRateLimiter, Quota};
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+use tokio::sync::Semaphore;
+
+use super::{split_key, verify_secret, Scope};
+use crate::config::Config;
+use crate::error::{ApiError, Result};
+use crate::storage::{keys, Db};
+
+/// The header that carries the key.
+pub const KEY_HEADER: &str = "x-invois-key";
+
+/// The key a request was authenticated with.
+#[derive(Debug, Clone)]
+pub struct Authed {
+    pub key_id: String,
+    pub scopes: Vec<Scope>,
+}
+
+impl Authed {
+    /// `403 insufficient_scope` unless the key has `scope`.
+    pub fn require(&self, scope: Scope) -> Result<()> {
+        if self.scopes.contains(&scope) {
+            Ok(())
+        } else {
+            Err(ApiError::InsufficientScope(format!(
+                "Insufficient scope; expected any of: {}",
+                scope.as_str()
+            )))
+        }
+    }
+}
+
+impl FromRequest for Authed {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(
+            req.extensions()
+                .get::<Authed>()
+                .cloned()
+                .ok_or_else(|| ApiError::Unauthorized("Missing X-Invois-Key header".into())),
+        )
+    }
+}
+
+#[derive(Clone)]
+struct CachedKey {
+    id: String,
+    scopes: Vec<Scope>,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+type KeyLimiter = DefaultKeyedRateLimiter<String, StateInformationMiddleware>;
+
+/// Shared state of the guard.
+pub struct AuthState {
+    db: Db,
+    mac_key: [u8; 32],
+    cache: Mutex<HashMap<[u8; 32], CachedKey>>,
+    verify_permits: Semaphore,
+    key_limiter: KeyLimiter,
+    ip_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    per_second: u32,
+    burst: u32,
+    trusted_proxy: bool,
+    last_used: Mutex<HashMap<String, String>>,
+}
+
+/// Most verified keys remembered at once; past it the cache starts over.
+const CACHE_MAX: usize = 10_000;
+
+fn nz(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
+}
+
+fn unauthorized(msg: &str) -> ApiError {
+    ApiError::Unauthorized(msg.to_owned())
+}
+
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+}
+
+impl AuthState {
+    pub fn new(db: Db, cfg: &Config) -> Self {
+        let mut mac_key = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut mac_key);
+        let rl = &cfg.rate_limit;
+        let permits = match cfg.auth.max_concurrent_verifications {
+            0 => std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+            n => n,
+        };
+        Self {
+            db,
+            mac_key,
+            cache: Mutex::new(HashMap::new()),
+            verify_permits: Semaphore::new(permits),
+            key_limiter: DefaultKeyedRateLimiter::keyed(
+                Quota::per_second(nz(rl.per_second)).allow_burst(nz(rl.burst)),
+            )
+            .with_middleware::<StateInformationMiddleware>(),
+            ip_limiter: DefaultKeyedRateLimiter::keyed(
+                Quota::per_second(nz(rl.auth_per_second)).allow_burst(nz(rl.auth_burst)),
+            ),
+            per_second: rl.per_second,
+            burst: rl.burst,
+            trusted_proxy: cfg.server.trusted_proxy,
+            last_used: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn tag(&self, presented: &str) -> [u8; 32] {
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.mac_key) else {
+            return [0; 32];
+        };
+        mac.update(presented.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], CachedKey>> {
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Forgets a key (revoked through the API).
+    pub fn forget(&self, key_id: &str) {
+        self.cache().retain(|_, c| c.id != key_id);
+    }
+
+    /// Verifies the presented key; see SPEC §3.
+    async fn authenticate(&self, presented: Option<&str>, ip: IpAddr) -> Result<Authed> {
+        let now = Utc::now();
+        if let Some(p) = presented {
+            let tag = self.tag(p);
+            let cached = self.cache().get(&tag).cloned();
+            if let Some(c) = cached {
+                if c.expires_at.is_some_and(|e| e <= now) {
+                    self.cache().remove(&tag);
+                    return Err(unauthorized("API key has expired"));
+                }
+                // Revocation may come from another process (the CLI): ask the database,
+                // a primary-key read, on every request.
+                let id = c.id.clone();
+                let now_s = crate::domain::now();
+                let active = self
+                    .db
+                    .read(move |conn| keys::is_active(conn, &id, &now_s))
+                    .await?;
+                if !active {
+                    self.cache().remove(&tag);
+                    return Err(unauthorized("API key has been revoked or has expired"));
+                }
+                self.note_used(&c.id);
+                return Ok(Authed {
+                    key_id: c.id,
+                    scopes: c.scopes,
+                });
+            }
+        }
+        // Not a key verified before: this path costs a lookup and maybe argon2, so it is
+        // throttled per client address before any of that work.
+        if let Err(not_until) = self.ip_limiter.check_key(&ip) {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            return Err(ApiError::RateLimited {
+                retry_after: wait.as_secs_f64().ceil().max(1.0) as u64,
+            });
+        }
+        let Some(p) = presented else {
+            return Err(unauthorized("Missing X-Invois-Key header"));
+        };
+        let Some((id, secret)) = split_key(p) else {
+            return Err(unauthorized("Invalid API key"));
+        };
+        let lookup = id.clone();
+        let Some(rec) = self.db.read(move |conn| keys::find(conn, &lookup)).await? else {
+            return Err(unauthorized("Invalid API key"));
+        };
+        let secret = secret.to_owned();
+        let hash = rec.secret_hash.clone();
+        let ok = {
+            let _permit = self
+                .verify_permits
+                .acquire()
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            web::block(move || verify_secret(&secret, &hash)).await?
+        };
+        if !ok {
+            return Err(unauthorized("Invalid API key"));
+        }
+        if rec.info.revoked_at.is_some() {
+            return Err(unauthorized("API key has been revoked"));
+        }
+        let expires_at = rec.info.expires_at.as_deref().and_then(parse_time);
+        if expires_at.is_some_and(|e| e <= now) {
+            return Err(unauthorized("API key has expired"));
+        }
+        let scopes: Vec<Scope> = rec
+            .info
+            .scopes
+            .iter()
+            .filter_map(|s| Scope::parse(s))
+            .collect();
+        {
+            let mut cache = self.cache();
+            if cache.len() >= CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(
+                self.tag(p),
+                CachedKey {
+                    id: rec.info.id.clone(),
+                    scopes: scopes.clone(),
+                    expires_at,
+                },
+            );
+        }
+        self.note_used(&rec.info.id);
+        Ok(Authed {
+            key_id: rec.info.id,
+            scopes,
+        })
+    }
+
+    fn note_used(&self, key_id: &str) {
+        let mut m = self
+            .last_used
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        m.insert(key_id.to_owned(), crate::domain::now());
+    }
+
+    /// Writes the batched `last_used_at` times (called on a timer and at shutdown).
+    pub async fn flush_last_used(&self) -> Result<()> {
+        let batch: Vec<(String, String)> = {
+            let mut m = self
+                .last_used
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            m.drain().collect()
+        };
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.db.write(move |tx| keys::touch(tx, &batch)).await
+    }
+
+    /// Drops limiter state of keys and addresses not seen lately.
+    pub fn housekeeping(&self) {
+        self.key_limiter.retain_recent();
+        self.ip_limiter.retain_recent();
+    }
+
+    /// The per-key limit: `Ok(headers)` or `Err((retry_after, headers))`.
+    fn rate(
+        &self,
+        key_id: &str,
+    ) -> std::result::Result<[(HeaderName, HeaderValue); 3], (u64, [(HeaderName, HeaderValue); 3])>
+    {
+        let now_unix = Utc::now().timestamp();
+        let per = f64::from(self.per_second);
+        let headers = |remaining: u32, reset_in: f64| {
+            let reset = now_unix + reset_in.ceil() as i64;
+            [
+                (
+                    HeaderName::from_static("x-ratelimit-limit"),
+                    HeaderValue::from(self.burst),
+                ),
+                (
+                    HeaderName::from_static("x-ratelimit-remaining"),
+                    HeaderValue::from(remaining),
+                ),
+                (
+                    HeaderName::from_static("x-ratelimit-reset"),
+                    HeaderValue::from(reset),
+                ),
+            ]
+        };
+        match self.key_limiter.check_key(&key_id.to_owned()) {
+            Ok(snap) => {
+                let remaining = snap.remaining_burst_capacity();
+                Ok(headers(
+                    remaining,
+                    f64::from(self.burst - remaining.min(self.burst)) / per,
+                ))
+            }
+            Err(not_until) => {
+                let wait = not_until
+                    .wait_time_from(DefaultClock::default().now())
+                    .as_secs_f64();
+                let retry = wait.ceil().max(1.0) as u64;
+                Err((retry, headers(0, wait + f64::from(self.burst) / per)))
+            }
+        }
+    }
+
+    fn client_ip(&self, req: &ServiceRequest) -> IpAddr {
+        if self.trusted_proxy {
+            // The proxy appends the address it saw: the last entry is the one we can trust.
+            if let Some(ip) = req
+                .headers()
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.rsplit(',').next())
+                .and_then(|s| s.trim().parse::<IpAddr>().ok())
+            {
+                return ip;
+            }
+        }
+        req.peer_addr()
+            .map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip())
+    }
+}
+
+/// Paths under `/api/integrations` that need no key.
+fn is_public(path: &str) -> bool {
+    path == "/api/integrations/openapi.json"
+}
+
+/// The middleware: 401 → 429 → handler (which checks its scope), rate-limit headers on
+/// every authenticated response.
+pub async fn guard(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> std::result::Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if is_public(req.path()) {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+    let Some(state) = req.app_data::<web::Data<AuthState>>().cloned() else {
+        let e = ApiError::Internal("auth state missing".into());
+        return Ok(req.into_response(e.error_response()));
+    };
+    let presented = req
+        .headers()
+        .get(KEY_HEADER)
+        .map(|v| v.to_str().unwrap_or("").to_owned());
+    let ip = state.client_ip(&req);
+    let authed = match state.authenticate(presented.as_deref(), ip).await {
+        Ok(a) => a,
+        Err(e) => return Ok(req.into_response(e.error_response())),
+    };
+    match state.rate(&authed.key_id) {
+        Err((retry_after, headers)) => {
+            let mut res = ApiError::RateLimited { retry_after }.error_response();
+            for (k, v) in headers {
+                res.headers_mut().insert(k, v);
+            }
+            Ok(req.into_response(res))
+        }
+        Ok(headers) => {
+            req.extensions_mut().insert(authed);
+            let mut res = next.call(req).await?.map_into_boxed_body();
+            for (k, v) in headers {
+                res.headers_mut().insert(k, v);
+            }
+            Ok(res)
+        }
+    }
+}
+
+/// Starts the background tasks: batched `last_used_at` writes and limiter housekeeping.
+pub fn spawn_background(state: Arc<AuthState>, every_secs: u64) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(every_secs.max(1)));
+        loop {
+            tick.tick().await;
+            if let Err(e) = state.flush_last_used().await {
+                log::warn!("could not record keys' last use: {e}");
+            }
+            state.housekeeping();
+        }
+    });
+}

@@ -1,0 +1,239 @@
+//! API keys: format, hashing, creation; the request guard lives in [`guard`].
+
+pub mod guard;
+
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
+use argon2::Argon2;
+use rand::RngCore;
+
+use crate::error::{ApiError, Result};
+use crate::storage::keys::{self, KeyInfo};
+
+pub use guard::{AuthState, Authed};
+
+/// What a key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    ReadUsers,
+    WriteUsers,
+    ReadOrganizations,
+    WriteOrganizations,
+    ReadTiers,
+    WriteTiers,
+    Admin,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 7] = [
+        Scope::ReadUsers,
+        Scope::WriteUsers,
+        Scope::ReadOrganizations,
+        Scope::WriteOrganizations,
+        Scope::ReadTiers,
+        Scope::WriteTiers,
+        Scope::Admin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::ReadUsers => "read:users",
+            Scope::WriteUsers => "write:users",
+            Scope::ReadOrganizations => "read:organizations",
+            Scope::WriteOrganizations => "write:organizations",
+            Scope::ReadTiers => "read:tiers",
+            Scope::WriteTiers => "write:tiers",
+            Scope::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// What a key created without `--scopes` gets: everything but `admin`.
+    pub fn defaults() -> Vec<Scope> {
+        Scope::ALL
+            .into_iter()
+            .filter(|s| *s != Scope::Admin)
+            .collect()
+    }
+}
+
+/// Parses a comma- or space-separated scope list.
+pub fn parse_scopes(s: &str) -> std::result::Result<Vec<Scope>, String> {
+    let mut out = Vec::new();
+    for part in s.split([',', ' ']).map(str::trim).filter(|p| !p.is_empty()) {
+        let scope = Scope::parse(part).ok_or_else(|| {
+            format!(
+                "unknown scope {part:?}; known: {}",
+                Scope::ALL.map(Scope::as_str).join(", ")
+            )
+        })?;
+        if !out.contains(&scope) {
+            out.push(scope);
+        }
+    }
+    if out.is_empty() {
+        return Err("at least one scope is needed".into());
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The recognizable start of every key (secret scanners can match `invois_[0-9a-f]{16}_[0-9a-f]{64}`).
+pub const KEY_PREFIX: &str = "invois_";
+
+/// A plaintext key; its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PlainKey(pub String);
+
+impl std::fmt::Debug for PlainKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PlainKey([redacted])")
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Splits a presented key into `(key id, secret)`; `None` if it is not of our format.
+pub fn split_key(presented: &str) -> Option<(String, &str)> {
+    let rest = presented.strip_prefix(KEY_PREFIX)?;
+    let (id, secret) = rest.split_once('_')?;
+    let is_hex = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    if !is_hex(id, 16) || !is_hex(secret, 64) {
+        return None;
+    }
+    Some((format!("key-{id}"), secret))
+}
+
+/// argon2id hash (PHC string) of a secret.
+pub fn hash_secret(secret: &str) -> Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(secret.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| ApiError::Internal(format!("argon2: {e}")))
+}
+
+/// Whether `secret` matches the stored hash (argon2 compares in constant time).
+pub fn verify_secret(secret: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(secret.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+/// A new key: its row and its plaintext (shown once).
+pub fn generate(
+    name: &str,
+    scopes: &[Scope],
+    expires_in_days: Option<u32>,
+) -> Result<(KeyInfo, PlainKey, String)> {
+    let mut id = [0u8; 8];
+    let mut secret = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut id);
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    let (id, secret) = (hex(&id), hex(&secret));
+    let plain = PlainKey(format!("{KEY_PREFIX}{id}_{secret}"));
+    let hash = hash_secret(&secret)?;
+    let now = chrono::Utc::now();
+    let info = KeyInfo {
+        id: format!("key-{id}"),
+        name: name.to_owned(),
+        scopes: scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+        created_at: now.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        expires_at: expires_in_days.map(|d| {
+            (now + chrono::Duration::days(i64::from(d)))
+                .format("%Y-%m-%dT%H:%M:%SZ")
+                .to_string()
+        }),
+        revoked_at: None,
+        last_used_at: None,
+        replaced_by: None,
+    };
+    Ok((info, plain, hash))
+}
+
+/// Validates a key name: 1–100 printable characters.
+pub fn parse_key_name(name: &str) -> std::result::Result<String, String> {
+    let t = name.trim();
+    if t.is_empty() || t.chars().count() > 100 || t.chars().any(char::is_control) {
+        return Err("Name must be 1 to 100 printable characters".into());
+    }
+    Ok(t.to_owned())
+}
+
+/// Creates and stores a key (blocking: argon2 and SQLite); returns it with its plaintext.
+pub fn create_key(
+    db: &crate::storage::Db,
+    name: &str,
+    scopes: &[Scope],
+    expires_in_days: Option<u32>,
+    actor: Option<&str>,
+) -> Result<(KeyInfo, PlainKey)> {
+    let (info, plain, hash) = generate(name, scopes, expires_in_days)?;
+    let row = info.clone();
+    let actor = actor.map(str::to_owned);
+    db.write_blocking(move |tx| {
+        keys::insert(tx, &row, &hash)?;
+        crate::storage::events::record(
+            tx,
+            "key.created",
+            actor.as_deref(),
+            &row.id,
+            &[],
+            &row.created_at,
+        )
+    })?;
+    Ok((info, plain))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_split_and_verify() {
+        let (info, plain, hash) = generate("t", &Scope::defaults(), Some(1)).unwrap();
+        let (id, secret) = split_key(&plain.0).unwrap();
+        assert_eq!(id, info.id);
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_secret(secret, &hash));
+        assert!(!verify_secret(&"0".repeat(64), &hash));
+        assert!(info.expires_at.is_some());
+        assert_eq!(format!("{plain:?}"), "PlainKey([redacted])");
+    }
+
+    #[test]
+    fn malformed_keys_do_not_split() {
+        for k in [
+            "",
+            "invois_",
+            "invois_zz_00",
+            "sk_abc",
+            &format!("invois_{}_{}", "a".repeat(16), "A".repeat(64)),
+        ] {
+            assert!(split_key(k).is_none(), "{k}");
+        }
+    }
+
+    #[test]
+    fn scopes_parse_and_default_excludes_admin() {
+        assert_eq!(
+            parse_scopes("read:users, admin").unwrap(),
+            vec![Scope::ReadUsers, Scope::Admin]
+        );
+        assert!(parse_scopes("read:everything").is_err());
+        assert!(!Scope::defaults().contains(&Scope::Admin));
+        assert_eq!(Scope::defaults().len(), 6);
+    }
+}

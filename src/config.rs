@@ -1,0 +1,272 @@
+//! Settings: defaults in code (mirrored by `config.example.toml`), then a TOML file, then
+//! `INVOIS_<SECTION>__<KEY>` environment variables, then command-line flags.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// All settings.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub rate_limit: RateLimitConfig,
+    pub auth: AuthConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address and port to listen on.
+    pub bind: String,
+    /// HTTP worker threads; 0 = one per core.
+    pub workers: usize,
+    /// Largest accepted request body in bytes.
+    pub body_limit: usize,
+    /// Seconds a client has to send the request head.
+    pub request_timeout_secs: u64,
+    /// Seconds an idle keep-alive connection is kept open.
+    pub keep_alive_secs: u64,
+    /// Seconds in-flight requests get to finish on shutdown.
+    pub shutdown_timeout_secs: u64,
+    /// Read the client address from `X-Forwarded-For` (only behind a trusted reverse proxy).
+    pub trusted_proxy: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// SQLite file.
+    pub path: PathBuf,
+    /// `off`, `normal`, `full` or `extra` (see README, Durability).
+    pub synchronous: String,
+    /// Read connections in the pool (writes go through one writer connection).
+    pub pool_size: u32,
+    /// Milliseconds a connection waits on a lock held by another process.
+    pub busy_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Sustained requests per second per API key.
+    pub per_second: u32,
+    /// Requests a key may send at once before the rate applies.
+    pub burst: u32,
+    /// Key verifications (argon2) per second per client address for keys not yet verified.
+    pub auth_per_second: u32,
+    /// Burst of such verifications per client address.
+    pub auth_burst: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Concurrent argon2 verifications at most; 0 = one per core.
+    pub max_concurrent_verifications: usize,
+    /// Seconds between flushes of keys' `last_used_at`.
+    pub last_used_flush_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `error`, `warn`, `info`, `debug` or `trace` (or an env_logger filter).
+    pub level: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            workers: 0,
+            body_limit: 1024 * 1024,
+            request_timeout_secs: 10,
+            keep_alive_secs: 30,
+            shutdown_timeout_secs: 30,
+            trusted_proxy: false,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            path: "invois.db".into(),
+            synchronous: "normal".into(),
+            pool_size: 8,
+            busy_timeout_ms: 5000,
+        }
+    }
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            per_second: 50,
+            burst: 100,
+            auth_per_second: 5,
+            auth_burst: 20,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrent_verifications: 0,
+            last_used_flush_secs: 10,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+            auth: AuthConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+/// The environment variable prefix.
+pub const ENV_PREFIX: &str = "INVOIS_";
+
+impl Config {
+    /// Defaults, overridden by `file` (or `INVOIS_CONFIG`), then by `INVOIS_*` variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, String> {
+        let vars: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_from(file, &vars)
+    }
+
+    /// As [`Config::load`], with the environment given (for tests).
+    pub fn load_from(file: Option<&Path>, env: &[(String, String)]) -> Result<Self, String> {
+        let env_file = env
+            .iter()
+            .find(|(k, _)| k == "INVOIS_CONFIG")
+            .map(|(_, v)| PathBuf::from(v));
+        let file = file.map(Path::to_path_buf).or(env_file);
+        let mut root = match &file {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| format!("cannot read config file {}: {e}", p.display()))?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| format!("config file {} is not valid TOML: {e}", p.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        for (k, v) in env {
+            let Some(rest) = k.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            if rest == "CONFIG" {
+                continue;
+            }
+            let Some((section, key)) = rest.split_once("__") else {
+                return Err(format!(
+                    "environment variable {k}: expected {ENV_PREFIX}<SECTION>__<KEY>"
+                ));
+            };
+            let section = section.to_ascii_lowercase();
+            let key = key.to_ascii_lowercase();
+            let value = parse_env_value(v);
+            let entry = root
+                .entry(section)
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let toml::Value::Table(t) = entry else {
+                return Err(format!("environment variable {k}: section is not a table"));
+            };
+            t.insert(key, value);
+        }
+        let cfg: Config = toml::Value::Table(root)
+            .try_into()
+            .map_err(|e: toml::de::Error| format!("invalid configuration: {}", e.message()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks values that types alone do not.
+    pub fn validate(&self) -> Result<(), String> {
+        if !["off", "normal", "full", "extra"]
+            .contains(&self.database.synchronous.to_ascii_lowercase().as_str())
+        {
+            return Err("database.synchronous must be one of off, normal, full, extra".into());
+        }
+        if self.rate_limit.per_second == 0 || self.rate_limit.burst == 0 {
+            return Err("rate_limit.per_second and rate_limit.burst must be at least 1".into());
+        }
+        if self.rate_limit.auth_per_second == 0 || self.rate_limit.auth_burst == 0 {
+            return Err(
+                "rate_limit.auth_per_second and rate_limit.auth_burst must be at least 1".into(),
+            );
+        }
+        if self.database.pool_size == 0 {
+            return Err("database.pool_size must be at least 1".into());
+        }
+        if self.server.body_limit == 0 {
+            return Err("server.body_limit must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// An environment value as TOML if it parses as a number or boolean, else as a string.
+fn parse_env_value(v: &str) -> toml::Value {
+    if let Ok(i) = v.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    if let Ok(b) = v.parse::<bool>() {
+        return toml::Value::Boolean(b);
+    }
+    if let Ok(f) = v.parse::<f64>() {
+        if v.contains('.') {
+            return toml::Value::Float(f);
+        }
+    }
+    toml::Value::String(v.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_mirrors_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+        let cfg = Config::load_from(Some(&path), &[]).unwrap();
+        assert_eq!(cfg, Config::default());
+    }
+
+    #[test]
+    fn env_overrides_file_and_defaults() {
+        let env = vec![
+            ("INVOIS_RATE_LIMIT__PER_SECOND".to_owned(), "5".to_owned()),
+            ("INVOIS_DATABASE__PATH".to_owned(), "/data/x.db".to_owned()),
+            ("INVOIS_SERVER__TRUSTED_PROXY".to_owned(), "true".to_owned()),
+        ];
+        let cfg = Config::load_from(None, &env).unwrap();
+        assert_eq!(cfg.rate_limit.per_second, 5);
+        assert_eq!(cfg.database.path, PathBuf::from("/data/x.db"));
+        assert!(cfg.server.trusted_proxy);
+        assert_eq!(cfg.rate_limit.burst, 100);
+    }
+
+    #[test]
+    fn unknown_settings_are_refused() {
+        let env = vec![("INVOIS_SERVER__BINDD".to_owned(), "x".to_owned())];
+        assert!(Config::load_from(None, &env).unwrap_err().contains("bindd"));
+    }
+}

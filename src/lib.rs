@@ -1,0 +1,10 @@
+//! invois: a self-hosted user- and organization-management API over one SQLite file.
+
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod model;
+pub mod routes;
+pub mod startup;
+pub mod storage;

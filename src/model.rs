@@ -1,0 +1,252 @@
+//! The API's JSON representations (field names and order as in the seeds).
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// A premium tier as embedded in organization lists (seed 000, 002).
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TierSummary {
+    #[schema(example = "tier-premium")]
+    pub id: String,
+    #[schema(example = "Premium")]
+    pub name: String,
+    pub features: Vec<String>,
+}
+
+/// Usage limits of a tier; each may be `null` (unlimited or unset).
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TierLimits {
+    #[schema(example = 1000)]
+    pub max_users: Option<i64>,
+    #[schema(example = "100GB")]
+    pub max_storage: Option<String>,
+    #[schema(example = 100_000)]
+    pub api_calls_per_month: Option<i64>,
+}
+
+/// A premium tier with its limits, as in a single organization (seed 001).
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TierDetail {
+    pub id: String,
+    pub name: String,
+    pub features: Vec<String>,
+    pub limits: TierLimits,
+}
+
+/// A premium tier resource (`/tiers`).
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Tier {
+    pub id: String,
+    pub name: String,
+    pub features: Vec<String>,
+    pub limits: TierLimits,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// An organization in a list (seed 002).
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OrgSummary {
+    #[schema(example = "org-123")]
+    pub id: String,
+    #[schema(example = "Acme Corporation")]
+    pub name: String,
+    #[schema(example = "acme-corp")]
+    pub slug: String,
+    pub logo: Option<String>,
+    pub member_count: i64,
+    pub premium_tier: Option<TierSummary>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A membership as seen from the user's side (seed 000).
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MembershipBrief {
+    pub id: String,
+    pub role: String,
+    pub created_at: String,
+}
+
+/// An organization of a user, with the membership (seed 000).
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct UserOrganization {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    pub logo: Option<String>,
+    pub member_count: i64,
+    pub premium_tier: Option<TierSummary>,
+    pub membership: MembershipBrief,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// The user embedded in a membership.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct UserBrief {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+}
+
+/// A member in a single organization (seed 001).
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OrgMember {
+    pub id: String,
+    pub user_id: String,
+    pub role: String,
+    pub user: UserBrief,
+    pub created_at: String,
+}
+
+/// A single organization with members and tier limits (seed 001).
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OrgDetail {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    pub logo: Option<String>,
+    pub member_count: i64,
+    pub premium_tier: Option<TierDetail>,
+    /// The first 100 members by join date; all of them via `/organizations/{id}/members`.
+    pub members: Vec<OrgMember>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A membership resource (`/organizations/{id}/members`).
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Membership {
+    pub id: String,
+    pub user_id: String,
+    pub organization_id: String,
+    pub role: String,
+    pub user: UserBrief,
+    pub created_at: String,
+}
+
+/// The organization embedded in a user's membership.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OrgBrief {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+}
+
+/// A membership as listed in a user's `members`.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct UserMember {
+    pub id: String,
+    pub organization_id: String,
+    pub role: String,
+    pub created_at: String,
+    pub organization: OrgBrief,
+}
+
+/// A user (seed 003).
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    #[schema(example = "user-456")]
+    pub id: String,
+    #[schema(example = "Jane Smith")]
+    pub name: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    #[schema(example = "jane@example.com")]
+    pub email: String,
+    pub phone: Option<String>,
+    #[schema(example = "1985-03-20")]
+    pub dob: Option<String>,
+    #[schema(example = "customer")]
+    pub role: String,
+    pub members: Vec<UserMember>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// Pagination meta of seed 002.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+pub struct PageMeta {
+    pub total: i64,
+    pub per_page: u32,
+    pub current_page: u32,
+    pub last_page: i64,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
+impl PageMeta {
+    /// The meta of page `page` of `total` rows, `count` of them on this page.
+    pub fn new(total: i64, per_page: u32, page: u32, count: usize) -> Self {
+        let per = i64::from(per_page);
+        let last_page = ((total + per - 1) / per).max(1);
+        let count = i64::try_from(count).unwrap_or(0);
+        let first = i64::from(page - 1) * per + 1;
+        let (from, to) = if count == 0 {
+            (None, None)
+        } else {
+            (Some(first), Some(first + count - 1))
+        };
+        Self {
+            total,
+            per_page,
+            current_page: page,
+            last_page,
+            from,
+            to,
+        }
+    }
+}
+
+/// A page of a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T: ToSchema> {
+    pub data: Vec<T>,
+    pub meta: PageMeta,
+}
+
+/// Meta of seed 000.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+pub struct CountMeta {
+    pub total: i64,
+    pub count: i64,
+}
+
+/// A user's organizations (seed 000).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserOrganizations {
+    pub data: Vec<UserOrganization>,
+    pub meta: CountMeta,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_meta_edges() {
+        let m = PageMeta::new(150, 10, 1, 10);
+        assert_eq!((m.last_page, m.from, m.to), (15, Some(1), Some(10)));
+        let m = PageMeta::new(0, 10, 1, 0);
+        assert_eq!((m.last_page, m.from, m.to), (1, None, None));
+        let m = PageMeta::new(21, 10, 3, 1);
+        assert_eq!((m.last_page, m.from, m.to), (3, Some(21), Some(21)));
+        let m = PageMeta::new(21, 10, 9, 0);
+        assert_eq!((m.last_page, m.from, m.to), (3, None, None));
+    }
+}

@@ -1,0 +1,36 @@
+//! `/healthz` (liveness) and `/readyz` (the database answers and accepts writes).
+
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use crate::error::{ApiError, Result};
+use crate::storage::Db;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz));
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "The process is alive")))]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(r#"{"status":"ok"}"#)
+}
+
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses((status = 200, description = "The database answers"), (status = 503, body = crate::error::ErrorBody)))]
+pub async fn readyz(db: web::Data<Db>) -> Result<HttpResponse> {
+    let ok = db
+        .read(|c| {
+            let v: i64 = c.query_row("SELECT count(*) FROM premium_tiers", [], |r| r.get(0))?;
+            Ok(v >= 0)
+        })
+        .await;
+    match ok {
+        Ok(true) => Ok(HttpResponse::Ok().json(json!({"status": "ready", "database": "ok"}))),
+        _ => Err(ApiError::ServiceUnavailable(
+            "The database is not available".into(),
+        )),
+    }
+}

@@ -1,0 +1,201 @@
+//! `/keys`: the key-management API (scope `admin`).
+
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::{no_content, ok_json, API};
+use crate::auth::{self, AuthState, Authed, Scope};
+use crate::domain::fields::Fields;
+use crate::error::{ApiError, ErrorBody, Result};
+use crate::storage::keys::KeyInfo;
+use crate::storage::{events, keys, Db};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/keys")
+            .route(web::get().to(list))
+            .route(web::post().to(create_key)),
+    )
+    .service(web::resource("/keys/{id}").route(web::delete().to(revoke)))
+    .service(web::resource("/keys/{id}/rotate").route(web::post().to(rotate)));
+}
+
+/// A new key with its plaintext, shown only in this response.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NewKey {
+    pub id: String,
+    pub name: String,
+    /// The plaintext key; store it now, it is never shown again.
+    pub key: String,
+    pub scopes: Vec<String>,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+}
+
+/// Keys listed (never secrets).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyList {
+    pub data: Vec<KeyInfo>,
+}
+
+#[utoipa::path(get, path = "/api/integrations/keys", tag = "keys",
+    responses((status = 200, body = KeyList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("api_key" = ["admin"])))]
+pub async fn list(key: Authed, db: web::Data<Db>) -> Result<HttpResponse> {
+    key.require(Scope::Admin)?;
+    let data = db.read(keys::list).await?;
+    ok_json(&KeyList { data })
+}
+
+#[utoipa::path(post, path = "/api/integrations/keys", tag = "keys",
+    request_body(content = Object, description = "name (required), scopes (default: all but admin), expiresInDays", example = json!({"name": "shopify-sync", "scopes": ["read:organizations"], "expiresInDays": 90})),
+    responses((status = 201, body = NewKey), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("api_key" = ["admin"])))]
+pub async fn create_key(
+    key: Authed,
+    db: web::Data<Db>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse> {
+    key.require(Scope::Admin)?;
+    let mut f = Fields::new(body.into_inner())?;
+    let name = f.string("name", auth::parse_key_name);
+    let name = f.require("name", name, "Name is required");
+    let scopes = f.string_list("scopes", 10, |s| {
+        Scope::parse(s)
+            .map(|x| x.as_str().to_owned())
+            .ok_or_else(|| format!("unknown scope {s}"))
+    });
+    let scopes: Vec<Scope> = match scopes.value() {
+        Some(v) if v.is_empty() => {
+            f.error("scopes", "at least one scope is needed");
+            Vec::new()
+        }
+        Some(v) => v.iter().filter_map(|s| Scope::parse(s)).collect(),
+        None => Scope::defaults(),
+    };
+    let days = f
+        .integer("expiresInDays", 36_500)
+        .value()
+        .and_then(|d| u32::try_from(d).ok());
+    f.finish()?;
+    let Some(name) = name else {
+        return Err(ApiError::Internal("unreachable".into()));
+    };
+    let db = db.get_ref().clone();
+    let actor = key.key_id.clone();
+    let (info, plain) = web::block(move || {
+        auth::create_key(&db, &name, &scopes, days.filter(|d| *d > 0), Some(&actor))
+    })
+    .await??;
+    let body = NewKey {
+        id: info.id.clone(),
+        name: info.name,
+        key: plain.0,
+        scopes: info.scopes,
+        created_at: info.created_at,
+        expires_at: info.expires_at,
+    };
+    Ok(HttpResponse::Created()
+        .insert_header(("location", format!("{API}/keys/{}", info.id)))
+        .json(body))
+}
+
+#[utoipa::path(delete, path = "/api/integrations/keys/{id}", tag = "keys",
+    params(("id" = String, Path, description = "Key id")),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("api_key" = ["admin"])))]
+pub async fn revoke(
+    key: Authed,
+    db: web::Data<Db>,
+    auth: web::Data<AuthState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    key.require(Scope::Admin)?;
+    let id = id.into_inner();
+    let target = id.clone();
+    let actor = key.key_id.clone();
+    db.write(move |tx| {
+        let now = crate::domain::now();
+        match keys::revoke(tx, &target, &now)? {
+            None => Err(ApiError::not_found("API key")),
+            Some(true) => events::record(tx, "key.revoked", Some(&actor), &target, &[], &now),
+            Some(false) => Ok(()),
+        }
+    })
+    .await?;
+    auth.forget(&id);
+    Ok(no_content())
+}
+
+#[utoipa::path(post, path = "/api/integrations/keys/{id}/rotate", tag = "keys",
+    params(("id" = String, Path, description = "Key id")),
+    responses((status = 201, body = NewKey), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("api_key" = ["admin"])))]
+pub async fn rotate(
+    key: Authed,
+    db: web::Data<Db>,
+    auth: web::Data<AuthState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    key.require(Scope::Admin)?;
+    let id = id.into_inner();
+    let db = db.get_ref().clone();
+    let actor = key.key_id.clone();
+    let old = id.clone();
+    let (info, plain) = web::block(move || rotate_key(&db, &old, Some(&actor))).await??;
+    auth.forget(&id);
+    let body = NewKey {
+        id: info.id.clone(),
+        name: info.name,
+        key: plain.0,
+        scopes: info.scopes,
+        created_at: info.created_at,
+        expires_at: info.expires_at,
+    };
+    Ok(HttpResponse::Created()
+        .insert_header(("location", format!("{API}/keys/{}", info.id)))
+        .json(body))
+}
+
+/// Issues a successor with the same name, scopes and remaining lifetime, and revokes `id`.
+pub fn rotate_key(db: &Db, id: &str, actor: Option<&str>) -> Result<(KeyInfo, auth::PlainKey)> {
+    let old = db
+        .read_blocking(|c| keys::find(c, id))?
+        .ok_or_else(|| ApiError::not_found("API key"))?;
+    if old.info.revoked_at.is_some() {
+        return Err(ApiError::Conflict {
+            message: "API key is already revoked".into(),
+            details: None,
+        });
+    }
+    let scopes: Vec<Scope> = old
+        .info
+        .scopes
+        .iter()
+        .filter_map(|s| Scope::parse(s))
+        .collect();
+    let days = old
+        .info
+        .expires_at
+        .as_deref()
+        .and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok())
+        .map(|e| {
+            let left = (e.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_days();
+            u32::try_from(left.max(1)).unwrap_or(1)
+        });
+    let (info, plain, hash) = auth::generate(&old.info.name, &scopes, days)?;
+    let row = info.clone();
+    let old_id = id.to_owned();
+    let actor = actor.map(str::to_owned);
+    db.write_blocking(move |tx| {
+        let now = crate::domain::now();
+        keys::insert(tx, &row, &hash)?;
+        keys::revoke(tx, &old_id, &now)?;
+        keys::set_replaced_by(tx, &old_id, &row.id)?;
+        events::record(tx, "key.rotated", actor.as_deref(), &old_id, &[], &now)
+    })?;
+    Ok((info, plain))
+}

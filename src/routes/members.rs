@@ -1,0 +1,214 @@
+//! `/organizations/{id}/members`: list, add, change role, remove.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::Value;
+
+use super::{
+    check_if_match, create, created, if_match, no_content, ok_json, resource, IdemKey, ListParams,
+    API,
+};
+use crate::auth::{Authed, Scope};
+use crate::domain::fields::Fields;
+use crate::domain::{self, MEMBER_ROLES};
+use crate::error::{ApiError, ErrorBody, Result};
+use crate::model::{Membership, Page, PageMeta};
+use crate::storage::{events, members, orgs, users, Db};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/organizations/{id}/members")
+            .route(web::get().to(list))
+            .route(web::post().to(add)),
+    )
+    .service(
+        web::resource("/organizations/{id}/members/{memberId}")
+            .route(web::get().to(get))
+            .route(web::patch().to(update))
+            .route(web::delete().to(delete)),
+    );
+}
+
+fn org_of(c: &rusqlite::Connection, id_or_slug: &str) -> Result<String> {
+    orgs::resolve(c, id_or_slug)?.ok_or_else(|| ApiError::not_found("Organization"))
+}
+
+#[utoipa::path(get, path = "/api/integrations/organizations/{id}/members", tag = "members",
+    params(("id" = String, Path, description = "Organization id or slug"),
+        ("query" = Option<String>, Query, description = "User name or email, partial, case-insensitive"),
+        ("role" = Option<String>, Query, description = "owner | admin | customer"),
+        ("page" = Option<u32>, Query), ("per_page" = Option<u32>, Query)),
+    responses((status = 200, body = Page<Membership>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("api_key" = ["read:organizations"])))]
+pub async fn list(
+    req: HttpRequest,
+    key: Authed,
+    db: web::Data<Db>,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    key.require(Scope::ReadOrganizations)?;
+    let p = ListParams::parse(&req, &["query", "role", "page", "per_page"])?;
+    p.check_role(&MEMBER_ROLES)?;
+    let id = id.into_inner();
+    let page = p.page;
+    let (rows, total) = db
+        .read(move |c| {
+            let org = org_of(c, &id)?;
+            members::list(c, &org, p.query.as_deref(), p.role.as_deref(), page)
+        })
+        .await?;
+    let meta = PageMeta::new(total, page.per_page, page.page, rows.len());
+    ok_json(&Page { data: rows, meta })
+}
+
+#[utoipa::path(get, path = "/api/integrations/organizations/{id}/members/{memberId}", tag = "members",
+    params(("id" = String, Path, description = "Organization id or slug"), ("memberId" = String, Path, description = "Membership id")),
+    responses((status = 200, body = Membership, headers(("ETag" = String))), (status = 304), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("api_key" = ["read:organizations"])))]
+pub async fn get(
+    req: HttpRequest,
+    key: Authed,
+    db: web::Data<Db>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse> {
+    key.require(Scope::ReadOrganizations)?;
+    let (id, mid) = path.into_inner();
+    let m = db
+        .read(move |c| {
+            let org = org_of(c, &id)?;
+            members::get(c, &org, &mid)?.ok_or_else(|| ApiError::not_found("Membership"))
+        })
+        .await?;
+    resource(&req, &m)
+}
+
+#[utoipa::path(post, path = "/api/integrations/organizations/{id}/members", tag = "members",
+    params(("id" = String, Path, description = "Organization id or slug"), ("Idempotency-Key" = Option<String>, Header)),
+    request_body(content = Object, description = "userId (required), role (owner | admin | customer, default customer)", example = json!({"userId": "user-123", "role": "admin"})),
+    responses((status = 201, body = Membership, headers(("Location" = String))), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("api_key" = ["write:organizations"])))]
+pub async fn add(
+    req: HttpRequest,
+    key: Authed,
+    db: web::Data<Db>,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse> {
+    key.require(Scope::WriteOrganizations)?;
+    let body = body.into_inner();
+    let idem = IdemKey::from_request(&req, &body)?;
+    let mut f = Fields::new(body)?;
+    let user_id = f.string("userId", |s| {
+        if s.is_empty() {
+            Err("userId is required".to_owned())
+        } else {
+            Ok(s.to_owned())
+        }
+    });
+    let user_id = f.require("userId", user_id, "userId is required");
+    let role = f.string("role", |s| domain::parse_role(s, &MEMBER_ROLES));
+    let role = f
+        .not_null("role", role)
+        .value()
+        .unwrap_or_else(|| "customer".into());
+    f.finish()?;
+    let Some(user_id) = user_id else {
+        return Err(ApiError::Internal("unreachable".into()));
+    };
+    let id = id.into_inner();
+    let actor = key.key_id.clone();
+    create(&db, &key, idem, move |tx, now| {
+        let org = org_of(tx, &id)?;
+        if !users::exists(tx, &user_id)? {
+            return Err(ApiError::not_found("User"));
+        }
+        let mid = members::create(tx, &org, &user_id, &role, now)?;
+        events::record(tx, "membership.created", Some(&actor), &mid, &[], now)?;
+        let m = members::get(tx, &org, &mid)?
+            .ok_or_else(|| ApiError::Internal("created membership vanished".into()))?;
+        created(format!("{API}/organizations/{org}/members/{mid}"), &m)
+    })
+    .await
+}
+
+#[utoipa::path(patch, path = "/api/integrations/organizations/{id}/members/{memberId}", tag = "members",
+    params(("id" = String, Path), ("memberId" = String, Path), ("If-Match" = Option<String>, Header)),
+    request_body(content = Object, description = "role (owner | admin | customer)", example = json!({"role": "owner"})),
+    responses((status = 200, body = Membership), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("api_key" = ["write:organizations"])))]
+pub async fn update(
+    req: HttpRequest,
+    key: Authed,
+    db: web::Data<Db>,
+    path: web::Path<(String, String)>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse> {
+    key.require(Scope::WriteOrganizations)?;
+    let mut f = Fields::new(body.into_inner())?;
+    let role = f.string("role", |s| domain::parse_role(s, &MEMBER_ROLES));
+    let role = f.require("role", role, "Role is required");
+    f.finish()?;
+    let Some(role) = role else {
+        return Err(ApiError::Internal("unreachable".into()));
+    };
+    let (id, mid) = path.into_inner();
+    let im = if_match(&req);
+    let actor = key.key_id.clone();
+    let m = db
+        .write(move |tx| {
+            let org = org_of(tx, &id)?;
+            let cur =
+                members::get(tx, &org, &mid)?.ok_or_else(|| ApiError::not_found("Membership"))?;
+            check_if_match(im.as_deref(), &cur)?;
+            if members::set_role(tx, &org, &mid, &role)? == Some(true) {
+                events::record(
+                    tx,
+                    "membership.updated",
+                    Some(&actor),
+                    &mid,
+                    &["role"],
+                    &domain::now(),
+                )?;
+            }
+            members::get(tx, &org, &mid)?.ok_or_else(|| ApiError::not_found("Membership"))
+        })
+        .await?;
+    resource(&req, &m)
+}
+
+#[utoipa::path(delete, path = "/api/integrations/organizations/{id}/members/{memberId}", tag = "members",
+    params(("id" = String, Path), ("memberId" = String, Path), ("If-Match" = Option<String>, Header)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 412, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("api_key" = ["write:organizations"])))]
+pub async fn delete(
+    req: HttpRequest,
+    key: Authed,
+    db: web::Data<Db>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse> {
+    key.require(Scope::WriteOrganizations)?;
+    let (id, mid) = path.into_inner();
+    let im = if_match(&req);
+    let actor = key.key_id.clone();
+    db.write(move |tx| {
+        let org = org_of(tx, &id)?;
+        let cur = members::get(tx, &org, &mid)?.ok_or_else(|| ApiError::not_found("Membership"))?;
+        check_if_match(im.as_deref(), &cur)?;
+        members::delete(tx, &org, &mid)?;
+        events::record(
+            tx,
+            "membership.deleted",
+            Some(&actor),
+            &mid,
+            &[],
+            &domain::now(),
+        )
+    })
+    .await?;
+    Ok(no_content())
+}

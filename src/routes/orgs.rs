@@ -1,0 +1,201 @@
+//! `/organizations`: list (seed 002), get (seed 001), create, update, delete.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::Value;
+
+use super::{
+    check_if_match, create, created, if_match, no_content, ok_json, resource, IdemKey, ListParams,
+    API,
+};
+use crate::auth::{Authed, Scope};
+use crate::domain::fields::{Fields, Patch};
+use crate::domain::{self};
+use crate::error::{ApiError, ErrorBody, Result};
+use crate::model::{OrgDetail, OrgSummary, Page, PageMeta};
+use crate::storage::orgs::{NewOrg, OrgUpdate};
+use crate::storage::{events, orgs, Db};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/organizations")
+            .route(web::get().to(list))
+            .route(web::post().to(create_org)),
+    )
+    .service(
+        web::resource("/organizations/{id}")
+            .route(web::get().to(get))
+            .route(web::patch().to(update))
+            .route(web::delete().to(delete)),
+    );
+}
+
+fn read(body: Value) -> Result<(OrgUpdate, Fields)> {
+    let mut f = Fields::new(body)?;
+    let name = f.string("name", |s| domain::parse_name(s, "Name", 200));
+    let name = f.not_null("name", name);
+    let slug = f.string("slug", domain::parse_slug);
+    let slug = f.not_null("slug", slug);
+    let logo = f.string("logo", |s| domain::parse_url(s, "Logo"));
+    let tier = f.string("premiumTierId", |s| {
+        if s.is_empty() || s.len() > 100 {
+            Err("premiumTierId must be a tier id".to_owned())
+        } else {
+            Ok(s.to_owned())
+        }
+    });
+    Ok((
+        OrgUpdate {
+            name: name.value(),
+            slug: slug.value(),
+            logo: logo.into_update(),
+            premium_tier_id: tier.into_update(),
+        },
+        f,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/integrations/organizations", tag = "organizations",
+    params(("query" = Option<String>, Query, description = "Search term to filter organizations by name (partial, case-insensitive)"),
+        ("page" = Option<u32>, Query, description = "Page number for pagination (default: 1)"),
+        ("per_page" = Option<u32>, Query, description = "Number of organizations per page (default: 10, max: 100)")),
+    responses((status = 200, body = Page<OrgSummary>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("api_key" = ["read:organizations"])))]
+pub async fn list(req: HttpRequest, key: Authed, db: web::Data<Db>) -> Result<HttpResponse> {
+    key.require(Scope::ReadOrganizations)?;
+    let p = ListParams::parse(&req, &["query", "page", "per_page"])?;
+    let page = p.page;
+    let (rows, total) = db
+        .read(move |c| orgs::list(c, p.query.as_deref(), page))
+        .await?;
+    let meta = PageMeta::new(total, page.per_page, page.page, rows.len());
+    ok_json(&Page { data: rows, meta })
+}
+
+#[utoipa::path(get, path = "/api/integrations/organizations/{id}", tag = "organizations",
+    params(("id" = String, Path, description = "The unique identifier of the organization, or its slug")),
+    responses((status = 200, body = OrgDetail, headers(("ETag" = String))), (status = 304), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("api_key" = ["read:organizations"])))]
+pub async fn get(
+    req: HttpRequest,
+    key: Authed,
+    db: web::Data<Db>,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    key.require(Scope::ReadOrganizations)?;
+    let id = id.into_inner();
+    let org = db
+        .read(move |c| orgs::get_detail(c, &id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("Organization"))?;
+    resource(&req, &org)
+}
+
+#[utoipa::path(post, path = "/api/integrations/organizations", tag = "organizations",
+    request_body(content = Object, description = "name (required), slug (generated from the name when absent), logo, premiumTierId", example = json!({"name": "Zeta Café Sdn Bhd", "logo": "https://example.com/logos/zeta.png", "premiumTierId": "tier-premium"})),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h")),
+    responses((status = 201, body = OrgDetail, headers(("Location" = String), ("ETag" = String))), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("api_key" = ["write:organizations"])))]
+pub async fn create_org(
+    req: HttpRequest,
+    key: Authed,
+    db: web::Data<Db>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse> {
+    key.require(Scope::WriteOrganizations)?;
+    let body = body.into_inner();
+    let idem = IdemKey::from_request(&req, &body)?;
+    let (u, mut f) = read(body)?;
+    let name = f.require("name", Patch::from_option(u.name), "Name is required");
+    f.finish()?;
+    let Some(name) = name else {
+        return Err(ApiError::Internal("unreachable".into()));
+    };
+    let new = NewOrg {
+        name,
+        slug: u.slug,
+        logo: u.logo.flatten(),
+        premium_tier_id: u.premium_tier_id.flatten(),
+    };
+    let actor = key.key_id.clone();
+    create(&db, &key, idem, move |tx, now| {
+        let id = orgs::create(tx, &new, now)?;
+        events::record(tx, "organization.created", Some(&actor), &id, &[], now)?;
+        let org = orgs::get_detail(tx, &id)?
+            .ok_or_else(|| ApiError::Internal("created organization vanished".into()))?;
+        created(format!("{API}/organizations/{id}"), &org)
+    })
+    .await
+}
+
+#[utoipa::path(patch, path = "/api/integrations/organizations/{id}", tag = "organizations",
+    params(("id" = String, Path, description = "Organization id or slug"), ("If-Match" = Option<String>, Header, description = "ETag from a GET")),
+    request_body(content = Object, description = "Any of name, slug, logo, premiumTierId (null removes the tier); a rename keeps the slug", example = json!({"premiumTierId": null})),
+    responses((status = 200, body = OrgDetail, headers(("ETag" = String))), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 412, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("api_key" = ["write:organizations"])))]
+pub async fn update(
+    req: HttpRequest,
+    key: Authed,
+    db: web::Data<Db>,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse> {
+    key.require(Scope::WriteOrganizations)?;
+    let (u, f) = read(body.into_inner())?;
+    f.finish()?;
+    let id = id.into_inner();
+    let im = if_match(&req);
+    let actor = key.key_id.clone();
+    let org: OrgDetail = db
+        .write(move |tx| {
+            let cur =
+                orgs::get_detail(tx, &id)?.ok_or_else(|| ApiError::not_found("Organization"))?;
+            check_if_match(im.as_deref(), &cur)?;
+            let now = domain::now();
+            let changed = orgs::update(tx, &cur.id, &u, &now)?.unwrap_or_default();
+            if !changed.is_empty() {
+                events::record(
+                    tx,
+                    "organization.updated",
+                    Some(&actor),
+                    &cur.id,
+                    &changed,
+                    &now,
+                )?;
+            }
+            orgs::get_detail(tx, &cur.id)?.ok_or_else(|| ApiError::not_found("Organization"))
+        })
+        .await?;
+    resource(&req, &org)
+}
+
+#[utoipa::path(delete, path = "/api/integrations/organizations/{id}", tag = "organizations",
+    params(("id" = String, Path, description = "Organization id or slug"), ("If-Match" = Option<String>, Header, description = "ETag from a GET")),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 412, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("api_key" = ["write:organizations"])))]
+pub async fn delete(
+    req: HttpRequest,
+    key: Authed,
+    db: web::Data<Db>,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    key.require(Scope::WriteOrganizations)?;
+    let id = id.into_inner();
+    let im = if_match(&req);
+    let actor = key.key_id.clone();
+    db.write(move |tx| {
+        let cur = orgs::get_detail(tx, &id)?.ok_or_else(|| ApiError::not_found("Organization"))?;
+        check_if_match(im.as_deref(), &cur)?;
+        let now = domain::now();
+        orgs::delete(tx, &cur.id)?;
+        events::record(tx, "organization.deleted", Some(&actor), &cur.id, &[], &now)
+    })
+    .await?;
+    Ok(no_content())
+}

@@ -1,0 +1,220 @@
+//! `/tiers`: premium tiers.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::Value;
+
+use super::{
+    check_if_match, create, created, if_match, no_content, ok_json, resource, IdemKey, ListParams,
+    API,
+};
+use crate::auth::{Authed, Scope};
+use crate::domain;
+use crate::domain::fields::{Fields, Patch};
+use crate::error::{ApiError, ErrorBody, Result};
+use crate::model::{Page, PageMeta, Tier};
+use crate::storage::tiers::TierInput;
+use crate::storage::{events, tiers, Db};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/tiers")
+            .route(web::get().to(list))
+            .route(web::post().to(create_tier)),
+    )
+    .service(
+        web::resource("/tiers/{id}")
+            .route(web::get().to(get))
+            .route(web::patch().to(update))
+            .route(web::delete().to(delete)),
+    );
+}
+
+fn feature(s: &str) -> std::result::Result<String, String> {
+    let t = s.trim();
+    if t.is_empty() || t.chars().count() > 100 || t.chars().any(char::is_control) {
+        return Err("a feature must be 1 to 100 printable characters".into());
+    }
+    Ok(t.to_owned())
+}
+
+const MAX_LIMIT: i64 = 1 << 53;
+
+fn read(body: Value, creating: bool) -> Result<TierInput> {
+    let mut f = Fields::new(body)?;
+    let id = if creating {
+        f.string("id", |s| {
+            let ok = s.len() > 5
+                && s.len() <= 100
+                && s.starts_with("tier-")
+                && s[5..]
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if ok {
+                Ok(s.to_owned())
+            } else {
+                Err("id must be tier- followed by lowercase letters, digits or hyphens".into())
+            }
+        })
+    } else {
+        Patch::Absent
+    };
+    let id = f.not_null("id", id);
+    let name = f.string("name", |s| domain::parse_name(s, "Name", 100));
+    let name = f.not_null("name", name);
+    let features = f.string_list("features", 100, feature);
+    let features = f.not_null("features", features);
+    let mut t = TierInput {
+        id: id.value(),
+        name: name.value(),
+        features: features.value(),
+        ..TierInput::default()
+    };
+    match f.object("limits") {
+        Patch::Value(v) => {
+            let Ok(mut l) = Fields::new(v) else {
+                return Err(ApiError::Internal("limits not an object".into()));
+            };
+            t.max_users = l.integer("maxUsers", MAX_LIMIT).into_update();
+            t.max_storage = l
+                .string("maxStorage", |s| {
+                    let t = s.trim();
+                    if t.is_empty() || t.len() > 50 {
+                        Err("maxStorage must be 1 to 50 characters, e.g. 100GB".into())
+                    } else {
+                        Ok(t.to_owned())
+                    }
+                })
+                .into_update();
+            t.api_calls_per_month = l.integer("apiCallsPerMonth", MAX_LIMIT).into_update();
+            let nested = l.finish_nested();
+            f.merge_nested("limits", nested);
+        }
+        Patch::Null => f.error("limits", "limits must be an object"),
+        Patch::Absent => {}
+    }
+    if creating && t.name.is_none() {
+        f.require::<String>("name", Patch::Absent, "Name is required");
+    }
+    f.finish()?;
+    Ok(t)
+}
+
+#[utoipa::path(get, path = "/api/integrations/tiers", tag = "tiers",
+    params(("page" = Option<u32>, Query), ("per_page" = Option<u32>, Query)),
+    responses((status = 200, body = Page<Tier>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("api_key" = ["read:tiers"])))]
+pub async fn list(req: HttpRequest, key: Authed, db: web::Data<Db>) -> Result<HttpResponse> {
+    key.require(Scope::ReadTiers)?;
+    let p = ListParams::parse(&req, &["page", "per_page"])?;
+    let page = p.page;
+    let (rows, total) = db.read(move |c| tiers::list(c, page)).await?;
+    let meta = PageMeta::new(total, page.per_page, page.page, rows.len());
+    ok_json(&Page { data: rows, meta })
+}
+
+#[utoipa::path(get, path = "/api/integrations/tiers/{id}", tag = "tiers",
+    params(("id" = String, Path, description = "Tier id")),
+    responses((status = 200, body = Tier, headers(("ETag" = String))), (status = 304), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("api_key" = ["read:tiers"])))]
+pub async fn get(
+    req: HttpRequest,
+    key: Authed,
+    db: web::Data<Db>,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    key.require(Scope::ReadTiers)?;
+    let id = id.into_inner();
+    let t = db
+        .read(move |c| tiers::get(c, &id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("Premium tier"))?;
+    resource(&req, &t)
+}
+
+#[utoipa::path(post, path = "/api/integrations/tiers", tag = "tiers",
+    params(("Idempotency-Key" = Option<String>, Header)),
+    request_body(content = Object, description = "name (required), id (optional, tier-…), features, limits {maxUsers, maxStorage, apiCallsPerMonth}",
+        example = json!({"name": "Premium", "features": ["advanced-reporting", "priority-support"], "limits": {"maxUsers": 1000, "maxStorage": "100GB", "apiCallsPerMonth": 100000}})),
+    responses((status = 201, body = Tier, headers(("Location" = String))), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("api_key" = ["write:tiers"])))]
+pub async fn create_tier(
+    req: HttpRequest,
+    key: Authed,
+    db: web::Data<Db>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse> {
+    key.require(Scope::WriteTiers)?;
+    let body = body.into_inner();
+    let idem = IdemKey::from_request(&req, &body)?;
+    let t = read(body, true)?;
+    let actor = key.key_id.clone();
+    create(&db, &key, idem, move |tx, now| {
+        let id = tiers::create(tx, &t, now)?;
+        events::record(tx, "tier.created", Some(&actor), &id, &[], now)?;
+        let tier = tiers::get(tx, &id)?
+            .ok_or_else(|| ApiError::Internal("created tier vanished".into()))?;
+        created(format!("{API}/tiers/{id}"), &tier)
+    })
+    .await
+}
+
+#[utoipa::path(patch, path = "/api/integrations/tiers/{id}", tag = "tiers",
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header)),
+    request_body(content = Object, description = "Any of name, features, limits (each limit may be null)", example = json!({"limits": {"maxUsers": 5000}})),
+    responses((status = 200, body = Tier), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 412, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("api_key" = ["write:tiers"])))]
+pub async fn update(
+    req: HttpRequest,
+    key: Authed,
+    db: web::Data<Db>,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse> {
+    key.require(Scope::WriteTiers)?;
+    let t = read(body.into_inner(), false)?;
+    let id = id.into_inner();
+    let im = if_match(&req);
+    let actor = key.key_id.clone();
+    let tier = db
+        .write(move |tx| {
+            let cur = tiers::get(tx, &id)?.ok_or_else(|| ApiError::not_found("Premium tier"))?;
+            check_if_match(im.as_deref(), &cur)?;
+            let now = domain::now();
+            let changed = tiers::update(tx, &id, &t, &now)?.unwrap_or_default();
+            if !changed.is_empty() {
+                events::record(tx, "tier.updated", Some(&actor), &id, &changed, &now)?;
+            }
+            tiers::get(tx, &id)?.ok_or_else(|| ApiError::not_found("Premium tier"))
+        })
+        .await?;
+    resource(&req, &tier)
+}
+
+#[utoipa::path(delete, path = "/api/integrations/tiers/{id}", tag = "tiers",
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 412, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("api_key" = ["write:tiers"])))]
+pub async fn delete(
+    req: HttpRequest,
+    key: Authed,
+    db: web::Data<Db>,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    key.require(Scope::WriteTiers)?;
+    let id = id.into_inner();
+    let im = if_match(&req);
+    let actor = key.key_id.clone();
+    db.write(move |tx| {
+        let cur = tiers::get(tx, &id)?.ok_or_else(|| ApiError::not_found("Premium tier"))?;
+        check_if_match(im.as_deref(), &cur)?;
+        tiers::delete(tx, &id)?;
+        events::record(tx, "tier.deleted", Some(&actor), &id, &[], &domain::now())
+    })
+    .await?;
+    Ok(no_content())
+}

@@ -1,0 +1,225 @@
+//! Builds the HTTP application: middleware, routes, error shapes, and the server itself.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::error::JsonPayloadError;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::{from_fn, DefaultHeaders, Logger, Next};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, ResponseError};
+
+use crate::auth::guard::{guard, spawn_background};
+use crate::auth::AuthState;
+use crate::config::Config;
+use crate::error::{ApiError, ErrorBody};
+use crate::routes::{self, API};
+use crate::storage::{self, Db};
+
+/// A bound, not yet running server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    db: Db,
+    auth: Arc<AuthState>,
+}
+
+/// Maps the JSON extractor's failures to SPEC §5 errors.
+fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let e = match &err {
+        JsonPayloadError::ContentType => {
+            ApiError::UnsupportedMediaType("Content-Type must be application/json".into())
+        }
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            ApiError::PayloadTooLarge
+        }
+        JsonPayloadError::Deserialize(e) => ApiError::BadRequest {
+            code: "invalid_json",
+            message: format!("The request body is not valid JSON: {e}"),
+        },
+        other => ApiError::BadRequest {
+            code: "invalid_body",
+            message: format!("The request body could not be read: {other}"),
+        },
+    };
+    e.into()
+}
+
+/// Echoes a sane `X-Request-Id` or mints one, for the response and the access log.
+async fn request_id(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let rid = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        })
+        .map_or_else(|| crate::domain::new_id("req"), str::to_owned);
+    let mut res = next.call(req).await?;
+    if let Ok(v) = HeaderValue::from_str(&rid) {
+        res.headers_mut()
+            .insert(header::HeaderName::from_static("x-request-id"), v);
+    }
+    Ok(res)
+}
+
+/// Any error response that is not JSON yet (unknown route, wrong method, framework
+/// errors) becomes the JSON body of SPEC §5.
+async fn json_errors(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let res = next.call(req).await?;
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return Ok(res.map_into_boxed_body());
+    }
+    let (code, message) = match status.as_u16() {
+        404 => ("not_found", "No such route".to_owned()),
+        405 => (
+            "method_not_allowed",
+            "Method not allowed for this resource".to_owned(),
+        ),
+        408 => (
+            "request_timeout",
+            "The request took too long to arrive".to_owned(),
+        ),
+        413 => (
+            "payload_too_large",
+            "The request body is larger than the server accepts".to_owned(),
+        ),
+        s if s >= 500 => ("internal_error", "An internal error occurred".to_owned()),
+        _ => (
+            "bad_request",
+            "The request could not be understood".to_owned(),
+        ),
+    };
+    let body = ErrorBody {
+        error: status.canonical_reason().unwrap_or("Error").to_owned(),
+        message,
+        code: code.to_owned(),
+        details: None,
+    };
+    let (req, old) = res.into_parts();
+    let mut new = HttpResponse::build(status).json(body);
+    for (k, v) in old.headers() {
+        if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
+            new.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
+    Ok(ServiceResponse::new(req, new))
+}
+
+async fn not_found() -> HttpResponse {
+    ApiError::NotFound("No such route".into()).error_response()
+}
+
+impl Application {
+    /// Opens and migrates the database, binds `cfg.server.bind` (port 0 picks a free port).
+    pub fn build(cfg: &Config) -> Result<Self, String> {
+        let db = storage::open(&cfg.database).map_err(|e| e.0)?;
+        let listener = TcpListener::bind(&cfg.server.bind).map_err(|e| {
+            format!(
+                "cannot listen on {}: {e}; choose another with --bind",
+                cfg.server.bind
+            )
+        })?;
+        Self::with_listener(cfg, db, listener)
+    }
+
+    /// As [`Application::build`], on an open database and a bound listener.
+    pub fn with_listener(cfg: &Config, db: Db, listener: TcpListener) -> Result<Self, String> {
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        let auth = Arc::new(AuthState::new(db.clone(), cfg));
+        let auth_data = web::Data::from(auth.clone());
+        let db_data = web::Data::new(db.clone());
+        let body_limit = cfg.server.body_limit;
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(json_errors))
+                .wrap(
+                    DefaultHeaders::new()
+                        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                        .add((header::CACHE_CONTROL, "no-store")),
+                )
+                .wrap(from_fn(request_id))
+                .wrap(Logger::new(r#"%a "%r" %s %b %Dms rid=%{x-request-id}o"#))
+                .app_data(db_data.clone())
+                .app_data(auth_data.clone())
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(body_limit)
+                        .error_handler(json_error),
+                )
+                .app_data(web::PayloadConfig::default().limit(body_limit))
+                .configure(routes::health::configure)
+                .service(routes::openapi::docs())
+                .service(
+                    web::scope(API)
+                        .wrap(from_fn(guard))
+                        .configure(routes::openapi::configure)
+                        .configure(routes::users::configure)
+                        .configure(routes::orgs::configure)
+                        .configure(routes::members::configure)
+                        .configure(routes::tiers::configure)
+                        .configure(routes::keys::configure)
+                        .configure(routes::events::configure),
+                )
+                .default_service(web::to(not_found))
+        })
+        .client_request_timeout(Duration::from_secs(cfg.server.request_timeout_secs))
+        .keep_alive(Duration::from_secs(cfg.server.keep_alive_secs))
+        .shutdown_timeout(cfg.server.shutdown_timeout_secs)
+        .listen(listener)
+        .map_err(|e| format!("cannot listen: {e}"))?;
+        if cfg.server.workers > 0 {
+            server = server.workers(cfg.server.workers);
+        }
+        spawn_background(auth.clone(), cfg.auth.last_used_flush_secs);
+        Ok(Self {
+            port,
+            server: server.run(),
+            db,
+            auth,
+        })
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle that stops the server gracefully.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGINT/SIGTERM (or the handle) stops it; in-flight requests finish, then
+    /// batched key usage is written and the WAL checkpointed.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let res = self.server.await;
+        if let Err(e) = self.auth.flush_last_used().await {
+            log::warn!("could not record keys' last use at shutdown: {e}");
+        }
+        let db = self.db.clone();
+        match web::block(move || db.checkpoint()).await {
+            Ok(Ok(())) => log::info!("database checkpointed; bye"),
+            Ok(Err(e)) => log::warn!("checkpoint at shutdown failed: {e}"),
+            Err(e) => log::warn!("checkpoint at shutdown failed: {e}"),
+        }
+        res
+    }
+}

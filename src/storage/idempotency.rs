@@ -1,0 +1,60 @@
+//! Stored responses of POSTs sent with an `Idempotency-Key`, per API key, for 24 hours.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::error::Result;
+
+/// How long a stored response is replayed.
+pub const RETENTION_HOURS: i64 = 24;
+
+/// A stored response.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub method: String,
+    pub path: String,
+    pub request_hash: String,
+    pub status: u16,
+    pub body: String,
+    pub location: Option<String>,
+}
+
+fn cutoff() -> String {
+    (chrono::Utc::now() - chrono::Duration::hours(RETENTION_HOURS))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+pub fn find(conn: &Connection, api_key_id: &str, key: &str) -> Result<Option<Stored>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT method, path, request_hash, status, body, location FROM idempotency_keys \
+             WHERE api_key_id = ?1 AND key = ?2 AND created_at >= ?3",
+        )?
+        .query_row(params![api_key_id, key, cutoff()], |r| {
+            Ok(Stored {
+                method: r.get(0)?,
+                path: r.get(1)?,
+                request_hash: r.get(2)?,
+                status: r.get(3)?,
+                body: r.get(4)?,
+                location: r.get(5)?,
+            })
+        })
+        .optional()?)
+}
+
+pub fn store(conn: &Connection, api_key_id: &str, key: &str, s: &Stored, now: &str) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO idempotency_keys (api_key_id, key, method, path, request_hash, status, body, location, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![api_key_id, key, s.method, s.path, s.request_hash, s.status, s.body, s.location, now])?;
+    Ok(())
+}
+
+/// Drops expired entries; returns how many.
+pub fn purge(conn: &Connection) -> Result<usize> {
+    Ok(conn
+        .prepare_cached("DELETE FROM idempotency_keys WHERE created_at < ?1")?
+        .execute([cutoff()])?)
+}

@@ -1,0 +1,139 @@
+//! Memberships of users in organizations.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use crate::error::{ApiError, Details, Result};
+use crate::model::{Membership, UserBrief};
+use crate::storage::orgs::Search;
+use crate::storage::{unique_violation, PageReq};
+
+const COLS: &str = "m.id, m.user_id, m.organization_id, m.role, m.created_at, u.name, u.email";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Membership> {
+    let user_id: String = r.get(1)?;
+    Ok(Membership {
+        id: r.get(0)?,
+        user: UserBrief {
+            id: user_id.clone(),
+            name: r.get(5)?,
+            email: r.get(6)?,
+        },
+        user_id,
+        organization_id: r.get(2)?,
+        role: r.get(3)?,
+        created_at: r.get(4)?,
+    })
+}
+
+/// A membership of organization `org_id`.
+pub fn get(conn: &Connection, org_id: &str, member_id: &str) -> Result<Option<Membership>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {COLS} FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.id = ?1 AND m.organization_id = ?2"
+        ))?
+        .query_row([member_id, org_id], from_row)
+        .optional()?)
+}
+
+/// Members of an organization by join date, filtered by user name/email and role.
+pub fn list(
+    conn: &Connection,
+    org_id: &str,
+    query: Option<&str>,
+    role: Option<&str>,
+    page: PageReq,
+) -> Result<(Vec<Membership>, i64)> {
+    let needle = query.map(|q| Search::new(q).fold);
+    let filter = "m.organization_id = ?1 AND (?2 IS NULL OR instr(u.search_fold, ?2) > 0) AND (?3 IS NULL OR m.role = ?3)";
+    let total: i64 = if needle.is_none() && role.is_none() {
+        conn.prepare_cached("SELECT member_count FROM organizations WHERE id = ?1")?
+            .query_row([org_id], |r| r.get(0))?
+    } else {
+        conn.prepare_cached(&format!(
+            "SELECT count(*) FROM memberships m JOIN users u ON u.id = m.user_id WHERE {filter}"
+        ))?
+        .query_row(params![org_id, needle, role], |r| r.get(0))?
+    };
+    let rows = conn
+        .prepare_cached(&format!(
+            "SELECT {COLS} FROM memberships m JOIN users u ON u.id = m.user_id WHERE {filter} \
+             ORDER BY m.created_at, m.id LIMIT ?4 OFFSET ?5"
+        ))?
+        .query_map(
+            params![
+                org_id,
+                needle,
+                role,
+                i64::from(page.per_page),
+                page.offset()
+            ],
+            from_row,
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok((rows, total))
+}
+
+pub fn already_member() -> ApiError {
+    let mut d = Details::new();
+    d.insert(
+        "userId".into(),
+        vec!["User is already a member of this organization".into()],
+    );
+    ApiError::Conflict {
+        message: "User is already a member of this organization".into(),
+        details: Some(d),
+    }
+}
+
+/// Adds a user to an organization; returns the membership id.
+pub fn create(
+    conn: &Connection,
+    org_id: &str,
+    user_id: &str,
+    role: &str,
+    now: &str,
+) -> Result<String> {
+    let exists = conn
+        .prepare_cached("SELECT 1 FROM memberships WHERE user_id = ?1 AND organization_id = ?2")?
+        .exists([user_id, org_id])?;
+    if exists {
+        return Err(already_member());
+    }
+    let id = crate::domain::new_id("member");
+    conn.prepare_cached(
+        "INSERT INTO memberships (id, user_id, organization_id, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![id, user_id, org_id, role, now])
+    .map_err(|e| match unique_violation(&e) {
+        Some(_) => already_member(),
+        None => e.into(),
+    })?;
+    Ok(id)
+}
+
+/// Changes a member's role; `None` if no such membership, else whether it changed.
+pub fn set_role(
+    conn: &Connection,
+    org_id: &str,
+    member_id: &str,
+    role: &str,
+) -> Result<Option<bool>> {
+    let cur: Option<String> = conn
+        .prepare_cached("SELECT role FROM memberships WHERE id = ?1 AND organization_id = ?2")?
+        .query_row([member_id, org_id], |r| r.get(0))
+        .optional()?;
+    let Some(cur) = cur else { return Ok(None) };
+    if cur == role {
+        return Ok(Some(false));
+    }
+    conn.prepare_cached("UPDATE memberships SET role = ?3 WHERE id = ?1 AND organization_id = ?2")?
+        .execute(params![member_id, org_id, role])?;
+    Ok(Some(true))
+}
+
+pub fn delete(conn: &Connection, org_id: &str, member_id: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("DELETE FROM memberships WHERE id = ?1 AND organization_id = ?2")?
+        .execute([member_id, org_id])?
+        > 0)
+}

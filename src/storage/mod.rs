@@ -1,0 +1,308 @@
+//! SQLite storage: a pool of read connections, one writer connection (so writers never meet
+//! `SQLITE_BUSY` from each other), per-connection PRAGMAs, embedded migrations, and one file
+//! per aggregate with plain functions over `&Connection`.
+
+pub mod events;
+pub mod idempotency;
+pub mod keys;
+pub mod members;
+pub mod orgs;
+pub mod seed;
+pub mod tiers;
+pub mod users;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use r2d2::Pool;
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite_migration::{Migrations, M};
+
+use crate::config::DatabaseConfig;
+use crate::error::ApiError;
+
+/// The schema, oldest first. Append only.
+pub fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(include_str!("../../sql/001_initial.sql"))])
+}
+
+/// The schema version this binary writes.
+pub fn schema_version() -> i64 {
+    1
+}
+
+/// Connection pools over one database file.
+#[derive(Clone)]
+pub struct Db {
+    read: Pool<SqliteConnectionManager>,
+    write: Pool<SqliteConnectionManager>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a database could not be opened; each says what to do.
+#[derive(Debug)]
+pub struct OpenError(pub String);
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn synchronous(cfg: &DatabaseConfig) -> &'static str {
+    match cfg.synchronous.to_ascii_lowercase().as_str() {
+        "off" => "OFF",
+        "full" => "FULL",
+        "extra" => "EXTRA",
+        _ => "NORMAL",
+    }
+}
+
+fn manager(path: &Path, cfg: &DatabaseConfig) -> SqliteConnectionManager {
+    let busy = cfg.busy_timeout_ms;
+    let sync = synchronous(cfg);
+    SqliteConnectionManager::file(path)
+        .with_flags(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI)
+        .with_init(move |c| {
+            c.busy_timeout(Duration::from_millis(busy))?;
+            c.execute_batch(&format!(
+                "PRAGMA foreign_keys = ON; PRAGMA synchronous = {sync}; PRAGMA temp_store = MEMORY; \
+                 PRAGMA cache_size = -16000; PRAGMA mmap_size = 268435456;"
+            ))?;
+            Ok(())
+        })
+}
+
+/// Refuses a file that exists but is not an SQLite database, without touching it.
+fn check_file(path: &Path) -> Result<(), OpenError> {
+    use std::io::Read;
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return Ok(());
+    };
+    let mut header = [0u8; 16];
+    let n = f
+        .read(&mut header)
+        .map_err(|e| OpenError(format!("cannot read {}: {e}", path.display())))?;
+    if n == 0 {
+        return Ok(());
+    }
+    if n < 16 || &header != b"SQLite format 3\0" {
+        return Err(OpenError(format!(
+            "{} is not an SQLite database; point --db (or INVOIS_DATABASE__PATH) at an invois database or a new file",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Opens (creating if needed) and migrates the database, switching it to WAL once.
+pub fn open(cfg: &DatabaseConfig) -> Result<Db, OpenError> {
+    let path = cfg.path.clone();
+    check_file(&path)?;
+    let mut conn = Connection::open(&path)
+        .map_err(|e| OpenError(format!("cannot open database {}: {e}", path.display())))?;
+    conn.busy_timeout(Duration::from_millis(cfg.busy_timeout_ms))
+        .map_err(|e| OpenError(format!("cannot configure database: {e}")))?;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| {
+            OpenError(format!(
+                "{} is not a usable SQLite database: {e}",
+                path.display()
+            ))
+        })?;
+    if version > schema_version() {
+        return Err(OpenError(format!(
+            "{} has schema version {version}, newer than this invois supports ({}); upgrade invois",
+            path.display(),
+            schema_version()
+        )));
+    }
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(|e| OpenError(format!("cannot switch {} to WAL: {e}", path.display())))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(OpenError(format!(
+            "cannot switch {} to WAL (got {mode})",
+            path.display()
+        )));
+    }
+    conn.execute_batch("PRAGMA foreign_keys = ON")
+        .map_err(|e| OpenError(format!("cannot configure database: {e}")))?;
+    migrations()
+        .to_latest(&mut conn)
+        .map_err(|e| OpenError(format!("cannot migrate {}: {e}", path.display())))?;
+    drop(conn);
+    let read = Pool::builder()
+        .max_size(cfg.pool_size)
+        .min_idle(Some(1))
+        .connection_timeout(Duration::from_secs(30))
+        .build(manager(&path, cfg))
+        .map_err(|e| OpenError(format!("cannot open database pool: {e}")))?;
+    let write = Pool::builder()
+        .max_size(1)
+        .connection_timeout(Duration::from_secs(60))
+        .build(manager(&path, cfg))
+        .map_err(|e| OpenError(format!("cannot open database writer: {e}")))?;
+    Ok(Db { read, write, path })
+}
+
+/// Whether a database error means "cannot write now" (read-only or full disk, I/O error)
+/// rather than a bug: such errors answer 503.
+pub fn is_unavailable(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(
+            ErrorCode::ReadOnly
+                | ErrorCode::DiskFull
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::CannotOpen
+                | ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+        )
+    )
+}
+
+/// `table.column` of a UNIQUE constraint that `e` violated, if that is what it is.
+pub fn unique_violation(e: &rusqlite::Error) -> Option<String> {
+    if let rusqlite::Error::SqliteFailure(f, Some(msg)) = e {
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+        {
+            return msg
+                .strip_prefix("UNIQUE constraint failed: ")
+                .map(str::to_owned);
+        }
+    }
+    None
+}
+
+impl Db {
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on a read connection, off the async executor.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.read.clone();
+        actix_web::web::block(move || {
+            let conn = pool.get()?;
+            f(&conn)
+        })
+        .await?
+    }
+
+    /// Runs `f` in an immediate transaction on the writer connection, off the async
+    /// executor; commits when `f` succeeds, rolls back otherwise.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let db = self.clone();
+        actix_web::web::block(move || db.write_blocking(f)).await?
+    }
+
+    /// As [`Db::write`], for callers already off the executor (CLI, seeding).
+    pub fn write_blocking<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<T, ApiError>,
+    {
+        let mut conn = self.write.get()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// As [`Db::read`], for callers already off the executor.
+    pub fn read_blocking<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&Connection) -> Result<T, ApiError>,
+    {
+        let conn = self.read.get()?;
+        f(&conn)
+    }
+
+    /// Writes the WAL back into the main file (on shutdown).
+    pub fn checkpoint(&self) -> Result<(), ApiError> {
+        let conn = self.write.get()?;
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    /// An online, consistent copy of the database into `out` (SQLite's backup API).
+    pub fn backup_to(&self, out: &Path) -> Result<(), ApiError> {
+        let conn = self.read.get()?;
+        conn.backup(rusqlite::MAIN_DB, out, None)?;
+        Ok(())
+    }
+}
+
+/// Page arithmetic shared by every list: offset and the `meta` of seed 002.
+#[derive(Debug, Clone, Copy)]
+pub struct PageReq {
+    pub page: u32,
+    pub per_page: u32,
+}
+
+impl PageReq {
+    pub fn offset(&self) -> i64 {
+        i64::from(self.page - 1) * i64::from(self.per_page)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        migrations().validate().unwrap();
+    }
+
+    #[test]
+    fn a_new_database_is_migrated_to_the_current_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = DatabaseConfig {
+            path: dir.path().join("t.db"),
+            ..DatabaseConfig::default()
+        };
+        let db = open(&cfg).unwrap();
+        let v: i64 = db
+            .read_blocking(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(v, schema_version());
+    }
+
+    #[test]
+    fn a_file_that_is_not_sqlite_is_refused_and_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notes.txt");
+        std::fs::write(&path, "hello, this is not a database at all").unwrap();
+        let cfg = DatabaseConfig {
+            path: path.clone(),
+            ..DatabaseConfig::default()
+        };
+        let err = open(&cfg).unwrap_err();
+        assert!(err.0.contains("is not an SQLite database"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "hello, this is not a database at all"
+        );
+    }
+}

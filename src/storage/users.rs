@@ -1,0 +1,281 @@
+//! Users.
+
+use std::collections::HashMap;
+
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+
+use crate::domain::fold;
+use crate::error::{ApiError, Details, Result};
+use crate::model::{OrgBrief, User, UserMember};
+use crate::storage::orgs::Search;
+use crate::storage::{unique_violation, PageReq};
+
+const COLS: &str = "u.id, u.name, u.first_name, u.last_name, u.email, u.phone, u.dob, u.role, u.created_at, u.updated_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        first_name: r.get(2)?,
+        last_name: r.get(3)?,
+        email: r.get(4)?,
+        phone: r.get(5)?,
+        dob: r.get(6)?,
+        role: r.get(7)?,
+        members: Vec::new(),
+        created_at: r.get(8)?,
+        updated_at: r.get(9)?,
+    })
+}
+
+/// What users are searched by: the folded name and email, one per line.
+pub fn search_text(name: &str, email: &str) -> String {
+    format!("{}\n{}", fold(name), fold(email))
+}
+
+/// Fills in each user's memberships with one query.
+fn attach_members(conn: &Connection, users: &mut [User]) -> Result<()> {
+    if users.is_empty() {
+        return Ok(());
+    }
+    let marks = vec!["?"; users.len()].join(",");
+    let sql = format!(
+        "SELECT m.user_id, m.id, m.organization_id, m.role, m.created_at, o.name, o.slug FROM memberships m \
+         JOIN organizations o ON o.id = m.organization_id WHERE m.user_id IN ({marks}) ORDER BY m.created_at, m.id"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut by_user: HashMap<String, Vec<UserMember>> = HashMap::new();
+    let rows = stmt.query_map(params_from_iter(users.iter().map(|u| &u.id)), |r| {
+        let org_id: String = r.get(2)?;
+        Ok((
+            r.get::<_, String>(0)?,
+            UserMember {
+                id: r.get(1)?,
+                organization: OrgBrief {
+                    id: org_id.clone(),
+                    name: r.get(5)?,
+                    slug: r.get(6)?,
+                },
+                organization_id: org_id,
+                role: r.get(3)?,
+                created_at: r.get(4)?,
+            },
+        ))
+    })?;
+    for row in rows {
+        let (uid, m) = row?;
+        by_user.entry(uid).or_default().push(m);
+    }
+    for u in users {
+        u.members = by_user.remove(&u.id).unwrap_or_default();
+    }
+    Ok(())
+}
+
+pub fn exists(conn: &Connection, id: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM users WHERE id = ?1")?
+        .exists([id])?)
+}
+
+pub fn get(conn: &Connection, id: &str) -> Result<Option<User>> {
+    let user = conn
+        .prepare_cached(&format!("SELECT {COLS} FROM users u WHERE u.id = ?1"))?
+        .query_row([id], from_row)
+        .optional()?;
+    let Some(user) = user else { return Ok(None) };
+    let mut one = [user];
+    attach_members(conn, &mut one)?;
+    let [user] = one;
+    Ok(Some(user))
+}
+
+/// Sort orders offered by `GET /users`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sort {
+    Name,
+    NameDesc,
+    Created,
+    CreatedDesc,
+}
+
+impl Sort {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "name" => Some(Self::Name),
+            "-name" => Some(Self::NameDesc),
+            "createdAt" => Some(Self::Created),
+            "-createdAt" => Some(Self::CreatedDesc),
+            _ => None,
+        }
+    }
+
+    fn order_by(self) -> &'static str {
+        match self {
+            Self::Name => "u.search_fold, u.id",
+            Self::NameDesc => "u.search_fold DESC, u.id DESC",
+            Self::Created => "u.created_at, u.id",
+            Self::CreatedDesc => "u.created_at DESC, u.id DESC",
+        }
+    }
+}
+
+pub fn list(
+    conn: &Connection,
+    query: Option<&str>,
+    role: Option<&str>,
+    sort: Sort,
+    page: PageReq,
+) -> Result<(Vec<User>, i64)> {
+    let s = query.map(Search::new);
+    let (fts, needle) = match &s {
+        Some(s) => (s.fts.clone(), Some(s.fold.clone())),
+        None => (None, None),
+    };
+    let filter = "(?1 IS NULL OR u.rid IN (SELECT rowid FROM users_fts WHERE users_fts MATCH ?1)) \
+                  AND (?2 IS NULL OR instr(u.search_fold, ?2) > 0) AND (?3 IS NULL OR u.role = ?3)";
+    let total: i64 = conn
+        .prepare_cached(&format!("SELECT count(*) FROM users u WHERE {filter}"))?
+        .query_row(params![fts, needle, role], |r| r.get(0))?;
+    let order = sort.order_by();
+    let sql =
+        format!("SELECT {COLS} FROM users u WHERE {filter} ORDER BY {order} LIMIT ?4 OFFSET ?5");
+    let mut users = conn
+        .prepare_cached(&sql)?
+        .query_map(
+            params![fts, needle, role, i64::from(page.per_page), page.offset()],
+            from_row,
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    attach_members(conn, &mut users)?;
+    Ok((users, total))
+}
+
+/// A validated new user.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub name: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: String,
+    pub phone: Option<String>,
+    pub dob: Option<String>,
+    pub role: String,
+}
+
+pub fn email_conflict() -> ApiError {
+    let mut d = Details::new();
+    d.insert("email".into(), vec!["Email is already taken".into()]);
+    ApiError::Conflict {
+        message: "Email is already taken".into(),
+        details: Some(d),
+    }
+}
+
+fn map_unique(e: rusqlite::Error) -> ApiError {
+    match unique_violation(&e).as_deref() {
+        Some("users.email_fold") => email_conflict(),
+        _ => e.into(),
+    }
+}
+
+pub fn create(conn: &Connection, u: &NewUser, now: &str) -> Result<String> {
+    let id = crate::domain::new_id("user");
+    conn.prepare_cached(
+        "INSERT INTO users (id, name, first_name, last_name, email, email_fold, search_fold, phone, dob, role, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+    )?
+    .execute(params![
+        id,
+        u.name,
+        u.first_name,
+        u.last_name,
+        u.email,
+        fold(&u.email),
+        search_text(&u.name, &u.email),
+        u.phone,
+        u.dob,
+        u.role,
+        now
+    ])
+    .map_err(map_unique)?;
+    Ok(id)
+}
+
+/// A partial update: `None` leaves a field; `Some(None)` clears a nullable one.
+#[derive(Debug, Clone, Default)]
+pub struct UserUpdate {
+    pub name: Option<String>,
+    pub first_name: Option<Option<String>>,
+    pub last_name: Option<Option<String>>,
+    pub email: Option<String>,
+    pub phone: Option<Option<String>>,
+    pub dob: Option<Option<String>>,
+    pub role: Option<String>,
+}
+
+/// Applies `u`; the changed field names, or `None` if no such user.
+pub fn update(
+    conn: &Connection,
+    id: &str,
+    u: &UserUpdate,
+    now: &str,
+) -> Result<Option<Vec<&'static str>>> {
+    let Some(cur) = conn
+        .prepare_cached(&format!("SELECT {COLS} FROM users u WHERE u.id = ?1"))?
+        .query_row([id], from_row)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let mut changed = Vec::new();
+    fn pick<T: Clone + PartialEq>(
+        changed: &mut Vec<&'static str>,
+        field: &'static str,
+        new: &Option<T>,
+        cur: T,
+    ) -> T {
+        match new {
+            Some(v) if *v != cur => {
+                changed.push(field);
+                v.clone()
+            }
+            _ => cur,
+        }
+    }
+    let name = pick(&mut changed, "name", &u.name, cur.name);
+    let first_name = pick(&mut changed, "firstName", &u.first_name, cur.first_name);
+    let last_name = pick(&mut changed, "lastName", &u.last_name, cur.last_name);
+    let email = pick(&mut changed, "email", &u.email, cur.email);
+    let phone = pick(&mut changed, "phone", &u.phone, cur.phone);
+    let dob = pick(&mut changed, "dob", &u.dob, cur.dob);
+    let role = pick(&mut changed, "role", &u.role, cur.role);
+    if !changed.is_empty() {
+        conn.prepare_cached(
+            "UPDATE users SET name = ?2, first_name = ?3, last_name = ?4, email = ?5, email_fold = ?6, search_fold = ?7, \
+             phone = ?8, dob = ?9, role = ?10, updated_at = ?11 WHERE id = ?1",
+        )?
+        .execute(params![
+            id,
+            name,
+            first_name,
+            last_name,
+            email,
+            fold(&email),
+            search_text(&name, &email),
+            phone,
+            dob,
+            role,
+            now
+        ])
+        .map_err(map_unique)?;
+    }
+    Ok(Some(changed))
+}
+
+pub fn delete(conn: &Connection, id: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("DELETE FROM users WHERE id = ?1")?
+        .execute([id])?
+        > 0)
+}

@@ -1,0 +1,67 @@
+use crate::helpers::{assert_error, spawn_app};
+
+#[tokio::test]
+async fn healthz_answers_ok_without_a_key() {
+    let app = spawn_app().await;
+    let res = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(res.text().await.unwrap(), r#"{"status":"ok"}"#);
+}
+
+#[tokio::test]
+async fn readyz_checks_the_database() {
+    let app = spawn_app().await;
+    let res = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let v: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(v, serde_json::json!({"status": "ready", "database": "ok"}));
+}
+
+#[tokio::test]
+async fn an_unknown_route_is_a_json_404() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(format!("{}/nope", app.address))
+        .send()
+        .await
+        .unwrap();
+    let v = assert_error(res, 404, "not_found").await;
+    assert_eq!(v["error"], "Not Found");
+}
+
+#[tokio::test]
+async fn an_unknown_api_route_with_a_key_is_a_json_404() {
+    let app = spawn_app().await;
+    assert_error(app.get("/nope").await, 404, "not_found").await;
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_a_json_405() {
+    let app = spawn_app().await;
+    let res = app
+        .req(reqwest::Method::PUT, "/users")
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, 405, "method_not_allowed").await;
+}
+
+#[tokio::test]
+async fn a_request_id_is_echoed_or_minted() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(app.url("/healthz"))
+        .header("X-Request-Id", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "abc-123");
+    let res = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert!(res.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .starts_with("req-"));
+}
