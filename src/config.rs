@@ -46,6 +46,9 @@ pub struct DatabaseConfig {
     pub pool_size: u32,
     /// Milliseconds a connection waits on a lock held by another process.
     pub busy_timeout_ms: u64,
+    /// Largest size of the database file in MiB; 0 = no limit. Past it writes answer 503
+    /// while reads go on (a guard for small disks).
+    pub max_size_mb: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -98,6 +101,7 @@ impl Default for DatabaseConfig {
             synchronous: "normal".into(),
             pool_size: 8,
             busy_timeout_ms: 5000,
+            max_size_mb: 0,
         }
     }
 }

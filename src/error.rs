@@ -191,10 +191,8 @@ impl ResponseError for ApiError {
 
 impl From<rusqlite::Error> for ApiError {
     fn from(e: rusqlite::Error) -> Self {
-        if crate::storage::is_unavailable(&e) {
-            return Self::ServiceUnavailable(
-                "The database cannot accept writes right now; retry later".into(),
-            );
+        if let Some(reason) = crate::storage::unavailable_reason(&e) {
+            return Self::ServiceUnavailable(reason.into());
         }
         Self::Internal(format!("database: {e}"))
     }

@@ -61,6 +61,14 @@ enum Command {
         /// Where to write the copy.
         out: PathBuf,
     },
+    /// Write all tiers, organizations, users and memberships as JSON (`-` for stdout).
+    Export {
+        out: PathBuf,
+    },
+    /// Load a JSON export into an empty database.
+    Import {
+        input: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -164,6 +172,29 @@ fn run(cli: Cli) -> Result<(), Fail> {
                 usage("seed needs --demo or --orgs N/--users N [--memberships-per-user K]");
             }
             seed_bulk(&db, orgs, users, memberships_per_user)
+        }
+        Command::Export { out } => {
+            let db = storage::open(&cfg.database).map_err(|e| Fail(e.0))?;
+            let doc = db.read_blocking(storage::transfer::export)?;
+            let text = serde_json::to_string_pretty(&doc)?;
+            if out.as_os_str() == "-" {
+                println!("{text}");
+            } else {
+                std::fs::write(&out, text).map_err(|e| Fail(format!("cannot write {}: {e}", out.display())))?;
+                eprintln!("exported {} to {}", cfg.database.path.display(), out.display());
+            }
+            Ok(())
+        }
+        Command::Import { input } => {
+            let text = std::fs::read_to_string(&input).map_err(|e| Fail(format!("cannot read {}: {e}", input.display())))?;
+            let doc: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| Fail(format!("{} is not JSON: {e}", input.display())))?;
+            let db = storage::open(&cfg.database).map_err(|e| Fail(e.0))?;
+            let counts = db.write_blocking(|tx| storage::transfer::import(tx, &doc))?;
+            for (t, n) in counts {
+                eprintln!("imported {n} rows into {t}");
+            }
+            Ok(())
         }
         Command::Backup { out } => {
             if out.exists() {

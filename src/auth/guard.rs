@@ -264,7 +264,8 @@ impl AuthState {
         if batch.is_empty() {
             return Ok(());
         }
-        self.db.write(move |tx| keys::touch(tx, &batch)).await
+        let db = self.db.clone();
+        web::block(move || db.write_untracked(move |tx| keys::touch(tx, &batch))).await?
     }
 
     /// Drops limiter state of keys and addresses not seen lately.

@@ -28,9 +28,10 @@ pub async fn readyz(db: web::Data<Db>) -> Result<HttpResponse> {
         })
         .await;
     match ok {
-        Ok(true) => Ok(HttpResponse::Ok().json(json!({"status": "ready", "database": "ok"}))),
-        _ => Err(ApiError::ServiceUnavailable(
-            "The database is not available".into(),
+        Ok(true) if db.writes_ok() => Ok(HttpResponse::Ok().json(json!({"status": "ready", "database": "ok"}))),
+        Ok(true) => Err(ApiError::ServiceUnavailable(
+            "The database answers reads but the last write failed (disk full or read-only)".into(),
         )),
+        _ => Err(ApiError::ServiceUnavailable("The database is not available".into())),
     }
 }

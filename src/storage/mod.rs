@@ -9,9 +9,12 @@ pub mod members;
 pub mod orgs;
 pub mod seed;
 pub mod tiers;
+pub mod transfer;
 pub mod users;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use r2d2::Pool;
@@ -38,6 +41,8 @@ pub struct Db {
     read: Pool<SqliteConnectionManager>,
     write: Pool<SqliteConnectionManager>,
     path: PathBuf,
+    /// Whether the last write went through (false after a full disk or read-only file).
+    writes_ok: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Db {
@@ -70,6 +75,7 @@ fn synchronous(cfg: &DatabaseConfig) -> &'static str {
 fn manager(path: &Path, cfg: &DatabaseConfig) -> SqliteConnectionManager {
     let busy = cfg.busy_timeout_ms;
     let sync = synchronous(cfg);
+    let max_pages = cfg.max_size_mb.saturating_mul(1024 * 1024) / 4096;
     SqliteConnectionManager::file(path)
         .with_flags(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI)
         .with_init(move |c| {
@@ -78,6 +84,12 @@ fn manager(path: &Path, cfg: &DatabaseConfig) -> SqliteConnectionManager {
                 "PRAGMA foreign_keys = ON; PRAGMA synchronous = {sync}; PRAGMA temp_store = MEMORY; \
                  PRAGMA cache_size = -16000; PRAGMA mmap_size = 268435456;"
             ))?;
+            if max_pages > 0 {
+                let page_size: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+                let page_size = u64::try_from(page_size).unwrap_or(4096);
+                let pages = max_pages * 4096 / page_size.max(512);
+                c.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
+            }
             Ok(())
         })
 }
@@ -153,23 +165,24 @@ pub fn open(cfg: &DatabaseConfig) -> Result<Db, OpenError> {
         .connection_timeout(Duration::from_secs(60))
         .build(manager(&path, cfg))
         .map_err(|e| OpenError(format!("cannot open database writer: {e}")))?;
-    Ok(Db { read, write, path })
+    Ok(Db { read, write, path, writes_ok: Arc::new(AtomicBool::new(true)) })
 }
 
 /// Whether a database error means "cannot write now" (read-only or full disk, I/O error)
 /// rather than a bug: such errors answer 503.
 pub fn is_unavailable(e: &rusqlite::Error) -> bool {
-    matches!(
-        e.sqlite_error_code(),
-        Some(
-            ErrorCode::ReadOnly
-                | ErrorCode::DiskFull
-                | ErrorCode::SystemIoFailure
-                | ErrorCode::CannotOpen
-                | ErrorCode::DatabaseBusy
-                | ErrorCode::DatabaseLocked
-        )
-    )
+    unavailable_reason(e).is_some()
+}
+
+/// The sentence a client gets when the database cannot take a write now.
+pub fn unavailable_reason(e: &rusqlite::Error) -> Option<&'static str> {
+    match e.sqlite_error_code()? {
+        ErrorCode::DiskFull => Some("The database is full (disk or max_size_mb); writes are refused until space is freed"),
+        ErrorCode::ReadOnly => Some("The database is read-only; writes are refused until it is writable again"),
+        ErrorCode::SystemIoFailure | ErrorCode::CannotOpen => Some("The database cannot be written (I/O error); retry later"),
+        ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => Some("The database is busy; retry shortly"),
+        _ => None,
+    }
 }
 
 /// `table.column` of a UNIQUE constraint that `e` violated, if that is what it is.
@@ -222,11 +235,31 @@ impl Db {
     where
         F: FnOnce(&Transaction<'_>) -> Result<T, ApiError>,
     {
+        let res = self.write_untracked(f);
+        match &res {
+            Ok(_) => self.writes_ok.store(true, Ordering::Relaxed),
+            Err(ApiError::ServiceUnavailable(_)) => self.writes_ok.store(false, Ordering::Relaxed),
+            Err(_) => {}
+        }
+        res
+    }
+
+    /// A write whose outcome does not count for readiness (housekeeping such as batched
+    /// `last_used_at`: an in-place update can succeed on a full disk where inserts fail).
+    pub fn write_untracked<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<T, ApiError>,
+    {
         let mut conn = self.write.get()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
         tx.commit()?;
         Ok(out)
+    }
+
+    /// Whether the last write succeeded (for `/readyz`).
+    pub fn writes_ok(&self) -> bool {
+        self.writes_ok.load(Ordering::Relaxed)
     }
 
     /// As [`Db::read`], for callers already off the executor.
