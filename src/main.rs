@@ -62,13 +62,9 @@ enum Command {
         out: PathBuf,
     },
     /// Write all tiers, organizations, users and memberships as JSON (`-` for stdout).
-    Export {
-        out: PathBuf,
-    },
+    Export { out: PathBuf },
     /// Load a JSON export into an empty database.
-    Import {
-        input: PathBuf,
-    },
+    Import { input: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -180,15 +176,21 @@ fn run(cli: Cli) -> Result<(), Fail> {
             if out.as_os_str() == "-" {
                 println!("{text}");
             } else {
-                std::fs::write(&out, text).map_err(|e| Fail(format!("cannot write {}: {e}", out.display())))?;
-                eprintln!("exported {} to {}", cfg.database.path.display(), out.display());
+                std::fs::write(&out, text)
+                    .map_err(|e| Fail(format!("cannot write {}: {e}", out.display())))?;
+                eprintln!(
+                    "exported {} to {}",
+                    cfg.database.path.display(),
+                    out.display()
+                );
             }
             Ok(())
         }
         Command::Import { input } => {
-            let text = std::fs::read_to_string(&input).map_err(|e| Fail(format!("cannot read {}: {e}", input.display())))?;
-            let doc: serde_json::Value =
-                serde_json::from_str(&text).map_err(|e| Fail(format!("{} is not JSON: {e}", input.display())))?;
+            let text = std::fs::read_to_string(&input)
+                .map_err(|e| Fail(format!("cannot read {}: {e}", input.display())))?;
+            let doc: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| Fail(format!("{} is not JSON: {e}", input.display())))?;
             let db = storage::open(&cfg.database).map_err(|e| Fail(e.0))?;
             let counts = db.write_blocking(|tx| storage::transfer::import(tx, &doc))?;
             for (t, n) in counts {

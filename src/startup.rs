@@ -166,6 +166,7 @@ impl Application {
                 )
                 .app_data(web::PayloadConfig::default().limit(body_limit))
                 .configure(routes::health::configure)
+                .route("/docs", web::get().to(routes::openapi::docs_redirect))
                 .service(routes::openapi::docs())
                 .service(
                     web::scope(API)

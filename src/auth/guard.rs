@@ -64,12 +64,72 @@ impl FromRequest for Authed {
     }
 }
 
+/// A scope named as a type, so that a handler states what it needs in its signature.
+pub trait ScopeName {
+    const SCOPE: Scope;
+}
+
+/// Scope marker types for [`Need`].
+pub mod scope {
+    use super::{Scope, ScopeName};
+
+    macro_rules! scopes {
+        ($($name:ident),*) => {$(
+            #[derive(Debug, Clone, Copy)]
+            pub struct $name;
+            impl ScopeName for $name {
+                const SCOPE: Scope = Scope::$name;
+            }
+        )*};
+    }
+    scopes!(
+        ReadUsers,
+        WriteUsers,
+        ReadOrganizations,
+        WriteOrganizations,
+        ReadTiers,
+        WriteTiers,
+        Admin
+    );
+}
+
+/// The authenticated key, which must hold scope `S`; otherwise `403 insufficient_scope`.
+/// Extracted before the body, so a key without the scope learns nothing about body rules.
+#[derive(Debug, Clone)]
+pub struct Need<S: ScopeName>(pub Authed, std::marker::PhantomData<S>);
+
+impl<S: ScopeName> std::ops::Deref for Need<S> {
+    type Target = Authed;
+    fn deref(&self) -> &Authed {
+        &self.0
+    }
+}
+
+impl<S: ScopeName> FromRequest for Need<S> {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let authed = req
+            .extensions()
+            .get::<Authed>()
+            .cloned()
+            .ok_or_else(|| ApiError::Unauthorized("Missing X-Invois-Key header".into()));
+        std::future::ready(authed.and_then(|a| {
+            a.require(S::SCOPE)?;
+            Ok(Need(a, std::marker::PhantomData))
+        }))
+    }
+}
+
 #[derive(Clone)]
 struct CachedKey {
     id: String,
     scopes: Vec<Scope>,
     expires_at: Option<DateTime<Utc>>,
 }
+
+type RateHeaders = [(HeaderName, HeaderValue); 3];
 
 type KeyLimiter = DefaultKeyedRateLimiter<String, StateInformationMiddleware>;
 
@@ -274,12 +334,8 @@ impl AuthState {
         self.ip_limiter.retain_recent();
     }
 
-    /// The per-key limit: `Ok(headers)` or `Err((retry_after, headers))`.
-    fn rate(
-        &self,
-        key_id: &str,
-    ) -> std::result::Result<[(HeaderName, HeaderValue); 3], (u64, [(HeaderName, HeaderValue); 3])>
-    {
+    /// The per-key limit: the headers to send, and `Some(retry_after)` when over it.
+    fn rate(&self, key_id: &str) -> (Option<u64>, RateHeaders) {
         let now_unix = Utc::now().timestamp();
         let per = f64::from(self.per_second);
         let headers = |remaining: u32, reset_in: f64| {
@@ -302,17 +358,20 @@ impl AuthState {
         match self.key_limiter.check_key(&key_id.to_owned()) {
             Ok(snap) => {
                 let remaining = snap.remaining_burst_capacity();
-                Ok(headers(
-                    remaining,
-                    f64::from(self.burst - remaining.min(self.burst)) / per,
-                ))
+                (
+                    None,
+                    headers(
+                        remaining,
+                        f64::from(self.burst - remaining.min(self.burst)) / per,
+                    ),
+                )
             }
             Err(not_until) => {
                 let wait = not_until
                     .wait_time_from(DefaultClock::default().now())
                     .as_secs_f64();
                 let retry = wait.ceil().max(1.0) as u64;
-                Err((retry, headers(0, wait + f64::from(self.burst) / per)))
+                (Some(retry), headers(0, wait + f64::from(self.burst) / per))
             }
         }
     }
@@ -362,23 +421,20 @@ pub async fn guard(
         Ok(a) => a,
         Err(e) => return Ok(req.into_response(e.error_response())),
     };
-    match state.rate(&authed.key_id) {
-        Err((retry_after, headers)) => {
-            let mut res = ApiError::RateLimited { retry_after }.error_response();
-            for (k, v) in headers {
-                res.headers_mut().insert(k, v);
-            }
-            Ok(req.into_response(res))
+    let (over, headers) = state.rate(&authed.key_id);
+    let mut res = match over {
+        Some(retry_after) => {
+            req.into_response(ApiError::RateLimited { retry_after }.error_response())
         }
-        Ok(headers) => {
+        None => {
             req.extensions_mut().insert(authed);
-            let mut res = next.call(req).await?.map_into_boxed_body();
-            for (k, v) in headers {
-                res.headers_mut().insert(k, v);
-            }
-            Ok(res)
+            next.call(req).await?.map_into_boxed_body()
         }
+    };
+    for (k, v) in headers {
+        res.headers_mut().insert(k, v);
     }
+    Ok(res)
 }
 
 /// Starts the background tasks: batched `last_used_at` writes and limiter housekeeping.

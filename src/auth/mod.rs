@@ -11,7 +11,7 @@ use rand::RngCore;
 use crate::error::{ApiError, Result};
 use crate::storage::keys::{self, KeyInfo};
 
-pub use guard::{AuthState, Authed};
+pub use guard::{scope, AuthState, Authed, Need};
 
 /// What a key may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -259,6 +259,13 @@ impl Fields {
     }
 }
 
+impl<T> Patch<T> {
+    /// `Value` for `Some`, `Absent` for `None`.
+    pub fn from_option(v: Option<T>) -> Self {
+        v.map_or(Patch::Absent, Patch::Value)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,12 +285,5 @@ mod tests {
         assert_eq!(d["name"], vec!["name must be a string"]);
         assert_eq!(d["email"], vec!["Email is required"]);
         assert_eq!(d["emial"], vec!["Unknown field: emial"]);
-    }
-}
-
-impl<T> Patch<T> {
-    /// `Value` for `Some`, `Absent` for `None`.
-    pub fn from_option(v: Option<T>) -> Self {
-        v.map_or(Patch::Absent, Patch::Value)
     }
 }

@@ -5,7 +5,11 @@ use unicode_normalization::UnicodeNormalization;
 /// The form names and emails are stored and searched in: NFC, then Unicode lowercase, so
 /// that `café` finds `CAFÉ` whichever way either was composed.
 pub fn fold(s: &str) -> String {
-    s.nfc().flat_map(char::to_lowercase).collect()
+    // Word-final ς is the same letter as σ (Unicode case folding maps both to σ).
+    s.nfc()
+        .flat_map(char::to_lowercase)
+        .map(|c| if c == 'ς' { 'σ' } else { c })
+        .collect()
 }
 
 /// A slug from a name: accents dropped (`Café` → `cafe`), runs of anything else one hyphen.
@@ -31,6 +35,9 @@ pub fn slugify(name: &str) -> String {
     let trimmed = out.trim_end_matches('-').to_owned();
     if trimmed.is_empty() {
         "org".to_owned()
+    } else if super::parse_slug(&trimmed).is_err() {
+        // Only `org-` + 26 letters/digits gets here: the shape of an organization id.
+        format!("{trimmed}-org")
     } else {
         trimmed
     }

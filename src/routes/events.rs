@@ -5,7 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{ok_json, ListParams};
-use crate::auth::{Authed, Scope};
+use crate::auth::{scope, Need};
 use crate::error::{ApiError, ErrorBody, Result};
 use crate::storage::events::{self, Event};
 use crate::storage::Db;
@@ -34,8 +34,11 @@ pub struct EventPage {
         ("after" = Option<String>, Query, description = "Cursor: next_cursor of the previous page"), ("per_page" = Option<u32>, Query)),
     responses((status = 200, body = EventPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("api_key" = ["admin"])))]
-pub async fn list(req: HttpRequest, key: Authed, db: web::Data<Db>) -> Result<HttpResponse> {
-    key.require(Scope::Admin)?;
+pub async fn list(
+    req: HttpRequest,
+    _key: Need<scope::Admin>,
+    db: web::Data<Db>,
+) -> Result<HttpResponse> {
     let p = ListParams::parse(&req, &["type", "subject", "after", "per_page"])?;
     let per = p.page.per_page;
     let data = db

@@ -28,10 +28,14 @@ pub async fn readyz(db: web::Data<Db>) -> Result<HttpResponse> {
         })
         .await;
     match ok {
-        Ok(true) if db.writes_ok() => Ok(HttpResponse::Ok().json(json!({"status": "ready", "database": "ok"}))),
+        Ok(true) if db.writes_ok() => {
+            Ok(HttpResponse::Ok().json(json!({"status": "ready", "database": "ok"})))
+        }
         Ok(true) => Err(ApiError::ServiceUnavailable(
             "The database answers reads but the last write failed (disk full or read-only)".into(),
         )),
-        _ => Err(ApiError::ServiceUnavailable("The database is not available".into())),
+        _ => Err(ApiError::ServiceUnavailable(
+            "The database is not available".into(),
+        )),
     }
 }

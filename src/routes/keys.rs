@@ -6,7 +6,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::{no_content, ok_json, API};
-use crate::auth::{self, AuthState, Authed, Scope};
+use crate::auth::{self, scope, AuthState, Need, Scope};
 use crate::domain::fields::Fields;
 use crate::error::{ApiError, ErrorBody, Result};
 use crate::storage::keys::KeyInfo;
@@ -44,8 +44,7 @@ pub struct KeyList {
 #[utoipa::path(get, path = "/api/integrations/keys", tag = "keys",
     responses((status = 200, body = KeyList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("api_key" = ["admin"])))]
-pub async fn list(key: Authed, db: web::Data<Db>) -> Result<HttpResponse> {
-    key.require(Scope::Admin)?;
+pub async fn list(_key: Need<scope::Admin>, db: web::Data<Db>) -> Result<HttpResponse> {
     let data = db.read(keys::list).await?;
     ok_json(&KeyList { data })
 }
@@ -55,11 +54,10 @@ pub async fn list(key: Authed, db: web::Data<Db>) -> Result<HttpResponse> {
     responses((status = 201, body = NewKey), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("api_key" = ["admin"])))]
 pub async fn create_key(
-    key: Authed,
+    key: Need<scope::Admin>,
     db: web::Data<Db>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    key.require(Scope::Admin)?;
     let mut f = Fields::new(body.into_inner())?;
     let name = f.string("name", auth::parse_key_name);
     let name = f.require("name", name, "Name is required");
@@ -108,12 +106,11 @@ pub async fn create_key(
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("api_key" = ["admin"])))]
 pub async fn revoke(
-    key: Authed,
+    key: Need<scope::Admin>,
     db: web::Data<Db>,
     auth: web::Data<AuthState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
-    key.require(Scope::Admin)?;
     let id = id.into_inner();
     let target = id.clone();
     let actor = key.key_id.clone();
@@ -135,12 +132,11 @@ pub async fn revoke(
     responses((status = 201, body = NewKey), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("api_key" = ["admin"])))]
 pub async fn rotate(
-    key: Authed,
+    key: Need<scope::Admin>,
     db: web::Data<Db>,
     auth: web::Data<AuthState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
-    key.require(Scope::Admin)?;
     let id = id.into_inner();
     let db = db.get_ref().clone();
     let actor = key.key_id.clone();

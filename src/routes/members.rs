@@ -7,7 +7,7 @@ use super::{
     check_if_match, create, created, if_match, no_content, ok_json, resource, IdemKey, ListParams,
     API,
 };
-use crate::auth::{Authed, Scope};
+use crate::auth::{scope, Need};
 use crate::domain::fields::Fields;
 use crate::domain::{self, MEMBER_ROLES};
 use crate::error::{ApiError, ErrorBody, Result};
@@ -42,11 +42,10 @@ fn org_of(c: &rusqlite::Connection, id_or_slug: &str) -> Result<String> {
     security(("api_key" = ["read:organizations"])))]
 pub async fn list(
     req: HttpRequest,
-    key: Authed,
+    _key: Need<scope::ReadOrganizations>,
     db: web::Data<Db>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
-    key.require(Scope::ReadOrganizations)?;
     let p = ListParams::parse(&req, &["query", "role", "page", "per_page"])?;
     p.check_role(&MEMBER_ROLES)?;
     let id = id.into_inner();
@@ -68,11 +67,10 @@ pub async fn list(
     security(("api_key" = ["read:organizations"])))]
 pub async fn get(
     req: HttpRequest,
-    key: Authed,
+    _key: Need<scope::ReadOrganizations>,
     db: web::Data<Db>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse> {
-    key.require(Scope::ReadOrganizations)?;
     let (id, mid) = path.into_inner();
     let m = db
         .read(move |c| {
@@ -92,12 +90,11 @@ pub async fn get(
     security(("api_key" = ["write:organizations"])))]
 pub async fn add(
     req: HttpRequest,
-    key: Authed,
+    key: Need<scope::WriteOrganizations>,
     db: web::Data<Db>,
     id: web::Path<String>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    key.require(Scope::WriteOrganizations)?;
     let body = body.into_inner();
     let idem = IdemKey::from_request(&req, &body)?;
     let mut f = Fields::new(body)?;
@@ -142,12 +139,11 @@ pub async fn add(
     security(("api_key" = ["write:organizations"])))]
 pub async fn update(
     req: HttpRequest,
-    key: Authed,
+    key: Need<scope::WriteOrganizations>,
     db: web::Data<Db>,
     path: web::Path<(String, String)>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    key.require(Scope::WriteOrganizations)?;
     let mut f = Fields::new(body.into_inner())?;
     let role = f.string("role", |s| domain::parse_role(s, &MEMBER_ROLES));
     let role = f.require("role", role, "Role is required");
@@ -187,11 +183,10 @@ pub async fn update(
     security(("api_key" = ["write:organizations"])))]
 pub async fn delete(
     req: HttpRequest,
-    key: Authed,
+    key: Need<scope::WriteOrganizations>,
     db: web::Data<Db>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse> {
-    key.require(Scope::WriteOrganizations)?;
     let (id, mid) = path.into_inner();
     let im = if_match(&req);
     let actor = key.key_id.clone();

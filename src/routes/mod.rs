@@ -159,7 +159,9 @@ pub fn resource<T: Serialize>(req: &HttpRequest, v: &T) -> Result<HttpResponse> 
         .get(header::IF_NONE_MATCH)
         .and_then(|h| h.to_str().ok())
     {
-        if inm.split(',').any(|t| t.trim() == tag || t.trim() == "*") {
+        // Weak comparison (RFC 9110 §13.1.2): `W/"x"` matches `"x"`.
+        let weak = |t: &str| t.trim().trim_start_matches("W/").to_owned();
+        if inm.split(',').any(|t| weak(t) == tag || t.trim() == "*") {
             return Ok(HttpResponse::NotModified()
                 .insert_header((header::ETAG, tag))
                 .finish());

@@ -51,6 +51,13 @@ pub async fn openapi_json() -> HttpResponse {
         .body(ApiDoc::openapi().to_json().unwrap_or_default())
 }
 
+/// `/docs` without the slash: a redirect to the Swagger UI at `/docs/`.
+pub async fn docs_redirect() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header((actix_web::http::header::LOCATION, "/docs/"))
+        .finish()
+}
+
 /// The Swagger UI service at `/docs`.
 pub fn docs() -> utoipa_swagger_ui::SwaggerUi {
     utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")

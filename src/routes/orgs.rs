@@ -7,7 +7,7 @@ use super::{
     check_if_match, create, created, if_match, no_content, ok_json, resource, IdemKey, ListParams,
     API,
 };
-use crate::auth::{Authed, Scope};
+use crate::auth::{scope, Need};
 use crate::domain::fields::{Fields, Patch};
 use crate::domain::{self};
 use crate::error::{ApiError, ErrorBody, Result};
@@ -61,8 +61,11 @@ fn read(body: Value) -> Result<(OrgUpdate, Fields)> {
     responses((status = 200, body = Page<OrgSummary>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("api_key" = ["read:organizations"])))]
-pub async fn list(req: HttpRequest, key: Authed, db: web::Data<Db>) -> Result<HttpResponse> {
-    key.require(Scope::ReadOrganizations)?;
+pub async fn list(
+    req: HttpRequest,
+    _key: Need<scope::ReadOrganizations>,
+    db: web::Data<Db>,
+) -> Result<HttpResponse> {
     let p = ListParams::parse(&req, &["query", "page", "per_page"])?;
     let page = p.page;
     let (rows, total) = db
@@ -79,11 +82,10 @@ pub async fn list(req: HttpRequest, key: Authed, db: web::Data<Db>) -> Result<Ht
     security(("api_key" = ["read:organizations"])))]
 pub async fn get(
     req: HttpRequest,
-    key: Authed,
+    _key: Need<scope::ReadOrganizations>,
     db: web::Data<Db>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
-    key.require(Scope::ReadOrganizations)?;
     let id = id.into_inner();
     let org = db
         .read(move |c| orgs::get_detail(c, &id))
@@ -101,11 +103,10 @@ pub async fn get(
     security(("api_key" = ["write:organizations"])))]
 pub async fn create_org(
     req: HttpRequest,
-    key: Authed,
+    key: Need<scope::WriteOrganizations>,
     db: web::Data<Db>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    key.require(Scope::WriteOrganizations)?;
     let body = body.into_inner();
     let idem = IdemKey::from_request(&req, &body)?;
     let (u, mut f) = read(body)?;
@@ -140,12 +141,11 @@ pub async fn create_org(
     security(("api_key" = ["write:organizations"])))]
 pub async fn update(
     req: HttpRequest,
-    key: Authed,
+    key: Need<scope::WriteOrganizations>,
     db: web::Data<Db>,
     id: web::Path<String>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    key.require(Scope::WriteOrganizations)?;
     let (u, f) = read(body.into_inner())?;
     f.finish()?;
     let id = id.into_inner();
@@ -181,11 +181,10 @@ pub async fn update(
     security(("api_key" = ["write:organizations"])))]
 pub async fn delete(
     req: HttpRequest,
-    key: Authed,
+    key: Need<scope::WriteOrganizations>,
     db: web::Data<Db>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
-    key.require(Scope::WriteOrganizations)?;
     let id = id.into_inner();
     let im = if_match(&req);
     let actor = key.key_id.clone();
@@ -193,6 +192,14 @@ pub async fn delete(
         let cur = orgs::get_detail(tx, &id)?.ok_or_else(|| ApiError::not_found("Organization"))?;
         check_if_match(im.as_deref(), &cur)?;
         let now = domain::now();
+        // The memberships go with it: record them as users::delete does.
+        let mids: Vec<String> = tx
+            .prepare_cached("SELECT id FROM memberships WHERE organization_id = ?1")?
+            .query_map([&cur.id], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for m in &mids {
+            events::record(tx, "membership.deleted", Some(&actor), m, &[], &now)?;
+        }
         orgs::delete(tx, &cur.id)?;
         events::record(tx, "organization.deleted", Some(&actor), &cur.id, &[], &now)
     })

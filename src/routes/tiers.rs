@@ -7,7 +7,7 @@ use super::{
     check_if_match, create, created, if_match, no_content, ok_json, resource, IdemKey, ListParams,
     API,
 };
-use crate::auth::{Authed, Scope};
+use crate::auth::{scope, Need};
 use crate::domain;
 use crate::domain::fields::{Fields, Patch};
 use crate::error::{ApiError, ErrorBody, Result};
@@ -104,8 +104,11 @@ fn read(body: Value, creating: bool) -> Result<TierInput> {
     responses((status = 200, body = Page<Tier>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("api_key" = ["read:tiers"])))]
-pub async fn list(req: HttpRequest, key: Authed, db: web::Data<Db>) -> Result<HttpResponse> {
-    key.require(Scope::ReadTiers)?;
+pub async fn list(
+    req: HttpRequest,
+    _key: Need<scope::ReadTiers>,
+    db: web::Data<Db>,
+) -> Result<HttpResponse> {
     let p = ListParams::parse(&req, &["page", "per_page"])?;
     let page = p.page;
     let (rows, total) = db.read(move |c| tiers::list(c, page)).await?;
@@ -120,11 +123,10 @@ pub async fn list(req: HttpRequest, key: Authed, db: web::Data<Db>) -> Result<Ht
     security(("api_key" = ["read:tiers"])))]
 pub async fn get(
     req: HttpRequest,
-    key: Authed,
+    _key: Need<scope::ReadTiers>,
     db: web::Data<Db>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
-    key.require(Scope::ReadTiers)?;
     let id = id.into_inner();
     let t = db
         .read(move |c| tiers::get(c, &id))
@@ -142,11 +144,10 @@ pub async fn get(
     security(("api_key" = ["write:tiers"])))]
 pub async fn create_tier(
     req: HttpRequest,
-    key: Authed,
+    key: Need<scope::WriteTiers>,
     db: web::Data<Db>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    key.require(Scope::WriteTiers)?;
     let body = body.into_inner();
     let idem = IdemKey::from_request(&req, &body)?;
     let t = read(body, true)?;
@@ -169,12 +170,11 @@ pub async fn create_tier(
     security(("api_key" = ["write:tiers"])))]
 pub async fn update(
     req: HttpRequest,
-    key: Authed,
+    key: Need<scope::WriteTiers>,
     db: web::Data<Db>,
     id: web::Path<String>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    key.require(Scope::WriteTiers)?;
     let t = read(body.into_inner(), false)?;
     let id = id.into_inner();
     let im = if_match(&req);
@@ -201,11 +201,10 @@ pub async fn update(
     security(("api_key" = ["write:tiers"])))]
 pub async fn delete(
     req: HttpRequest,
-    key: Authed,
+    key: Need<scope::WriteTiers>,
     db: web::Data<Db>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
-    key.require(Scope::WriteTiers)?;
     let id = id.into_inner();
     let im = if_match(&req);
     let actor = key.key_id.clone();

@@ -7,7 +7,7 @@ use super::{
     check_if_match, create, created, if_match, no_content, ok_json, resource, IdemKey, ListParams,
     API,
 };
-use crate::auth::{Authed, Scope};
+use crate::auth::{scope, Need};
 use crate::domain::fields::{Fields, Patch};
 use crate::domain::{self, USER_ROLES};
 use crate::error::{ApiError, Result};
@@ -67,11 +67,10 @@ fn read(body: Value) -> Result<(UserUpdate, Fields)> {
     security(("api_key" = ["write:users"])))]
 pub async fn create_user(
     req: HttpRequest,
-    key: Authed,
+    key: Need<scope::WriteUsers>,
     db: web::Data<Db>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    key.require(Scope::WriteUsers)?;
     let body = body.into_inner();
     let idem = IdemKey::from_request(&req, &body)?;
     let (u, mut f) = read(body)?;
@@ -110,8 +109,11 @@ pub async fn create_user(
     responses((status = 200, body = Page<User>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("api_key" = ["read:users"])))]
-pub async fn list(req: HttpRequest, key: Authed, db: web::Data<Db>) -> Result<HttpResponse> {
-    key.require(Scope::ReadUsers)?;
+pub async fn list(
+    req: HttpRequest,
+    _key: Need<scope::ReadUsers>,
+    db: web::Data<Db>,
+) -> Result<HttpResponse> {
     let p = ListParams::parse(&req, &["query", "role", "sort", "page", "per_page"])?;
     p.check_role(&USER_ROLES)?;
     let sort = match &p.sort {
@@ -138,11 +140,10 @@ pub async fn list(req: HttpRequest, key: Authed, db: web::Data<Db>) -> Result<Ht
     security(("api_key" = ["read:users"])))]
 pub async fn get(
     req: HttpRequest,
-    key: Authed,
+    _key: Need<scope::ReadUsers>,
     db: web::Data<Db>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
-    key.require(Scope::ReadUsers)?;
     let id = id.into_inner();
     let user = db
         .read(move |c| users::get(c, &id))
@@ -160,12 +161,11 @@ pub async fn get(
     security(("api_key" = ["write:users"])))]
 pub async fn update(
     req: HttpRequest,
-    key: Authed,
+    key: Need<scope::WriteUsers>,
     db: web::Data<Db>,
     id: web::Path<String>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    key.require(Scope::WriteUsers)?;
     let (u, f) = read(body.into_inner())?;
     f.finish()?;
     let id = id.into_inner();
@@ -193,11 +193,10 @@ pub async fn update(
     security(("api_key" = ["write:users"])))]
 pub async fn delete(
     req: HttpRequest,
-    key: Authed,
+    key: Need<scope::WriteUsers>,
     db: web::Data<Db>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
-    key.require(Scope::WriteUsers)?;
     let id = id.into_inner();
     let im = if_match(&req);
     let actor = key.key_id.clone();
@@ -221,11 +220,10 @@ pub async fn delete(
         (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("api_key" = ["read:organizations"])))]
 pub async fn organizations(
-    key: Authed,
+    _key: Need<scope::ReadOrganizations>,
     db: web::Data<Db>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
-    key.require(Scope::ReadOrganizations)?;
     let id = id.into_inner();
     let data = db
         .read(move |c| {

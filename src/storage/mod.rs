@@ -165,7 +165,12 @@ pub fn open(cfg: &DatabaseConfig) -> Result<Db, OpenError> {
         .connection_timeout(Duration::from_secs(60))
         .build(manager(&path, cfg))
         .map_err(|e| OpenError(format!("cannot open database writer: {e}")))?;
-    Ok(Db { read, write, path, writes_ok: Arc::new(AtomicBool::new(true)) })
+    Ok(Db {
+        read,
+        write,
+        path,
+        writes_ok: Arc::new(AtomicBool::new(true)),
+    })
 }
 
 /// Whether a database error means "cannot write now" (read-only or full disk, I/O error)
@@ -177,10 +182,18 @@ pub fn is_unavailable(e: &rusqlite::Error) -> bool {
 /// The sentence a client gets when the database cannot take a write now.
 pub fn unavailable_reason(e: &rusqlite::Error) -> Option<&'static str> {
     match e.sqlite_error_code()? {
-        ErrorCode::DiskFull => Some("The database is full (disk or max_size_mb); writes are refused until space is freed"),
-        ErrorCode::ReadOnly => Some("The database is read-only; writes are refused until it is writable again"),
-        ErrorCode::SystemIoFailure | ErrorCode::CannotOpen => Some("The database cannot be written (I/O error); retry later"),
-        ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => Some("The database is busy; retry shortly"),
+        ErrorCode::DiskFull => Some(
+            "The database is full (disk or max_size_mb); writes are refused until space is freed",
+        ),
+        ErrorCode::ReadOnly => {
+            Some("The database is read-only; writes are refused until it is writable again")
+        }
+        ErrorCode::SystemIoFailure | ErrorCode::CannotOpen => {
+            Some("The database cannot be written (I/O error); retry later")
+        }
+        ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
+            Some("The database is busy; retry shortly")
+        }
         _ => None,
     }
 }

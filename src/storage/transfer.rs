@@ -15,10 +15,50 @@ pub const FORMAT: i64 = 1;
 
 /// `(table, columns)` in dependency order; derived columns are recomputed on import.
 const TABLES: &[(&str, &[&str])] = &[
-    ("premium_tiers", &["id", "name", "features", "max_users", "max_storage", "api_calls_per_month", "created_at", "updated_at"]),
-    ("organizations", &["id", "name", "slug", "logo", "premium_tier_id", "created_at", "updated_at"]),
-    ("users", &["id", "name", "first_name", "last_name", "email", "phone", "dob", "role", "created_at", "updated_at"]),
-    ("memberships", &["id", "user_id", "organization_id", "role", "created_at"]),
+    (
+        "premium_tiers",
+        &[
+            "id",
+            "name",
+            "features",
+            "max_users",
+            "max_storage",
+            "api_calls_per_month",
+            "created_at",
+            "updated_at",
+        ],
+    ),
+    (
+        "organizations",
+        &[
+            "id",
+            "name",
+            "slug",
+            "logo",
+            "premium_tier_id",
+            "created_at",
+            "updated_at",
+        ],
+    ),
+    (
+        "users",
+        &[
+            "id",
+            "name",
+            "first_name",
+            "last_name",
+            "email",
+            "phone",
+            "dob",
+            "role",
+            "created_at",
+            "updated_at",
+        ],
+    ),
+    (
+        "memberships",
+        &["id", "user_id", "organization_id", "role", "created_at"],
+    ),
 ];
 
 fn to_json(v: ValueRef<'_>) -> Value {
@@ -26,7 +66,9 @@ fn to_json(v: ValueRef<'_>) -> Value {
         ValueRef::Null => Value::Null,
         ValueRef::Integer(i) => Value::from(i),
         ValueRef::Real(f) => Value::from(f),
-        ValueRef::Text(t) | ValueRef::Blob(t) => Value::from(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Text(t) | ValueRef::Blob(t) => {
+            Value::from(String::from_utf8_lossy(t).into_owned())
+        }
     }
 }
 
@@ -57,7 +99,10 @@ fn text(o: &Map<String, Value>, k: &str) -> Option<String> {
 }
 
 fn bad(msg: String) -> ApiError {
-    ApiError::BadRequest { code: "invalid_import", message: msg }
+    ApiError::BadRequest {
+        code: "invalid_import",
+        message: msg,
+    }
 }
 
 /// Loads an export into an empty database; returns the number of rows per table.
@@ -71,11 +116,16 @@ pub fn import(tx: &Transaction<'_>, doc: &Value) -> Result<Vec<(String, usize)>>
         |r| r.get(0),
     )?;
     if existing > 0 {
-        return Err(bad("the database is not empty; import into a new --db".into()));
+        return Err(bad(
+            "the database is not empty; import into a new --db".into()
+        ));
     }
     let mut counts = Vec::new();
     for (table, cols) in TABLES {
-        let rows = doc.get(*table).and_then(Value::as_array).ok_or_else(|| bad(format!("missing array {table}")))?;
+        let rows = doc
+            .get(*table)
+            .and_then(Value::as_array)
+            .ok_or_else(|| bad(format!("missing array {table}")))?;
         let mut all: Vec<String> = cols.iter().map(|c| (*c).to_owned()).collect();
         match *table {
             "organizations" => all.push("name_fold".into()),
@@ -83,28 +133,43 @@ pub fn import(tx: &Transaction<'_>, doc: &Value) -> Result<Vec<(String, usize)>>
             _ => {}
         }
         let marks: Vec<String> = (1..=all.len()).map(|i| format!("?{i}")).collect();
-        let sql = format!("INSERT INTO {table} ({}) VALUES ({})", all.join(", "), marks.join(", "));
+        let sql = format!(
+            "INSERT INTO {table} ({}) VALUES ({})",
+            all.join(", "),
+            marks.join(", ")
+        );
         let mut stmt = tx.prepare(&sql)?;
         for (n, row) in rows.iter().enumerate() {
-            let o = row.as_object().ok_or_else(|| bad(format!("{table}[{n}] is not an object")))?;
+            let o = row
+                .as_object()
+                .ok_or_else(|| bad(format!("{table}[{n}] is not an object")))?;
             let mut vals: Vec<rusqlite::types::Value> = cols
                 .iter()
                 .map(|c| match o.get(*c) {
                     Some(Value::String(s)) => rusqlite::types::Value::Text(s.clone()),
-                    Some(Value::Number(x)) => x.as_i64().map_or(rusqlite::types::Value::Null, rusqlite::types::Value::Integer),
+                    Some(Value::Number(x)) => x.as_i64().map_or(
+                        rusqlite::types::Value::Null,
+                        rusqlite::types::Value::Integer,
+                    ),
                     _ => rusqlite::types::Value::Null,
                 })
                 .collect();
             match *table {
-                "organizations" => vals.push(rusqlite::types::Value::Text(fold(&text(o, "name").unwrap_or_default()))),
+                "organizations" => vals.push(rusqlite::types::Value::Text(fold(
+                    &text(o, "name").unwrap_or_default(),
+                ))),
                 "users" => {
-                    let (name, email) = (text(o, "name").unwrap_or_default(), text(o, "email").unwrap_or_default());
+                    let (name, email) = (
+                        text(o, "name").unwrap_or_default(),
+                        text(o, "email").unwrap_or_default(),
+                    );
                     vals.push(rusqlite::types::Value::Text(fold(&email)));
                     vals.push(rusqlite::types::Value::Text(search_text(&name, &email)));
                 }
                 _ => {}
             }
-            stmt.execute(rusqlite::params_from_iter(vals)).map_err(|e| bad(format!("{table}[{n}]: {e}")))?;
+            stmt.execute(rusqlite::params_from_iter(vals))
+                .map_err(|e| bad(format!("{table}[{n}]: {e}")))?;
         }
         counts.push(((*table).to_owned(), rows.len()));
     }

@@ -132,8 +132,20 @@ pub fn list(
         Some(s) => (s.fts.clone(), Some(s.fold.clone())),
         None => (None, None),
     };
-    let filter = "(?1 IS NULL OR u.rid IN (SELECT rowid FROM users_fts WHERE users_fts MATCH ?1)) \
-                  AND (?2 IS NULL OR instr(u.search_fold, ?2) > 0) AND (?3 IS NULL OR u.role = ?3)";
+    // Only the clauses in use go into the SQL (fixed strings, never input), so each
+    // combination gets its own cached plan: the FTS lookup drives when there is a term, the
+    // (role, search_fold) index when there is only a role.
+    let mut clauses = ["?1 IS ?1", "?2 IS ?2", "?3 IS ?3"];
+    if fts.is_some() {
+        clauses[0] = "u.rid IN (SELECT rowid FROM users_fts WHERE users_fts MATCH ?1)";
+    }
+    if needle.is_some() {
+        clauses[1] = "instr(u.search_fold, ?2) > 0";
+    }
+    if role.is_some() {
+        clauses[2] = "u.role = ?3";
+    }
+    let filter = clauses.join(" AND ");
     let total: i64 = conn
         .prepare_cached(&format!("SELECT count(*) FROM users u WHERE {filter}"))?
         .query_row(params![fts, needle, role], |r| r.get(0))?;

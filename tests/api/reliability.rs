@@ -15,16 +15,29 @@ use crate::helpers::{assert_error, spawn_app, spawn_app_with};
 const BIN: &str = env!("CARGO_BIN_EXE_invois");
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn cli(db: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(BIN).args(args).arg("--db").arg(db).output().unwrap()
+    Command::new(BIN)
+        .args(args)
+        .arg("--db")
+        .arg(db)
+        .output()
+        .unwrap()
 }
 
 fn cli_key(db: &Path) -> String {
     let out = cli(db, &["keys", "create", "--name", "crash", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     v["key"].as_str().unwrap().to_owned()
 }
@@ -32,7 +45,7 @@ fn cli_key(db: &Path) -> String {
 /// The real binary serving `db` on a free port, with limits out of the way.
 async fn start_server(db: &Path) -> (Child, String) {
     let port = free_port();
-    let child = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--db"])
         .arg(db)
         .env("INVOIS_RATE_LIMIT__PER_SECOND", "1000000")
@@ -45,17 +58,31 @@ async fn start_server(db: &Path) -> (Child, String) {
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     for _ in 0..200 {
-        if client.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status() == 200) {
+        if client
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
             return (child, base);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("server did not start");
 }
 
 /// `n` tasks creating users as fast as they can until the server goes away; every id that
 /// got a 201 is recorded.
-fn spawn_writers(base: &str, key: &str, n: usize, tag: &str, acked: Arc<Mutex<Vec<String>>>, fivexx: Arc<Mutex<u32>>) -> Vec<tokio::task::JoinHandle<()>> {
+fn spawn_writers(
+    base: &str,
+    key: &str,
+    n: usize,
+    tag: &str,
+    acked: Arc<Mutex<Vec<String>>>,
+    fivexx: Arc<Mutex<u32>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
     (0..n)
         .map(|w| {
             let (base, key, tag, acked, fivexx) = (base.to_owned(), key.to_owned(), tag.to_owned(), acked.clone(), fivexx.clone());
@@ -80,14 +107,21 @@ fn spawn_writers(base: &str, key: &str, n: usize, tag: &str, acked: Arc<Mutex<Ve
 
 fn count_present(db: &Path, ids: &[String]) -> usize {
     let conn = rusqlite::Connection::open(db).unwrap();
-    let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    let ok: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(ok, "ok");
     let mut stmt = conn.prepare("SELECT 1 FROM users WHERE id = ?1").unwrap();
-    ids.iter().filter(|id| stmt.exists([id.as_str()]).unwrap()).count()
+    ids.iter()
+        .filter(|id| stmt.exists([id.as_str()]).unwrap())
+        .count()
 }
 
 fn crash_cycles() -> usize {
-    std::env::var("INVOIS_CRASH_CYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(3)
+    std::env::var("INVOIS_CRASH_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -101,7 +135,14 @@ async fn every_acknowledged_write_survives_kill_minus_nine() {
     let cycles = crash_cycles();
     for cycle in 0..cycles {
         let (mut child, base) = start_server(&db).await;
-        let writers = spawn_writers(&base, &key, 16, &format!("c{cycle}"), acked.clone(), fivexx.clone());
+        let writers = spawn_writers(
+            &base,
+            &key,
+            16,
+            &format!("c{cycle}"),
+            acked.clone(),
+            fivexx.clone(),
+        );
         let wait = rand::thread_rng().gen_range(200..900);
         tokio::time::sleep(Duration::from_millis(wait)).await;
         child.kill().unwrap(); // SIGKILL: no shutdown code runs
@@ -111,12 +152,23 @@ async fn every_acknowledged_write_survives_kill_minus_nine() {
         }
     }
     let ids = acked.lock().unwrap().clone();
-    assert!(ids.len() > 50, "too few writes acknowledged to prove anything: {}", ids.len());
-    assert_eq!(count_present(&db, &ids), ids.len(), "acknowledged writes lost after {cycles} kills");
+    assert!(
+        ids.len() > 50,
+        "too few writes acknowledged to prove anything: {}",
+        ids.len()
+    );
+    assert_eq!(
+        count_present(&db, &ids),
+        ids.len(),
+        "acknowledged writes lost after {cycles} kills"
+    );
     assert_eq!(*fivexx.lock().unwrap(), 0);
     let (mut child, base) = start_server(&db).await;
     let res = reqwest::Client::new()
-        .get(format!("{base}/api/integrations/users/{}", ids[ids.len() - 1]))
+        .get(format!(
+            "{base}/api/integrations/users/{}",
+            ids[ids.len() - 1]
+        ))
         .header("X-Invois-Key", &key)
         .send()
         .await
@@ -124,7 +176,10 @@ async fn every_acknowledged_write_survives_kill_minus_nine() {
     assert_eq!(res.status(), 200);
     child.kill().unwrap();
     child.wait().unwrap();
-    eprintln!("crash test: {} writes acknowledged and verified across {cycles} kills", ids.len());
+    eprintln!(
+        "crash test: {} writes acknowledged and verified across {cycles} kills",
+        ids.len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -138,7 +193,10 @@ async fn sigterm_under_load_finishes_in_flight_requests_exits_zero_and_checkpoin
     let (mut child, base) = start_server(&db).await;
     let writers = spawn_writers(&base, &key, 16, "term", acked.clone(), fivexx.clone());
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let exit = child.wait().unwrap();
     for w in writers {
@@ -146,7 +204,10 @@ async fn sigterm_under_load_finishes_in_flight_requests_exits_zero_and_checkpoin
     }
     assert!(exit.success(), "exit status {exit:?}");
     let wal = dir.path().join("term.db-wal");
-    assert!(!wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0, "WAL not checkpointed");
+    assert!(
+        !wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0,
+        "WAL not checkpointed"
+    );
     let ids = acked.lock().unwrap().clone();
     assert!(!ids.is_empty());
     assert_eq!(count_present(&db, &ids), ids.len());
@@ -167,7 +228,8 @@ async fn concurrently(n: usize, f: impl Fn(usize) -> reqwest::RequestBuilder) ->
 async fn forty_concurrent_creates_of_one_email_give_one_201_and_39_409() {
     let app = spawn_app().await;
     let statuses = concurrently(40, |_| {
-        app.req(reqwest::Method::POST, "/users").json(&json!({"name": "Same Person", "email": "same@example.com"}))
+        app.req(reqwest::Method::POST, "/users")
+            .json(&json!({"name": "Same Person", "email": "same@example.com"}))
     })
     .await;
     assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1);
@@ -181,10 +243,19 @@ async fn forty_concurrent_adds_of_one_membership_give_one_201_and_39_409() {
     let org = app.create_org(json!({"name": "Busy Org"})).await;
     let path = format!("/organizations/{}/members", org["id"].as_str().unwrap());
     let uid = user["id"].as_str().unwrap().to_owned();
-    let statuses = concurrently(40, |_| app.req(reqwest::Method::POST, &path).json(&json!({"userId": uid, "role": "customer"}))).await;
+    let statuses = concurrently(40, |_| {
+        app.req(reqwest::Method::POST, &path)
+            .json(&json!({"userId": uid, "role": "customer"}))
+    })
+    .await;
     assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1);
     assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 39);
-    let org: Value = app.get(&format!("/organizations/{}", org["id"].as_str().unwrap())).await.json().await.unwrap();
+    let org: Value = app
+        .get(&format!("/organizations/{}", org["id"].as_str().unwrap()))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(org["memberCount"], 1);
 }
 
@@ -194,12 +265,17 @@ async fn sixty_four_concurrent_writers_mixed_with_readers_see_no_5xx() {
     let org = app.create_org(json!({"name": "Mixed Load"})).await;
     let org_id = org["id"].as_str().unwrap().to_owned();
     let statuses = concurrently(192, |i| match i % 3 {
-        0 => app.req(reqwest::Method::POST, "/users").json(&json!({"name": format!("Load {i}"), "email": format!("load{i}@example.com")})),
+        0 => app
+            .req(reqwest::Method::POST, "/users")
+            .json(&json!({"name": format!("Load {i}"), "email": format!("load{i}@example.com")})),
         1 => app.req(reqwest::Method::GET, "/organizations?per_page=5"),
         _ => app.req(reqwest::Method::GET, &format!("/organizations/{org_id}")),
     })
     .await;
-    assert!(statuses.iter().all(|s| *s == 200 || *s == 201), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 201),
+        "{statuses:?}"
+    );
     let v: Value = app.get("/users?per_page=1").await.json().await.unwrap();
     assert_eq!(v["meta"]["total"], 64);
 }
@@ -216,25 +292,49 @@ async fn an_online_backup_under_write_load_is_consistent_and_current() {
     let db = app.config.database.path.clone();
     let res = tokio::task::spawn_blocking({
         let out = out.clone();
-        move || Command::new(BIN).arg("backup").arg(&out).arg("--db").arg(&db).output().unwrap()
+        move || {
+            Command::new(BIN)
+                .arg("backup")
+                .arg(&out)
+                .arg("--db")
+                .arg(&db)
+                .output()
+                .unwrap()
+        }
     })
     .await
     .unwrap();
-    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
     app.handle.stop(true).await;
     for w in writers {
         w.await.unwrap();
     }
     let conn = rusqlite::Connection::open(&out).unwrap();
-    let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    let ok: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(ok, "ok");
-    let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    let v: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(v, invois::storage::schema_version());
-    let n: i64 = conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0)).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
+        .unwrap();
     assert!(n > 0);
     drop(conn);
     let (mut child, base) = start_server(&out).await;
-    assert_eq!(reqwest::get(format!("{base}/readyz")).await.unwrap().status(), 200);
+    assert_eq!(
+        reqwest::get(format!("{base}/readyz"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     child.kill().unwrap();
     child.wait().unwrap();
 }
@@ -246,12 +346,22 @@ async fn export_then_import_reproduces_every_row() {
     let db = app.config.database.path.clone();
     let first = app.dir.path().join("one.json");
     let out = cli(&db, &["export", first.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let target = app.dir.path().join("moved.db");
     let out = cli(&target, &["import", first.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let second = app.dir.path().join("two.json");
-    assert!(cli(&target, &["export", second.to_str().unwrap()]).status.success());
+    assert!(cli(&target, &["export", second.to_str().unwrap()])
+        .status
+        .success());
     let mut a: Value = serde_json::from_str(&std::fs::read_to_string(&first).unwrap()).unwrap();
     let mut b: Value = serde_json::from_str(&std::fs::read_to_string(&second).unwrap()).unwrap();
     a["exportedAt"] = Value::Null;
@@ -280,15 +390,38 @@ async fn a_full_database_answers_503_on_writes_while_reads_and_recovery_work() {
     let v = assert_error(res, 503, "service_unavailable").await;
     assert_eq!(v["error"], "Service Unavailable");
     assert_eq!(app.get("/users?per_page=1").await.status(), 200);
-    assert_error(app.client.get(app.url("/readyz")).send().await.unwrap(), 503, "service_unavailable").await;
+    assert_error(
+        app.client.get(app.url("/readyz")).send().await.unwrap(),
+        503,
+        "service_unavailable",
+    )
+    .await;
     // Freeing space lets writes through again, and readiness follows.
     let page: Value = app.get("/users?per_page=100").await.json().await.unwrap();
     for u in page["data"].as_array().unwrap() {
-        assert_eq!(app.delete(&format!("/users/{}", u["id"].as_str().unwrap())).await.status(), 204);
+        assert_eq!(
+            app.delete(&format!("/users/{}", u["id"].as_str().unwrap()))
+                .await
+                .status(),
+            204
+        );
     }
-    let res = app.post("/users", &json!({"name": "After Cleanup", "email": "after@example.com"})).await;
+    let res = app
+        .post(
+            "/users",
+            &json!({"name": "After Cleanup", "email": "after@example.com"}),
+        )
+        .await;
     assert_eq!(res.status(), 201);
-    assert_eq!(app.client.get(app.url("/readyz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        app.client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }
 
 #[test]
@@ -299,7 +432,10 @@ fn a_non_sqlite_file_is_refused_with_exit_1_and_left_untouched() {
     let out = cli(&path, &["migrate"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not an SQLite database"));
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), "these are my notes, not a database");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "these are my notes, not a database"
+    );
 }
 
 #[test]
@@ -308,7 +444,8 @@ fn a_database_from_a_newer_schema_is_refused_and_left_untouched() {
     let path = dir.path().join("future.db");
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch("CREATE TABLE t (x); PRAGMA user_version = 99;").unwrap();
+        conn.execute_batch("CREATE TABLE t (x); PRAGMA user_version = 99;")
+            .unwrap();
     }
     let before = std::fs::read(&path).unwrap();
     let out = cli(&path, &["serve", "--bind", "127.0.0.1:0"]);
@@ -321,18 +458,46 @@ fn a_database_from_a_newer_schema_is_refused_and_left_untouched() {
 async fn a_database_of_the_first_released_schema_migrates_forward_with_its_data() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
-    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/schema-v1.db"), &path).unwrap();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/schema-v1.db"),
+        &path,
+    )
+    .unwrap();
     let out = cli(&path, &["migrate"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let key = cli_key(&path);
     let (mut child, base) = start_server(&path).await;
     let client = reqwest::Client::new();
-    let org: Value = client.get(format!("{base}/api/integrations/organizations/acme-corp")).header("X-Invois-Key", &key).send().await.unwrap().json().await.unwrap();
+    let org: Value = client
+        .get(format!("{base}/api/integrations/organizations/acme-corp"))
+        .header("X-Invois-Key", &key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(org["id"], "org-123");
     assert_eq!(org["memberCount"], 2);
     assert_eq!(org["premiumTier"]["limits"]["maxStorage"], "100GB");
-    let list: Value = client.get(format!("{base}/api/integrations/organizations?query=tech")).header("X-Invois-Key", &key).send().await.unwrap().json().await.unwrap();
-    assert!(list["data"].as_array().unwrap().iter().any(|o| o["slug"] == "tech-startup"));
+    let list: Value = client
+        .get(format!("{base}/api/integrations/organizations?query=tech"))
+        .header("X-Invois-Key", &key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|o| o["slug"] == "tech-startup"));
     child.kill().unwrap();
     child.wait().unwrap();
 }

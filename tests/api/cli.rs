@@ -1,0 +1,439 @@
+//! The `invois` command line as an operator uses it: `keys create|list|revoke|rotate`,
+//! `migrate`, their exit codes and output; and a real `invois serve` whose log must never
+//! contain a key.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::auth::{assert_unauthorized, get_with, invois, key_id};
+use crate::helpers::spawn_app;
+
+fn db_in(dir: &tempfile::TempDir) -> String {
+    dir.path().join("cli.db").to_str().unwrap().to_owned()
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8(out.stderr.clone()).unwrap()
+}
+
+/// `keys create … --json` on `db`; asserts success and one JSON object on stdout.
+fn create_json(db: &str, extra: &[&str]) -> Value {
+    let mut args = vec!["keys", "create", "--json", "--db", db];
+    args.extend_from_slice(extra);
+    let out = invois(&args);
+    assert!(out.status.success(), "keys create: {}", stderr(&out));
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 1, "one line of output: {text:?}");
+    let v: Value = serde_json::from_str(text.trim()).expect("stdout is one JSON value");
+    assert!(v.is_object(), "{v}");
+    v
+}
+
+fn is_hex(s: &str, n: usize) -> bool {
+    s.len() == n
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+#[test]
+fn keys_create_json_prints_exactly_one_json_object_with_the_new_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = create_json(&db_in(&dir), &["--name", "ci"]);
+    let mut fields: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        ["createdAt", "expiresAt", "id", "key", "name", "scopes"]
+    );
+    assert_eq!(v["name"], "ci");
+    assert_eq!(v["expiresAt"], Value::Null);
+    assert_eq!(
+        v["scopes"],
+        serde_json::json!([
+            "read:users",
+            "write:users",
+            "read:organizations",
+            "write:organizations",
+            "read:tiers",
+            "write:tiers"
+        ]),
+        "the default is every scope but admin"
+    );
+    let key = v["key"].as_str().unwrap();
+    let rest = key
+        .strip_prefix("invois_")
+        .expect("the recognizable prefix");
+    let (id, secret) = rest.split_once('_').unwrap();
+    assert!(is_hex(id, 16) && is_hex(secret, 64), "{key}");
+    assert_eq!(v["id"], format!("key-{id}"));
+    let created = v["createdAt"].as_str().unwrap();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(created).is_ok(),
+        "{created}"
+    );
+}
+
+#[test]
+fn keys_create_takes_scopes_and_an_expiry_in_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_in(&dir);
+    let v = create_json(&db, &["--name", "ops", "--scopes", "read:users,admin"]);
+    assert_eq!(v["scopes"], serde_json::json!(["read:users", "admin"]));
+
+    let v = create_json(&db, &["--name", "temp", "--expires-in", "7"]);
+    let created = chrono::DateTime::parse_from_rfc3339(v["createdAt"].as_str().unwrap()).unwrap();
+    let expires = chrono::DateTime::parse_from_rfc3339(v["expiresAt"].as_str().unwrap()).unwrap();
+    assert_eq!(expires - created, chrono::Duration::days(7));
+}
+
+#[test]
+fn keys_create_refuses_an_unknown_scope_with_a_usage_error_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_in(&dir);
+    let out = invois(&[
+        "keys",
+        "create",
+        "--name",
+        "x",
+        "--scopes",
+        "read:users,read:everything",
+        "--json",
+        "--db",
+        &db,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+    assert!(stderr(&out).contains("read:everything"), "{}", stderr(&out));
+
+    let out = invois(&[
+        "keys",
+        "create",
+        "--name",
+        "x",
+        "--expires-in",
+        "0",
+        "--db",
+        &db,
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+
+    let out = invois(&["keys", "list", "--json", "--db", &db]);
+    assert!(out.status.success());
+    assert_eq!(stdout(&out).trim(), "[]");
+}
+
+#[test]
+fn keys_list_never_shows_a_secret_or_its_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_in(&dir);
+    let a = create_json(&db, &["--name", "alpha"]);
+    let b = create_json(
+        &db,
+        &["--name", "beta", "--scopes", "admin", "--expires-in", "3"],
+    );
+    let secrets: Vec<String> = [&a, &b]
+        .iter()
+        .flat_map(|v| {
+            let key = v["key"].as_str().unwrap().to_owned();
+            let secret = key.rsplit('_').next().unwrap().to_owned();
+            [key, secret]
+        })
+        .collect();
+
+    let out = invois(&["keys", "list", "--json", "--db", &db]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let list: Value = serde_json::from_str(text.trim()).unwrap();
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids.contains(&a["id"].as_str().unwrap()) && ids.contains(&b["id"].as_str().unwrap()));
+
+    let plain = invois(&["keys", "list", "--db", &db]);
+    assert!(plain.status.success());
+    let plain_text = stdout(&plain);
+    assert!(plain_text.contains("alpha") && plain_text.contains("beta"));
+    for t in [&text, &plain_text] {
+        for s in &secrets {
+            assert!(!t.contains(s.as_str()), "listing shows a secret: {t}");
+        }
+        assert!(
+            !t.contains("argon2") && !t.to_lowercase().contains("secret"),
+            "{t}"
+        );
+    }
+}
+
+#[test]
+fn keys_revoke_of_an_unknown_id_fails_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_in(&dir);
+    let out = invois(&["keys", "revoke", "key-0000000000000000", "--db", &db]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).is_empty());
+    let err = stderr(&out);
+    assert!(err.contains("key-0000000000000000"), "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("invois: ") && l.contains("no key")),
+        "{err}"
+    );
+
+    let v = create_json(&db, &["--name", "once"]);
+    let id = v["id"].as_str().unwrap();
+    let out = invois(&["keys", "revoke", id, "--db", &db]);
+    assert!(out.status.success());
+    // Revoking again is not an error: the key is revoked either way.
+    let out = invois(&["keys", "revoke", id, "--db", &db]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("already revoked"));
+}
+
+#[test]
+fn migrate_creates_and_migrates_a_database_and_can_run_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_in(&dir);
+    for _ in 0..2 {
+        let out = invois(&["migrate", "--db", &db]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(stdout(&out).contains("schema version"), "{}", stdout(&out));
+    }
+    assert!(Path::new(&db).exists());
+}
+
+#[test]
+fn a_file_that_is_not_sqlite_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.txt");
+    let content = b"These are my notes, not a database.\n".repeat(20);
+    std::fs::write(&path, &content).unwrap();
+    let p = path.to_str().unwrap();
+    for args in [
+        vec!["migrate", "--db", p],
+        vec!["keys", "create", "--name", "x", "--db", p],
+        vec!["keys", "list", "--db", p],
+    ] {
+        let out = invois(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(stdout(&out).is_empty(), "{args:?}: {}", stdout(&out));
+        assert!(
+            stderr(&out).contains("is not an SQLite database"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            content,
+            "{args:?} changed the file"
+        );
+    }
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["notes.txt"], "no -wal or -shm files appeared");
+}
+
+#[tokio::test]
+async fn a_key_created_by_the_cli_works_on_a_running_server_with_its_scopes() {
+    let app = spawn_app().await;
+    let db = app.config.database.path.to_str().unwrap().to_owned();
+    let v = create_json(&db, &["--name", "ci", "--scopes", "read:organizations"]);
+    let key = v["key"].as_str().unwrap();
+    assert_eq!(get_with(&app, key, "/organizations").await.status(), 200);
+    assert_eq!(get_with(&app, key, "/users").await.status(), 403);
+}
+
+#[tokio::test]
+async fn keys_rotate_through_the_cli_hands_over_to_a_successor_on_a_running_server() {
+    let app = spawn_app().await;
+    let db = app.config.database.path.to_str().unwrap().to_owned();
+    let old = app.key_with(&invois::auth::Scope::defaults()).await;
+    assert_eq!(get_with(&app, &old, "/users").await.status(), 200);
+
+    let out = invois(&["keys", "rotate", &key_id(&old), "--json", "--db", &db]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let v: Value = serde_json::from_str(text.trim()).unwrap();
+    let new = v["key"].as_str().unwrap();
+    assert_ne!(key_id(new), key_id(&old));
+
+    assert_eq!(get_with(&app, new, "/users").await.status(), 200);
+    assert_unauthorized(get_with(&app, &old, "/users").await, Some(&old)).await;
+
+    let out = invois(&["keys", "rotate", "key-0000000000000000", "--db", &db]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+// ---- log redaction on the real binary ----
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Stops the child politely (SIGTERM), or for good after a while.
+fn stop(child: &mut std::process::Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    for _ in 0..100 {
+        if child.try_wait().unwrap().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[tokio::test]
+async fn the_servers_debug_log_never_contains_a_key_or_a_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_in(&dir);
+    let admin = create_json(
+        &db,
+        &[
+            "--name",
+            "logged",
+            "--scopes",
+            "read:users,write:users,read:organizations,admin",
+        ],
+    );
+    let key = admin["key"].as_str().unwrap().to_owned();
+    let id = admin["id"].as_str().unwrap().to_owned();
+
+    let log_path: PathBuf = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_invois"))
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--db", &db])
+        .env("RUST_LOG", "debug")
+        .env_remove("INVOIS_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap();
+
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..300 {
+        if let Ok(r) = client.get(format!("{base}/healthz")).send().await {
+            up = r.status() == 200;
+            break;
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if !up {
+        stop(&mut child);
+        panic!(
+            "the server did not come up: {}",
+            std::fs::read_to_string(&log_path).unwrap()
+        );
+    }
+
+    let api = |path: &str| format!("{base}/api/integrations{path}");
+    let (prefix, secret) = key.rsplit_once('_').unwrap();
+    let wrong = format!("{prefix}_{}", "0".repeat(64));
+    let mut secrets = vec![key.clone(), secret.to_owned(), wrong.clone()];
+    let mut statuses = Vec::new();
+    for k in [
+        key.as_str(),
+        wrong.as_str(),
+        key.as_str(),
+        "invois_nonsense",
+        key.as_str(),
+    ] {
+        let r = client
+            .get(api("/users"))
+            .header("X-Invois-Key", k)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 401, 200, 401, 200]);
+    // Keys minted and rotated through the admin API must not be logged either.
+    let r = client
+        .post(api("/keys"))
+        .header("X-Invois-Key", &key)
+        .json(&serde_json::json!({"name": "minted", "scopes": ["read:users"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let minted: Value = r.json().await.unwrap();
+    let minted_key = minted["key"].as_str().unwrap().to_owned();
+    let r = client
+        .get(api("/users"))
+        .header("X-Invois-Key", &minted_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = client
+        .post(api(&format!(
+            "/keys/{}/rotate",
+            minted["id"].as_str().unwrap()
+        )))
+        .header("X-Invois-Key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let rotated: Value = r.json().await.unwrap();
+    for k in [minted_key, rotated["key"].as_str().unwrap().to_owned()] {
+        secrets.push(k.rsplit('_').next().unwrap().to_owned());
+        secrets.push(k);
+    }
+    let r = client
+        .delete(api(&format!("/keys/{id}")))
+        .header("X-Invois-Key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+
+    stop(&mut child);
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    // The log was captured: the access log shows the requests.
+    assert!(
+        log.contains("/api/integrations/users"),
+        "no access log: {log}"
+    );
+    assert!(log.contains("DEBUG"), "not a debug log: {log}");
+    for s in &secrets {
+        assert!(
+            !log.contains(s.as_str()),
+            "the log contains a key or secret"
+        );
+    }
+    assert!(!log.contains("$argon2"), "the log contains an argon2 hash");
+    assert!(
+        !log.contains("argon2id$"),
+        "the log contains an argon2 hash"
+    );
+}

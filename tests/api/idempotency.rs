@@ -1,0 +1,223 @@
+//! `Idempotency-Key` on POST: safe retries.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use reqwest::{Method, Response};
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_error, spawn_app, TestApp};
+
+async fn post_with_key(app: &TestApp, path: &str, idem: &str, body: &Value) -> Response {
+    app.req(Method::POST, path)
+        .header("Idempotency-Key", idem)
+        .json(body)
+        .send()
+        .await
+        .expect("send")
+}
+
+/// Status, `Location`, `idempotent-replayed` and the raw body of a response.
+async fn parts(res: Response) -> (u16, Option<String>, Option<String>, String) {
+    let status = res.status().as_u16();
+    let header = |name: &str| {
+        res.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let location = header("location");
+    let replayed = header("idempotent-replayed");
+    (status, location, replayed, res.text().await.unwrap())
+}
+
+async fn total(app: &TestApp, path: &str) -> i64 {
+    let v: Value = app.get(path).await.json().await.unwrap();
+    v["meta"]["total"].as_i64().expect("meta.total")
+}
+
+#[tokio::test]
+async fn a_retried_create_user_replays_the_stored_response() {
+    let app = spawn_app().await;
+    let body = json!({"name": "Jane Smith", "email": "jane@example.com"});
+    let (s1, l1, r1, b1) = parts(post_with_key(&app, "/users", "key-1", &body).await).await;
+    let (s2, l2, r2, b2) = parts(post_with_key(&app, "/users", "key-1", &body).await).await;
+    assert_eq!((s1, s2), (201, 201));
+    assert!(l1.is_some());
+    assert_eq!(l1, l2);
+    assert_eq!(b1, b2, "same body bytes");
+    assert_eq!(r1, None, "the first response is not a replay");
+    assert_eq!(r2.as_deref(), Some("true"));
+}
+
+#[tokio::test]
+async fn a_replayed_create_creates_nothing_new() {
+    let app = spawn_app().await;
+    let body = json!({"name": "Jane Smith", "email": "jane@example.com"});
+    for _ in 0..3 {
+        let res = post_with_key(&app, "/users", "key-1", &body).await;
+        assert_eq!(res.status(), 201);
+    }
+    assert_eq!(total(&app, "/users").await, 1);
+}
+
+#[tokio::test]
+async fn a_replay_is_served_even_after_the_resource_changed() {
+    let app = spawn_app().await;
+    let body = json!({"name": "Jane Smith", "email": "jane@example.com"});
+    let (_, location, _, first) = parts(post_with_key(&app, "/users", "key-1", &body).await).await;
+    let location = location.unwrap();
+    let res = app.patch(&location, &json!({"name": "Jane Doe"})).await;
+    assert_eq!(res.status(), 200);
+    let (status, _, replayed, again) =
+        parts(post_with_key(&app, "/users", "key-1", &body).await).await;
+    assert_eq!(status, 201);
+    assert_eq!(replayed.as_deref(), Some("true"));
+    assert_eq!(again, first, "the stored response, not the current state");
+}
+
+#[tokio::test]
+async fn the_same_key_with_a_different_body_is_422_and_creates_nothing() {
+    let app = spawn_app().await;
+    let res = post_with_key(
+        &app,
+        "/users",
+        "key-1",
+        &json!({"name": "Jane Smith", "email": "jane@example.com"}),
+    )
+    .await;
+    assert_eq!(res.status(), 201);
+    let res = post_with_key(
+        &app,
+        "/users",
+        "key-1",
+        &json!({"name": "John Doe", "email": "john@example.com"}),
+    )
+    .await;
+    let v = assert_error(res, 422, "idempotency_key_reused").await;
+    assert_eq!(v["error"], "Unprocessable Entity");
+    assert_eq!(total(&app, "/users").await, 1);
+    let found = total(&app, "/users?query=john").await;
+    assert_eq!(found, 0);
+}
+
+#[tokio::test]
+async fn the_same_key_on_another_endpoint_is_422() {
+    let app = spawn_app().await;
+    let res = post_with_key(&app, "/organizations", "key-1", &json!({"name": "Acme"})).await;
+    assert_eq!(res.status(), 201);
+    let res = post_with_key(&app, "/tiers", "key-1", &json!({"name": "Acme"})).await;
+    assert_error(res, 422, "idempotency_key_reused").await;
+    assert_eq!(total(&app, "/tiers").await, 0);
+}
+
+#[tokio::test]
+async fn the_same_body_with_fields_in_another_order_is_a_replay() {
+    let app = spawn_app().await;
+    let a = r#"{"name":"Jane Smith","email":"jane@example.com"}"#;
+    let b = r#"{ "email": "jane@example.com", "name": "Jane Smith" }"#;
+    let mut bodies = Vec::new();
+    for raw in [a, b] {
+        let res = app
+            .req(Method::POST, "/users")
+            .header("Idempotency-Key", "key-1")
+            .header("Content-Type", "application/json")
+            .body(raw)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        bodies.push(res.text().await.unwrap());
+    }
+    assert_eq!(bodies[0], bodies[1]);
+    assert_eq!(total(&app, "/users").await, 1);
+}
+
+#[tokio::test]
+async fn idempotency_keys_are_scoped_per_api_key() {
+    let app = spawn_app().await;
+    let other = app.key_with(&invois::auth::Scope::ALL).await;
+    let body = json!({"name": "Acme Corporation"});
+    let first = post_with_key(&app, "/organizations", "shared-key", &body).await;
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let res = app
+        .client
+        .post(app.url("/organizations"))
+        .header("X-Invois-Key", &other)
+        .header("Idempotency-Key", "shared-key")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    assert!(res.headers().get("idempotent-replayed").is_none());
+    let second: Value = res.json().await.unwrap();
+    assert_ne!(second["id"], first["id"]);
+    assert_eq!(second["slug"], "acme-corporation-2");
+    assert_eq!(total(&app, "/organizations").await, 2);
+}
+
+#[tokio::test]
+async fn without_an_idempotency_key_every_post_creates() {
+    let app = spawn_app().await;
+    let body = json!({"name": "Acme Corporation"});
+    app.create_org(body.clone()).await;
+    app.create_org(body).await;
+    assert_eq!(total(&app, "/organizations").await, 2);
+}
+
+#[tokio::test]
+async fn a_retried_add_member_replays_instead_of_conflicting() {
+    let app = spawn_app().await;
+    let o = app.create_org(json!({"name": "Acme"})).await;
+    let u = app.create_user("Jane Smith", "jane@example.com").await;
+    let path = format!("/organizations/{}/members", o["id"].as_str().unwrap());
+    let body = json!({"userId": u["id"], "role": "admin"});
+    let (s1, l1, _, b1) = parts(post_with_key(&app, &path, "m-1", &body).await).await;
+    let (s2, l2, r2, b2) = parts(post_with_key(&app, &path, "m-1", &body).await).await;
+    assert_eq!((s1, s2), (201, 201));
+    assert_eq!((l1, b1), (l2, b2));
+    assert_eq!(r2.as_deref(), Some("true"));
+    assert_eq!(total(&app, &path).await, 1);
+}
+
+#[tokio::test]
+async fn a_retried_create_tier_replays_the_stored_response() {
+    let app = spawn_app().await;
+    let body = json!({"name": "Gold", "features": ["priority-support"]});
+    let (s1, l1, _, b1) = parts(post_with_key(&app, "/tiers", "t-1", &body).await).await;
+    let (s2, l2, r2, b2) = parts(post_with_key(&app, "/tiers", "t-1", &body).await).await;
+    assert_eq!((s1, s2), (201, 201));
+    assert_eq!((l1, b1), (l2, b2));
+    assert_eq!(r2.as_deref(), Some("true"));
+    assert_eq!(total(&app, "/tiers").await, 1);
+}
+
+#[tokio::test]
+async fn a_rejected_request_does_not_use_up_its_idempotency_key() {
+    let app = spawn_app().await;
+    let res = post_with_key(&app, "/users", "key-1", &json!({"name": "Jane Smith"})).await;
+    assert_error(res, 400, "validation_error").await;
+    let res = post_with_key(
+        &app,
+        "/users",
+        "key-1",
+        &json!({"name": "Jane Smith", "email": "jane@example.com"}),
+    )
+    .await;
+    assert_eq!(res.status(), 201);
+    assert!(res.headers().get("idempotent-replayed").is_none());
+}
+
+#[tokio::test]
+async fn an_over_long_idempotency_key_is_400() {
+    let app = spawn_app().await;
+    let res = post_with_key(
+        &app,
+        "/organizations",
+        &"k".repeat(256),
+        &json!({"name": "Acme"}),
+    )
+    .await;
+    assert_error(res, 400, "invalid_idempotency_key").await;
+    assert_eq!(total(&app, "/organizations").await, 0);
+}
