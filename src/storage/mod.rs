@@ -82,7 +82,7 @@ fn manager(path: &Path, cfg: &DatabaseConfig) -> SqliteConnectionManager {
             c.busy_timeout(Duration::from_millis(busy))?;
             c.execute_batch(&format!(
                 "PRAGMA foreign_keys = ON; PRAGMA synchronous = {sync}; PRAGMA temp_store = MEMORY; \
-                 PRAGMA cache_size = -16000; PRAGMA mmap_size = 268435456;"
+                 PRAGMA cache_size = -4000;"
             ))?;
             if max_pages > 0 {
                 let page_size: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0))?;

@@ -35,44 +35,75 @@ pub(crate) fn summary_from_row(r: &Row<'_>) -> rusqlite::Result<OrgSummary> {
     })
 }
 
-/// How a search term is matched: terms of three or more characters are narrowed by the FTS5
-/// trigram index (every row holding all of the term's trigrams); `instr` on the folded text
-/// then decides exactly, and alone handles shorter terms. So `%`, `_` and `\\` are plain
-/// characters and the result equals a plain substring scan.
+/// A search term, folded, with the FTS5 query of its trigrams (terms of 3+ characters).
+///
+/// The match itself is always `instr` on the folded text, so `%`, `_` and `\\` are plain
+/// characters and results equal a plain substring scan; the index only narrows the rows.
 pub(crate) struct Search {
     pub fold: String,
-    pub fts: Option<String>,
+    pub grams: Vec<String>,
 }
 
 /// Most trigrams put in one FTS query; `instr` checks the rest.
 const MAX_TRIGRAMS: usize = 12;
 
+/// The FTS plan is kept while a term has at most this many candidate rows, or one in
+/// `SCAN_RATIO` of the table if that is more: fetching and sorting candidates costs about
+/// that many times more per row than walking the ordered name index with `instr`.
+pub(crate) const SCAN_MIN: i64 = 20_000;
+pub(crate) const SCAN_RATIO: i64 = 15;
+
 impl Search {
     pub fn new(term: &str) -> Self {
         let fold = fold(term);
         let chars: Vec<char> = fold.chars().collect();
-        let fts = (chars.len() >= 3).then(|| {
-            let mut grams: Vec<String> = Vec::new();
-            for w in chars.windows(3) {
-                let g: String = w.iter().collect();
-                if !grams.contains(&g) {
-                    grams.push(g);
-                }
+        let mut grams: Vec<String> = Vec::new();
+        for w in chars.windows(3) {
+            let g: String = w.iter().collect();
+            if !grams.contains(&g) {
+                grams.push(g);
             }
-            if grams.len() > MAX_TRIGRAMS {
-                let step = grams.len() as f64 / MAX_TRIGRAMS as f64;
-                grams = (0..MAX_TRIGRAMS)
-                    .map(|i| grams[(i as f64 * step) as usize].clone())
-                    .collect();
-            }
-            // Each trigram quoted alone is one token, so this works with detail=none.
-            grams
-                .iter()
-                .map(|g| format!("\"{}\"", g.replace('"', "\"\"")))
-                .collect::<Vec<_>>()
-                .join(" AND ")
-        });
-        Self { fold, fts }
+        }
+        Self { fold, grams }
+    }
+
+    /// The FTS5 query: each trigram quoted alone is one token (works with detail=none).
+    pub fn fts_query(grams: &[String]) -> String {
+        grams
+            .iter()
+            .map(|g| format!("\"{}\"", g.replace('"', "\"\"")))
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    }
+
+    /// The FTS query to narrow by, or `None` when walking the name index is the better plan:
+    /// a term shorter than 3 characters, or one with more candidates than the FTS plan is
+    /// worth (counted up to that cap, so the probe itself stays cheap).
+    pub fn plan(&self, conn: &Connection, table: &str, scan_min: i64) -> Result<Option<String>> {
+        if self.grams.is_empty() || scan_min < 0 {
+            return Ok(None);
+        }
+        let grams = if self.grams.len() > MAX_TRIGRAMS {
+            let step = self.grams.len() as f64 / MAX_TRIGRAMS as f64;
+            (0..MAX_TRIGRAMS)
+                .map(|i| self.grams[(i as f64 * step) as usize].clone())
+                .collect()
+        } else {
+            self.grams.clone()
+        };
+        let fts = Self::fts_query(&grams);
+        let rows: i64 = conn.query_row(
+            &format!("SELECT coalesce(max(rid), 0) FROM {table}"),
+            [],
+            |r| r.get(0),
+        )?;
+        let cap = scan_min.max(rows / SCAN_RATIO);
+        let candidates: i64 = conn
+            .prepare_cached(&format!(
+                "SELECT count(*) FROM (SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH ?1 LIMIT ?2)"
+            ))?
+            .query_row(params![fts, cap.saturating_add(1)], |r| r.get(0))?;
+        Ok((candidates <= cap).then_some(fts))
     }
 }
 
@@ -82,48 +113,93 @@ pub fn list(
     query: Option<&str>,
     page: PageReq,
 ) -> Result<(Vec<OrgSummary>, i64)> {
+    list_with(conn, query, page, SCAN_MIN)
+}
+
+/// [`list`] with the plan threshold given (tests force the scan with -1, FTS with `i64::MAX`).
+pub fn list_with(
+    conn: &Connection,
+    query: Option<&str>,
+    page: PageReq,
+    scan_min: i64,
+) -> Result<(Vec<OrgSummary>, i64)> {
     let limit = i64::from(page.per_page);
     let offset = page.offset();
-    match query.map(Search::new) {
+    // Each branch first picks the page's rowids (from an index, so a deep OFFSET skips index
+    // entries, not rows), then joins for the columns.
+    let join = format!(
+        "SELECT {SUMMARY_COLS} FROM page JOIN organizations o ON o.rid = page.rid \
+         LEFT JOIN premium_tiers t ON t.id = o.premium_tier_id ORDER BY o.name_fold, o.id"
+    );
+    let (total, rows) = match query.map(Search::new) {
         None => {
             let total: i64 =
                 conn.query_row("SELECT count(*) FROM organizations", [], |r| r.get(0))?;
-            // Walk the covering (name_fold, id) index for the page's keys first, then join:
-            // a deep OFFSET then skips index entries only, not full rows.
             let sql = format!(
-                "WITH page AS (SELECT rid FROM organizations ORDER BY name_fold, id LIMIT ?1 OFFSET ?2) \
-                 SELECT {SUMMARY_COLS} FROM page JOIN organizations o ON o.rid = page.rid \
-                 LEFT JOIN premium_tiers t ON t.id = o.premium_tier_id ORDER BY o.name_fold, o.id"
+                "WITH page AS (SELECT rid FROM organizations ORDER BY name_fold, id LIMIT ?1 OFFSET ?2) {join}"
             );
-            let mut stmt = conn.prepare_cached(&sql)?;
-            let rows = stmt
+            let rows = conn
+                .prepare_cached(&sql)?
                 .query_map(params![limit, offset], summary_from_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok((rows, total))
+            (total, rows)
         }
-        Some(s) => {
-            let filter = match &s.fts {
-                Some(_) => "o.rid IN (SELECT rowid FROM organizations_fts WHERE organizations_fts MATCH ?1) AND instr(o.name_fold, ?2) > 0",
-                None => "?1 IS NULL AND instr(o.name_fold, ?2) > 0",
-            };
-            let total: i64 = conn.query_row(
-                &format!("SELECT count(*) FROM organizations o WHERE {filter}"),
-                params![s.fts, s.fold],
-                |r| r.get(0),
-            )?;
-            let sql = format!(
-                "WITH page AS MATERIALIZED (SELECT o.rid, o.name_fold, o.id FROM organizations o WHERE {filter} \
-                 ORDER BY o.name_fold, o.id LIMIT ?3 OFFSET ?4) \
-                 SELECT {SUMMARY_COLS} FROM page JOIN organizations o ON o.rid = page.rid \
-                 LEFT JOIN premium_tiers t ON t.id = o.premium_tier_id ORDER BY o.name_fold, o.id"
-            );
-            let mut stmt = conn.prepare_cached(&sql)?;
-            let rows = stmt
-                .query_map(params![s.fts, s.fold, limit, offset], summary_from_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok((rows, total))
-        }
+        Some(s) => match s.plan(conn, "organizations", scan_min)? {
+            Some(fts) => {
+                // One pass: every match's sort key, counted and sorted here; then only the
+                // page's rows are read in full.
+                let mut hits: Vec<(String, String, i64)> = conn
+                    .prepare_cached(
+                        "SELECT o.name_fold, o.id, o.rid FROM organizations o WHERE o.rid IN \
+                         (SELECT rowid FROM organizations_fts WHERE organizations_fts MATCH ?1) AND instr(o.name_fold, ?2) > 0",
+                    )?
+                    .query_map(params![fts, s.fold], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                hits.sort_unstable();
+                let total = i64::try_from(hits.len()).unwrap_or(i64::MAX);
+                let start = usize::try_from(offset)
+                    .unwrap_or(usize::MAX)
+                    .min(hits.len());
+                let end = start.saturating_add(page.per_page as usize).min(hits.len());
+                let rids: Vec<i64> = hits[start..end].iter().map(|h| h.2).collect();
+                (total, by_rids(conn, &rids)?)
+            }
+            None => {
+                // The name index holds name_fold: both the count and the page read it alone.
+                let total: i64 = conn
+                    .prepare_cached("SELECT count(*) FROM organizations INDEXED BY organizations_name WHERE instr(name_fold, ?1) > 0")?
+                    .query_row([&s.fold], |r| r.get(0))?;
+                let sql = format!(
+                    "WITH page AS MATERIALIZED (SELECT rid FROM organizations INDEXED BY organizations_name \
+                     WHERE instr(name_fold, ?1) > 0 ORDER BY name_fold, id LIMIT ?2 OFFSET ?3) {join}"
+                );
+                let rows = conn
+                    .prepare_cached(&sql)?
+                    .query_map(params![s.fold, limit, offset], summary_from_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                (total, rows)
+            }
+        },
+    };
+    Ok((rows, total))
+}
+
+/// Organizations by rowid, in the order given.
+fn by_rids(conn: &Connection, rids: &[i64]) -> Result<Vec<OrgSummary>> {
+    if rids.is_empty() {
+        return Ok(Vec::new());
     }
+    let marks = vec!["?"; rids.len()].join(",");
+    let sql = format!(
+        "SELECT {SUMMARY_COLS}, o.rid FROM organizations o LEFT JOIN premium_tiers t ON t.id = o.premium_tier_id WHERE o.rid IN ({marks})"
+    );
+    let mut found: std::collections::HashMap<i64, OrgSummary> = conn
+        .prepare_cached(&sql)?
+        .query_map(rusqlite::params_from_iter(rids), |r| {
+            Ok((r.get(10)?, summary_from_row(r)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rids.iter().filter_map(|rid| found.remove(rid)).collect())
 }
 
 /// The id of the organization with this id or slug.
@@ -401,4 +477,69 @@ pub fn delete(conn: &Connection, id: &str) -> Result<bool> {
         .prepare_cached("DELETE FROM organizations WHERE id = ?1")?
         .execute([id])?
         > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DatabaseConfig;
+
+    /// Both plans, and a plain scan in Rust, agree on totals and on every page's rows.
+    #[test]
+    fn search_plans_match_a_plain_scan_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::storage::open(&DatabaseConfig {
+            path: dir.path().join("s.db"),
+            ..DatabaseConfig::default()
+        })
+        .unwrap();
+        crate::storage::seed::bulk(&db, 3000, 10, 1, &|_, _, _| {}).unwrap();
+        let names: Vec<(String, String)> = db
+            .read_blocking(|c| {
+                let mut st =
+                    c.prepare("SELECT name_fold, id FROM organizations ORDER BY name_fold, id")?;
+                let rows = st
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(rows)
+            })
+            .unwrap();
+        for term in [
+            "trading",
+            "SDN",
+            "golden bakery",
+            "café",
+            "ÖSAKA",
+            "a",
+            "ac",
+            "s b",
+            "zzq",
+            "müller",
+            "nusantara co",
+        ] {
+            let f = fold(term);
+            let expected: Vec<&String> = names
+                .iter()
+                .filter(|(n, _)| n.contains(&f))
+                .map(|(_, id)| id)
+                .collect();
+            for scan_min in [-1, i64::MAX, SCAN_MIN] {
+                for page in [1, 2, 7] {
+                    let req = PageReq { page, per_page: 25 };
+                    let (rows, total) = db
+                        .read_blocking(|c| list_with(c, Some(term), req, scan_min))
+                        .unwrap();
+                    assert_eq!(total, expected.len() as i64, "{term} plan {scan_min}");
+                    let want: Vec<&String> = expected
+                        .iter()
+                        .skip((page as usize - 1) * 25)
+                        .take(25)
+                        .copied()
+                        .collect();
+                    let got: Vec<&String> = rows.iter().map(|o| &o.id).collect();
+                    assert_eq!(got, want, "{term} plan {scan_min} page {page}");
+                }
+            }
+        }
+    }
 }

@@ -191,6 +191,7 @@ pub fn bulk(
     per_user: u64,
     progress: &dyn Fn(&str, u64, u64),
 ) -> Result<()> {
+    let started = std::time::Instant::now();
     db.write_blocking(|tx| {
         // A cache large enough that the load does not spill pages to the WAL mid-transaction.
         tx.execute_batch("PRAGMA cache_size = -1000000")?;
@@ -232,6 +233,7 @@ pub fn bulk(
                 }
             }
             progress("organizations", orgs, orgs);
+            log::info!("seed: organizations inserted after {:.1}s", started.elapsed().as_secs_f64());
         }
         {
             let mut ins_user = tx.prepare(
@@ -259,20 +261,27 @@ pub fn bulk(
                 }
             }
             progress("users", total, total);
+            log::info!("seed: users and memberships inserted after {:.1}s", started.elapsed().as_secs_f64());
         }
         progress("indexes", 0, 1);
         tx.execute_batch(
             "INSERT INTO organizations_fts (organizations_fts) VALUES ('rebuild'); \
              INSERT INTO users_fts (users_fts) VALUES ('rebuild');",
         )?;
+        log::info!("seed: search indexes rebuilt after {:.1}s", started.elapsed().as_secs_f64());
+        for (_, _, sql) in lifted.iter().filter(|(kind, _, _)| kind == "index") {
+            tx.execute_batch(sql)?;
+        }
+        log::info!("seed: secondary indexes built after {:.1}s", started.elapsed().as_secs_f64());
         // Recounted for every organization: cheaper than a trigger per membership row.
         tx.execute_batch(
             "UPDATE organizations SET member_count = (SELECT count(*) FROM memberships m WHERE m.organization_id = organizations.id)",
         )?;
-        for (_, _, sql) in &lifted {
+        for (_, _, sql) in lifted.iter().filter(|(kind, _, _)| kind == "trigger") {
             tx.execute_batch(sql)?;
         }
         progress("indexes", 1, 1);
+        log::info!("seed: member counts done after {:.1}s", started.elapsed().as_secs_f64());
         Ok(())
     })?;
     db.write_untracked(|tx| Ok(tx.execute_batch("PRAGMA cache_size = -16000; PRAGMA optimize;")?))

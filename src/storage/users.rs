@@ -127,37 +127,51 @@ pub fn list(
     sort: Sort,
     page: PageReq,
 ) -> Result<(Vec<User>, i64)> {
-    let s = query.map(Search::new);
-    let (fts, needle) = match &s {
-        Some(s) => (s.fts.clone(), Some(s.fold.clone())),
-        None => (None, None),
+    // Only the clauses in use go into the SQL (fixed strings, never input), each with its
+    // own cached plan. A term narrows through FTS when its trigrams are rare, otherwise it is
+    // checked with instr while walking the (search_fold) index.
+    let mut clauses: Vec<&str> = Vec::new();
+    let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
+    let mut from = "users u";
+    if let Some(s) = query.map(Search::new) {
+        match s.plan(conn, "users", crate::storage::orgs::SCAN_MIN)? {
+            Some(fts) => {
+                clauses.push("u.rid IN (SELECT rowid FROM users_fts WHERE users_fts MATCH ?)");
+                args.push(Box::new(fts));
+            }
+            None if role.is_none() && matches!(sort, Sort::Name | Sort::NameDesc) => {
+                from = "users u INDEXED BY users_name"
+            }
+            None => {}
+        }
+        clauses.push("instr(u.search_fold, ?) > 0");
+        args.push(Box::new(s.fold));
+    }
+    if let Some(r) = role {
+        clauses.push("u.role = ?");
+        args.push(Box::new(r.to_owned()));
+    }
+    let filter = if clauses.is_empty() {
+        "1".to_owned()
+    } else {
+        clauses.join(" AND ")
     };
-    // Only the clauses in use go into the SQL (fixed strings, never input), so each
-    // combination gets its own cached plan: the FTS lookup drives when there is a term, the
-    // (role, search_fold) index when there is only a role.
-    let mut clauses = ["?1 IS ?1", "?2 IS ?2", "?3 IS ?3"];
-    if fts.is_some() {
-        clauses[0] = "u.rid IN (SELECT rowid FROM users_fts WHERE users_fts MATCH ?1)";
-    }
-    if needle.is_some() {
-        clauses[1] = "instr(u.search_fold, ?2) > 0";
-    }
-    if role.is_some() {
-        clauses[2] = "u.role = ?3";
-    }
-    let filter = clauses.join(" AND ");
-    let total: i64 = conn
-        .prepare_cached(&format!("SELECT count(*) FROM users u WHERE {filter}"))?
-        .query_row(params![fts, needle, role], |r| r.get(0))?;
+    let total: i64 = if clauses.is_empty() {
+        conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?
+    } else {
+        conn.prepare_cached(&format!("SELECT count(*) FROM {from} WHERE {filter}"))?
+            .query_row(rusqlite::params_from_iter(args.iter()), |r| r.get(0))?
+    };
     let order = sort.order_by();
-    let sql =
-        format!("SELECT {COLS} FROM users u WHERE {filter} ORDER BY {order} LIMIT ?4 OFFSET ?5");
+    let sql = format!(
+        "WITH page AS MATERIALIZED (SELECT u.rid FROM {from} WHERE {filter} ORDER BY {order} LIMIT ? OFFSET ?) \
+         SELECT {COLS} FROM page JOIN users u ON u.rid = page.rid ORDER BY {order}"
+    );
+    args.push(Box::new(i64::from(page.per_page)));
+    args.push(Box::new(page.offset()));
     let mut users = conn
         .prepare_cached(&sql)?
-        .query_map(
-            params![fts, needle, role, i64::from(page.per_page), page.offset()],
-            from_row,
-        )?
+        .query_map(rusqlite::params_from_iter(args.iter()), from_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     attach_members(conn, &mut users)?;
     Ok((users, total))
