@@ -220,6 +220,22 @@ pub struct Page<T: ToSchema> {
     pub meta: PageMeta,
 }
 
+/// Meta of a keyset (cursor) page: pass `next_cursor` as `after` for the next page.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+pub struct CursorMeta {
+    pub per_page: u32,
+    pub count: usize,
+    /// `null` at the end of the list.
+    pub next_cursor: Option<String>,
+}
+
+/// A page of a list walked by cursor.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CursorPage<T: ToSchema> {
+    pub data: Vec<T>,
+    pub meta: CursorMeta,
+}
+
 /// Meta of seed 000.
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
 pub struct CountMeta {

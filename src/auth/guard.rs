@@ -24,7 +24,8 @@ use tokio::sync::Semaphore;
 use super::{split_key, verify_secret, Scope};
 use crate::config::Config;
 use crate::error::{ApiError, Result};
-use crate::storage::{keys, Db};
+use crate::storage::{keys, Db, KeyCheck, PENDING_KEY_CHECK};
+use std::sync::atomic::Ordering;
 
 /// The header that carries the key.
 pub const KEY_HEADER: &str = "x-invois-key";
@@ -210,7 +211,13 @@ impl AuthState {
     }
 
     /// Verifies the presented key; see SPEC §3.
-    async fn authenticate(&self, presented: Option<&str>, ip: IpAddr) -> Result<Authed> {
+    /// `Ok((key, Some(tag)))` for a key verified before, whose revocation check is still owed
+    /// (see [`guard`]); `Ok((key, None))` for one verified against the database just now.
+    async fn authenticate(
+        &self,
+        presented: Option<&str>,
+        ip: IpAddr,
+    ) -> Result<(Authed, Option<[u8; 32]>)> {
         let now = Utc::now();
         if let Some(p) = presented {
             let tag = self.tag(p);
@@ -220,23 +227,17 @@ impl AuthState {
                     self.cache().remove(&tag);
                     return Err(unauthorized("API key has expired"));
                 }
-                // Revocation may come from another process (the CLI): ask the database,
-                // a primary-key read, on every request.
-                let id = c.id.clone();
-                let now_s = crate::domain::now();
-                let active = self
-                    .db
-                    .read(move |conn| keys::is_active(conn, &id, &now_s))
-                    .await?;
-                if !active {
-                    self.cache().remove(&tag);
-                    return Err(unauthorized("API key has been revoked or has expired"));
-                }
+                // Revocation may come from another process (the CLI), so the database is
+                // asked on every request: by the request's own first database call (see
+                // `storage::PENDING_KEY_CHECK`), or by the guard afterwards if it made none.
                 self.note_used(&c.id);
-                return Ok(Authed {
-                    key_id: c.id,
-                    scopes: c.scopes,
-                });
+                return Ok((
+                    Authed {
+                        key_id: c.id,
+                        scopes: c.scopes,
+                    },
+                    Some(tag),
+                ));
             }
         }
         // Not a key verified before: this path costs a lookup and maybe argon2, so it is
@@ -298,10 +299,19 @@ impl AuthState {
             );
         }
         self.note_used(&rec.info.id);
-        Ok(Authed {
-            key_id: rec.info.id,
-            scopes,
-        })
+        Ok((
+            Authed {
+                key_id: rec.info.id,
+                scopes,
+            },
+            None,
+        ))
+    }
+
+    /// The owed revocation check, on its own database call (for requests that made none).
+    async fn check_now(&self, check: &KeyCheck) -> Result<()> {
+        let check = check.clone();
+        self.db.read(move |conn| check.run(conn)).await
     }
 
     fn note_used(&self, key_id: &str) {
@@ -417,20 +427,55 @@ pub async fn guard(
         .get(KEY_HEADER)
         .map(|v| v.to_str().unwrap_or("").to_owned());
     let ip = state.client_ip(&req);
-    let authed = match state.authenticate(presented.as_deref(), ip).await {
+    let (authed, owed) = match state.authenticate(presented.as_deref(), ip).await {
         Ok(a) => a,
         Err(e) => return Ok(req.into_response(e.error_response())),
     };
+    let check = owed.map(|tag| (tag, KeyCheck::new(authed.key_id.clone())));
     let (over, headers) = state.rate(&authed.key_id);
-    let mut res = match over {
-        Some(retry_after) => {
+    let mut res = match (over, &check) {
+        (Some(retry_after), check) => {
+            // 401 still comes before 429 for a key revoked since it was cached.
+            if let Some((tag, k)) = check {
+                if let Err(e) = state.check_now(k).await {
+                    state.cache().remove(tag);
+                    return Ok(req.into_response(e.error_response()));
+                }
+            }
             req.into_response(ApiError::RateLimited { retry_after }.error_response())
         }
-        None => {
+        (None, None) => {
             req.extensions_mut().insert(authed);
             next.call(req).await?.map_into_boxed_body()
         }
+        (None, Some((tag, k))) => {
+            req.extensions_mut().insert(authed);
+            let res = PENDING_KEY_CHECK
+                .scope(k.clone(), next.call(req))
+                .await?
+                .map_into_boxed_body();
+            if !k.done.load(Ordering::Relaxed) {
+                // The handler touched no database: check now, and refuse if need be (it
+                // changed nothing, so its response can be replaced).
+                if let Err(e) = state.check_now(k).await {
+                    k.refused.store(true, Ordering::Relaxed);
+                    let (req, _) = res.into_parts();
+                    state.cache().remove(tag);
+                    return Ok(ServiceResponse::new(req, e.error_response()));
+                }
+            }
+            if k.refused.load(Ordering::Relaxed) {
+                state.cache().remove(tag);
+            }
+            res
+        }
     };
+    if check
+        .as_ref()
+        .is_some_and(|(_, k)| k.refused.load(Ordering::Relaxed))
+    {
+        return Ok(res); // a refused key gets no rate-limit headers, as on any 401
+    }
     for (k, v) in headers {
         res.headers_mut().insert(k, v);
     }

@@ -7,19 +7,12 @@ use utoipa::ToSchema;
 use super::{ok_json, ListParams};
 use crate::auth::{scope, Need};
 use crate::error::{ApiError, ErrorBody, Result};
+use crate::model::CursorMeta;
 use crate::storage::events::{self, Event};
 use crate::storage::Db;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/events").route(web::get().to(list)));
-}
-
-/// Cursor meta: pass `next_cursor` as `after` for the next page (`null` at the end).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CursorMeta {
-    pub per_page: u32,
-    pub count: usize,
-    pub next_cursor: Option<String>,
 }
 
 /// A page of events.

@@ -33,6 +33,8 @@ pub struct ListParams {
     pub after: Option<String>,
     pub kind: Option<String>,
     pub subject: Option<String>,
+    /// Whether `page` was given (it cannot be combined with `after`).
+    pub page_given: bool,
 }
 
 impl Default for PageReq {
@@ -73,7 +75,10 @@ impl ListParams {
             }
             match k.as_str() {
                 "page" => match v.parse::<u32>() {
-                    Ok(n) if (1..=10_000_000).contains(&n) => p.page.page = n,
+                    Ok(n) if (1..=10_000_000).contains(&n) => {
+                        p.page.page = n;
+                        p.page_given = true;
+                    }
                     _ => d
                         .entry(k)
                         .or_default()

@@ -11,7 +11,7 @@ use crate::auth::{scope, Need};
 use crate::domain::fields::{Fields, Patch};
 use crate::domain::{self};
 use crate::error::{ApiError, ErrorBody, Result};
-use crate::model::{OrgDetail, OrgSummary, Page, PageMeta};
+use crate::model::{CursorMeta, CursorPage, OrgDetail, OrgSummary, Page, PageMeta};
 use crate::storage::orgs::{NewOrg, OrgUpdate};
 use crate::storage::{events, orgs, Db};
 
@@ -57,8 +57,9 @@ fn read(body: Value) -> Result<(OrgUpdate, Fields)> {
 #[utoipa::path(get, path = "/api/integrations/organizations", tag = "organizations",
     params(("query" = Option<String>, Query, description = "Search term to filter organizations by name (partial, case-insensitive)"),
         ("page" = Option<u32>, Query, description = "Page number for pagination (default: 1)"),
-        ("per_page" = Option<u32>, Query, description = "Number of organizations per page (default: 10, max: 100)")),
-    responses((status = 200, body = Page<OrgSummary>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        ("per_page" = Option<u32>, Query, description = "Number of organizations per page (default: 10, max: 100)"),
+        ("after" = Option<String>, Query, description = "Keyset pagination instead of page: empty for the start, then meta.next_cursor; the response is a CursorPage")),
+    responses((status = 200, body = Page<OrgSummary>, description = "A page; with `after`, a CursorPage (meta {per_page, count, next_cursor}) instead"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("api_key" = ["read:organizations"])))]
 pub async fn list(
@@ -66,8 +67,28 @@ pub async fn list(
     _key: Need<scope::ReadOrganizations>,
     db: web::Data<Db>,
 ) -> Result<HttpResponse> {
-    let p = ListParams::parse(&req, &["query", "page", "per_page"])?;
+    let p = ListParams::parse(&req, &["query", "page", "per_page", "after"])?;
     let page = p.page;
+    if let Some(after) = &p.after {
+        if p.page_given {
+            return Err(ApiError::InvalidQuery(super::one(
+                "after",
+                "Use either page or after, not both",
+            )));
+        }
+        let pos = orgs::decode_cursor(after).ok_or_else(|| {
+            ApiError::InvalidQuery(super::one("after", "after is not a cursor from this list"))
+        })?;
+        let (data, next_cursor) = db
+            .read(move |c| orgs::list_after(c, p.query.as_deref(), &pos, page.per_page))
+            .await?;
+        let meta = CursorMeta {
+            per_page: page.per_page,
+            count: data.len(),
+            next_cursor,
+        };
+        return ok_json(&CursorPage { data, meta });
+    }
     let (rows, total) = db
         .read(move |c| orgs::list(c, p.query.as_deref(), page))
         .await?;

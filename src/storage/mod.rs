@@ -35,6 +35,54 @@ pub fn schema_version() -> i64 {
     1
 }
 
+tokio::task_local! {
+    /// The API key of the request being served, not yet re-checked for revocation. The
+    /// request's first database call checks it inside its own blocking task, so a cached
+    /// key costs no database round trip of its own (see `auth::guard`).
+    pub static PENDING_KEY_CHECK: KeyCheck;
+}
+
+/// A revocation check owed by the current request.
+#[derive(Debug, Clone)]
+pub struct KeyCheck {
+    pub key_id: String,
+    /// Set once a database call has checked the key.
+    pub done: Arc<AtomicBool>,
+    /// Set when that check found the key revoked or expired.
+    pub refused: Arc<AtomicBool>,
+}
+
+impl KeyCheck {
+    pub fn new(key_id: String) -> Self {
+        Self {
+            key_id,
+            done: Arc::new(AtomicBool::new(false)),
+            refused: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Fails with 401 unless the key is still active; runs on `conn` in the caller's task.
+    pub fn run(&self, conn: &Connection) -> Result<(), ApiError> {
+        let active = keys::is_active(conn, &self.key_id, &crate::domain::now())?;
+        self.done.store(true, Ordering::Relaxed);
+        if active {
+            Ok(())
+        } else {
+            self.refused.store(true, Ordering::Relaxed);
+            Err(ApiError::Unauthorized(
+                "API key has been revoked or has expired".into(),
+            ))
+        }
+    }
+}
+
+fn pending_key_check() -> Option<KeyCheck> {
+    PENDING_KEY_CHECK
+        .try_with(|k| (!k.done.load(Ordering::Relaxed)).then(|| k.clone()))
+        .ok()
+        .flatten()
+}
+
 /// Connection pools over one database file.
 #[derive(Clone)]
 pub struct Db {
@@ -225,8 +273,12 @@ impl Db {
         T: Send + 'static,
     {
         let pool = self.read.clone();
+        let check = pending_key_check();
         actix_web::web::block(move || {
             let conn = pool.get()?;
+            if let Some(k) = &check {
+                k.run(&conn)?;
+            }
             f(&conn)
         })
         .await?
@@ -240,7 +292,16 @@ impl Db {
         T: Send + 'static,
     {
         let db = self.clone();
-        actix_web::web::block(move || db.write_blocking(f)).await?
+        let check = pending_key_check();
+        actix_web::web::block(move || {
+            db.write_blocking(|tx| {
+                if let Some(k) = &check {
+                    k.run(tx)?;
+                }
+                f(tx)
+            })
+        })
+        .await?
     }
 
     /// As [`Db::write`], for callers already off the executor (CLI, seeding).

@@ -184,6 +184,81 @@ pub fn list_with(
     Ok((rows, total))
 }
 
+/// An opaque keyset cursor: a position in the (folded name, id) order. It holds the key
+/// itself, so it stays valid when that organization is deleted meanwhile.
+pub fn encode_cursor(key: &str, id: &str) -> String {
+    let hex: String = key.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("{hex}.{id}")
+}
+
+/// The position a cursor names; `None` if it is not one of ours. The empty cursor is the start.
+pub fn decode_cursor(c: &str) -> Option<(String, String)> {
+    if c.is_empty() {
+        return Some((String::new(), String::new()));
+    }
+    let (hex, id) = c.split_once('.')?;
+    if hex.len() % 2 != 0 || id.is_empty() || id.len() > 100 {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect();
+    Some((String::from_utf8(bytes?).ok()?, id.to_owned()))
+}
+
+/// A page after `after` in (folded name, id) order, and the cursor of the next page (`None`
+/// at the end). Walking a whole list this way is linear: each page is an index seek.
+pub fn list_after(
+    conn: &Connection,
+    query: Option<&str>,
+    after: &(String, String),
+    limit: u32,
+) -> Result<(Vec<OrgSummary>, Option<String>)> {
+    let n = i64::from(limit);
+    let (k, id) = after;
+    let rows = match query.map(Search::new) {
+        None => {
+            let sql = "SELECT rid FROM organizations WHERE (name_fold, id) > (?1, ?2) ORDER BY name_fold, id LIMIT ?3";
+            let rids = conn
+                .prepare_cached(sql)?
+                .query_map(params![k, id, n], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<i64>>>()?;
+            by_rids(conn, &rids)?
+        }
+        Some(s) => match s.plan(conn, "organizations", SCAN_MIN)? {
+            Some(fts) => {
+                let mut hits: Vec<(String, String, i64)> = conn
+                    .prepare_cached(
+                        "SELECT o.name_fold, o.id, o.rid FROM organizations o WHERE o.rid IN \
+                         (SELECT rowid FROM organizations_fts WHERE organizations_fts MATCH ?1) AND instr(o.name_fold, ?2) > 0 \
+                         AND (o.name_fold, o.id) > (?3, ?4)",
+                    )?
+                    .query_map(params![fts, s.fold, k, id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                hits.sort_unstable();
+                let rids: Vec<i64> = hits.iter().take(limit as usize).map(|h| h.2).collect();
+                by_rids(conn, &rids)?
+            }
+            None => {
+                let sql = "SELECT rid FROM organizations INDEXED BY organizations_name \
+                           WHERE (name_fold, id) > (?1, ?2) AND instr(name_fold, ?3) > 0 ORDER BY name_fold, id LIMIT ?4";
+                let rids = conn
+                    .prepare_cached(sql)?
+                    .query_map(params![k, id, s.fold, n], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<i64>>>()?;
+                by_rids(conn, &rids)?
+            }
+        },
+    };
+    let next = if rows.len() == limit as usize {
+        rows.last().map(|o| encode_cursor(&fold(&o.name), &o.id))
+    } else {
+        None
+    };
+    Ok((rows, next))
+}
+
 /// Organizations by rowid, in the order given.
 fn by_rids(conn: &Connection, rids: &[i64]) -> Result<Vec<OrgSummary>> {
     if rids.is_empty() {

@@ -3,6 +3,7 @@
 
 mod auth;
 mod cli;
+mod cursors;
 mod errors;
 mod etags;
 mod events;

@@ -1,0 +1,124 @@
+//! Keyset pagination with `after` on the organization list.
+
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_error, spawn_app, TestApp};
+
+async fn walk(app: &TestApp, query: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut cursor = String::new();
+    for _ in 0..100 {
+        let v: Value = app
+            .get(&format!("/organizations?per_page=4&after={cursor}{query}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        for o in v["data"].as_array().unwrap() {
+            ids.push(o["id"].as_str().unwrap().to_owned());
+        }
+        assert_eq!(v["meta"]["count"], v["data"].as_array().unwrap().len());
+        assert_eq!(v["meta"]["per_page"], 4);
+        match v["meta"]["next_cursor"].as_str() {
+            Some(c) => cursor = c.to_owned(),
+            None => return ids,
+        }
+    }
+    panic!("cursor walk did not end");
+}
+
+async fn paged(app: &TestApp, query: &str) -> Vec<String> {
+    let v: Value = app
+        .get(&format!("/organizations?per_page=100{query}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn walking_by_cursor_yields_every_organization_once_in_list_order() {
+    let app = spawn_app().await;
+    for i in 0..23 {
+        app.create_org(json!({"name": format!("Cursor Org {:02} {}", (i * 7) % 23, if i % 2 == 0 { "Café" } else { "Shop" })})).await;
+    }
+    let all = walk(&app, "").await;
+    assert_eq!(all.len(), 23);
+    assert_eq!(all, paged(&app, "").await);
+    let cafes = walk(&app, "&query=caf%C3%A9").await;
+    assert_eq!(cafes.len(), 12);
+    assert_eq!(cafes, paged(&app, "&query=caf%C3%A9").await);
+    let short = walk(&app, "&query=1").await;
+    assert_eq!(short, paged(&app, "&query=1").await);
+}
+
+#[tokio::test]
+async fn a_cursor_stays_valid_when_its_organization_is_deleted() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for name in ["Alpha Co", "Bravo Co", "Charlie Co", "Delta Co"] {
+        ids.push(
+            app.create_org(json!({"name": name})).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let v: Value = app
+        .get("/organizations?per_page=2&after=")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let cursor = v["meta"]["next_cursor"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.delete(&format!("/organizations/{}", ids[1]))
+            .await
+            .status(),
+        204
+    );
+    let v: Value = app
+        .get(&format!("/organizations?per_page=2&after={cursor}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Charlie Co", "Delta Co"]);
+}
+
+#[tokio::test]
+async fn a_malformed_cursor_or_cursor_with_page_is_a_400() {
+    let app = spawn_app().await;
+    let v = assert_error(
+        app.get("/organizations?after=zz.org-1").await,
+        400,
+        "invalid_query",
+    )
+    .await;
+    assert_eq!(
+        v["details"]["after"][0],
+        "after is not a cursor from this list"
+    );
+    let v = assert_error(
+        app.get("/organizations?after=&page=2").await,
+        400,
+        "invalid_query",
+    )
+    .await;
+    assert_eq!(
+        v["details"]["after"][0],
+        "Use either page or after, not both"
+    );
+}
