@@ -49,6 +49,11 @@ pub struct DatabaseConfig {
     /// Largest size of the database file in MiB; 0 = no limit. Past it writes answer 503
     /// while reads go on (a guard for small disks).
     pub max_size_mb: u64,
+    /// Page cache per connection in MiB (one writer plus `pool_size` readers).
+    pub cache_mb: u64,
+    /// Memory-mapped I/O per connection in MiB; 0 = off. Faster reads, but mapped pages of
+    /// the file count toward the process's RSS.
+    pub mmap_mb: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -102,6 +107,8 @@ impl Default for DatabaseConfig {
             pool_size: 8,
             busy_timeout_ms: 5000,
             max_size_mb: 0,
+            cache_mb: 4,
+            mmap_mb: 0,
         }
     }
 }

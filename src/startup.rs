@@ -184,6 +184,9 @@ impl Application {
         .client_request_timeout(Duration::from_secs(cfg.server.request_timeout_secs))
         .keep_alive(Duration::from_secs(cfg.server.keep_alive_secs))
         .shutdown_timeout(cfg.server.shutdown_timeout_secs)
+        // Blocking work is SQLite (a pool of pool_size readers and one writer) and bounded
+        // argon2: more threads than that only add memory (a malloc arena each).
+        .worker_max_blocking_threads(usize::try_from(cfg.database.pool_size).unwrap_or(8) + 4)
         .listen(listener)
         .map_err(|e| format!("cannot listen: {e}"))?;
         if cfg.server.workers > 0 {

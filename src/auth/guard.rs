@@ -140,6 +140,7 @@ pub struct AuthState {
     mac_key: [u8; 32],
     cache: Mutex<HashMap<[u8; 32], CachedKey>>,
     verify_permits: Semaphore,
+    verify_locks: Vec<tokio::sync::Mutex<()>>,
     key_limiter: KeyLimiter,
     ip_limiter: DefaultKeyedRateLimiter<IpAddr>,
     per_second: u32,
@@ -147,6 +148,9 @@ pub struct AuthState {
     trusted_proxy: bool,
     last_used: Mutex<HashMap<String, String>>,
 }
+
+/// Locks that make concurrent verifications of one key wait for the first.
+const VERIFY_STRIPES: usize = 64;
 
 /// Most verified keys remembered at once; past it the cache starts over.
 const CACHE_MAX: usize = 10_000;
@@ -179,6 +183,9 @@ impl AuthState {
             mac_key,
             cache: Mutex::new(HashMap::new()),
             verify_permits: Semaphore::new(permits),
+            verify_locks: (0..VERIFY_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
             key_limiter: DefaultKeyedRateLimiter::keyed(
                 Quota::per_second(nz(rl.per_second)).allow_burst(nz(rl.burst)),
             )
@@ -211,6 +218,30 @@ impl AuthState {
     }
 
     /// Verifies the presented key; see SPEC §3.
+    /// The answer for a key already verified, if it is in the cache.
+    fn cached(
+        &self,
+        tag: [u8; 32],
+        now: DateTime<Utc>,
+    ) -> Option<Result<(Authed, Option<[u8; 32]>)>> {
+        let c = self.cache().get(&tag).cloned()?;
+        if c.expires_at.is_some_and(|e| e <= now) {
+            self.cache().remove(&tag);
+            return Some(Err(unauthorized("API key has expired")));
+        }
+        // Revocation may come from another process (the CLI), so the database is asked on
+        // every request: by the request's own first database call (see
+        // `storage::PENDING_KEY_CHECK`), or by the guard afterwards if it made none.
+        self.note_used(&c.id);
+        Some(Ok((
+            Authed {
+                key_id: c.id,
+                scopes: c.scopes,
+            },
+            Some(tag),
+        )))
+    }
+
     /// `Ok((key, Some(tag)))` for a key verified before, whose revocation check is still owed
     /// (see [`guard`]); `Ok((key, None))` for one verified against the database just now.
     async fn authenticate(
@@ -219,26 +250,22 @@ impl AuthState {
         ip: IpAddr,
     ) -> Result<(Authed, Option<[u8; 32]>)> {
         let now = Utc::now();
-        if let Some(p) = presented {
-            let tag = self.tag(p);
-            let cached = self.cache().get(&tag).cloned();
-            if let Some(c) = cached {
-                if c.expires_at.is_some_and(|e| e <= now) {
-                    self.cache().remove(&tag);
-                    return Err(unauthorized("API key has expired"));
-                }
-                // Revocation may come from another process (the CLI), so the database is
-                // asked on every request: by the request's own first database call (see
-                // `storage::PENDING_KEY_CHECK`), or by the guard afterwards if it made none.
-                self.note_used(&c.id);
-                return Ok((
-                    Authed {
-                        key_id: c.id,
-                        scopes: c.scopes,
-                    },
-                    Some(tag),
-                ));
-            }
+        let tag = presented.map(|p| self.tag(p));
+        if let Some(hit) = tag.and_then(|t| self.cached(t, now)) {
+            return hit;
+        }
+        // Concurrent first requests with one key verify it once: the others wait on the
+        // same stripe, then find it in the cache (spending no throttle allowance).
+        let _single = match tag {
+            Some(t) => Some(
+                self.verify_locks[usize::from(t[0]) % VERIFY_STRIPES]
+                    .lock()
+                    .await,
+            ),
+            None => None,
+        };
+        if let Some(hit) = tag.and_then(|t| self.cached(t, now)) {
+            return hit;
         }
         // Not a key verified before: this path costs a lookup and maybe argon2, so it is
         // throttled per client address before any of that work.

@@ -89,8 +89,9 @@ pub async fn list(
         };
         return ok_json(&CursorPage { data, meta });
     }
+    let anchors = db.org_order_cache();
     let (rows, total) = db
-        .read(move |c| orgs::list(c, p.query.as_deref(), page))
+        .read(move |c| orgs::list(c, p.query.as_deref(), page, &anchors))
         .await?;
     let meta = PageMeta::new(total, page.per_page, page.page, rows.len());
     ok_json(&Page { data: rows, meta })

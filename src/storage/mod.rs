@@ -27,12 +27,22 @@ use crate::error::ApiError;
 
 /// The schema, oldest first. Append only.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("../../sql/001_initial.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("../../sql/001_initial.sql")),
+        M::up(include_str!("../../sql/002_counters.sql")),
+    ])
 }
 
 /// The schema version this binary writes.
 pub fn schema_version() -> i64 {
-    1
+    2
+}
+
+/// A trigger-kept counter (`organizations`, `users`, `organizations_version`).
+pub fn counter(conn: &Connection, name: &str) -> Result<i64, ApiError> {
+    Ok(conn
+        .prepare_cached("SELECT value FROM counters WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))?)
 }
 
 tokio::task_local! {
@@ -91,6 +101,8 @@ pub struct Db {
     path: PathBuf,
     /// Whether the last write went through (false after a full disk or read-only file).
     writes_ok: Arc<AtomicBool>,
+    /// Deep-page anchors of the organization order (see `orgs::OrgOrderCache`).
+    org_order_cache: Arc<std::sync::Mutex<orgs::OrgOrderCache>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -124,13 +136,15 @@ fn manager(path: &Path, cfg: &DatabaseConfig) -> SqliteConnectionManager {
     let busy = cfg.busy_timeout_ms;
     let sync = synchronous(cfg);
     let max_pages = cfg.max_size_mb.saturating_mul(1024 * 1024) / 4096;
+    let cache_kib = cfg.cache_mb.saturating_mul(1024);
+    let mmap_bytes = cfg.mmap_mb.saturating_mul(1024 * 1024);
     SqliteConnectionManager::file(path)
         .with_flags(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI)
         .with_init(move |c| {
             c.busy_timeout(Duration::from_millis(busy))?;
             c.execute_batch(&format!(
                 "PRAGMA foreign_keys = ON; PRAGMA synchronous = {sync}; PRAGMA temp_store = MEMORY; \
-                 PRAGMA cache_size = -4000;"
+                 PRAGMA cache_size = -{cache_kib}; PRAGMA mmap_size = {mmap_bytes};"
             ))?;
             if max_pages > 0 {
                 let page_size: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0))?;
@@ -218,6 +232,7 @@ pub fn open(cfg: &DatabaseConfig) -> Result<Db, OpenError> {
         write,
         path,
         writes_ok: Arc::new(AtomicBool::new(true)),
+        org_order_cache: Arc::default(),
     })
 }
 
@@ -329,6 +344,11 @@ impl Db {
         let out = f(&tx)?;
         tx.commit()?;
         Ok(out)
+    }
+
+    /// The deep-page anchors of the organization order.
+    pub fn org_order_cache(&self) -> Arc<std::sync::Mutex<orgs::OrgOrderCache>> {
+        self.org_order_cache.clone()
     }
 
     /// Whether the last write succeeded (for `/readyz`).

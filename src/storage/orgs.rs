@@ -1,5 +1,7 @@
 //! Organizations.
 
+use std::sync::Mutex;
+
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::domain::fold;
@@ -112,8 +114,9 @@ pub fn list(
     conn: &Connection,
     query: Option<&str>,
     page: PageReq,
+    anchors: &Mutex<OrgOrderCache>,
 ) -> Result<(Vec<OrgSummary>, i64)> {
-    list_with(conn, query, page, SCAN_MIN)
+    list_with(conn, query, page, SCAN_MIN, Some(anchors))
 }
 
 /// [`list`] with the plan threshold given (tests force the scan with -1, FTS with `i64::MAX`).
@@ -122,6 +125,7 @@ pub fn list_with(
     query: Option<&str>,
     page: PageReq,
     scan_min: i64,
+    cache: Option<&Mutex<OrgOrderCache>>,
 ) -> Result<(Vec<OrgSummary>, i64)> {
     let limit = i64::from(page.per_page);
     let offset = page.offset();
@@ -133,16 +137,55 @@ pub fn list_with(
     );
     let (total, rows) = match query.map(Search::new) {
         None => {
-            let total: i64 =
-                conn.query_row("SELECT count(*) FROM organizations", [], |r| r.get(0))?;
-            let sql = format!(
-                "WITH page AS (SELECT rid FROM organizations ORDER BY name_fold, id LIMIT ?1 OFFSET ?2) {join}"
-            );
-            let rows = conn
-                .prepare_cached(&sql)?
-                .query_map(params![limit, offset], summary_from_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            (total, rows)
+            // One snapshot for the total, the anchors' version and the page.
+            let tx = conn.unchecked_transaction()?;
+            let total = crate::storage::counter(&tx, "organizations")?;
+            let rids = match cache {
+                Some(a) if offset >= 2 * ANCHOR_EVERY => deep_page(&tx, a, offset, limit)?,
+                _ => tx
+                    .prepare_cached(
+                        "SELECT rid FROM organizations ORDER BY name_fold, id LIMIT ?1 OFFSET ?2",
+                    )?
+                    .query_map(params![limit, offset], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<i64>>>()?,
+            };
+            (total, by_rids(&tx, &rids)?)
+        }
+        Some(s) if cache.is_some() => {
+            let cache = cache.unwrap_or_else(|| unreachable!());
+            // One snapshot for the version and the matches.
+            let tx = conn.unchecked_transaction()?;
+            let version = crate::storage::counter(&tx, "organizations_version")?;
+            let hit = {
+                let mut c = cache
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                c.sync(version);
+                c.searches.get(&s.fold).cloned()
+            };
+            let all = match hit {
+                Some(all) => all,
+                None => {
+                    let all = std::sync::Arc::new(ordered_matches(&tx, &s, scan_min)?);
+                    let mut c = cache
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    c.sync(version);
+                    if c.search_rows + all.len() > SEARCH_CACHE_ROWS {
+                        c.searches.clear();
+                        c.search_rows = 0;
+                    }
+                    c.search_rows += all.len();
+                    c.searches.insert(s.fold.clone(), all.clone());
+                    all
+                }
+            };
+            let start = usize::try_from(offset).unwrap_or(usize::MAX).min(all.len());
+            let end = start.saturating_add(page.per_page as usize).min(all.len());
+            (
+                i64::try_from(all.len()).unwrap_or(i64::MAX),
+                by_rids(&tx, &all[start..end])?,
+            )
         }
         Some(s) => match s.plan(conn, "organizations", scan_min)? {
             Some(fts) => {
@@ -257,6 +300,104 @@ pub fn list_after(
         None
     };
     Ok((rows, next))
+}
+
+/// What the server remembers of the organization order between requests, valid for one
+/// value of the trigger-kept `organizations_version` (bumped by every insert, delete and
+/// rename, in the writing transaction):
+/// - every `ANCHOR_EVERY`-th key, so that a deep page seeks to the nearest anchor and steps
+///   over fewer than `ANCHOR_EVERY` entries instead of every entry before it;
+/// - the ordered matches of recent search terms, so that paging through a search, or the
+///   same search again, reads only the page's rows.
+#[derive(Debug, Default)]
+pub struct OrgOrderCache {
+    version: Option<i64>,
+    keys: Vec<(String, String)>,
+    searches: std::collections::HashMap<String, std::sync::Arc<Vec<i64>>>,
+    search_rows: usize,
+}
+
+/// Most rowids held for searches (8 bytes each); past it the search cache starts over.
+const SEARCH_CACHE_ROWS: usize = 4_000_000;
+
+impl OrgOrderCache {
+    /// Forgets everything if `version` is not the one it holds.
+    fn sync(&mut self, version: i64) {
+        if self.version != Some(version) {
+            *self = OrgOrderCache {
+                version: Some(version),
+                ..OrgOrderCache::default()
+            };
+        }
+    }
+}
+
+/// Rows between two page anchors.
+pub const ANCHOR_EVERY: i64 = 1000;
+
+/// The rowids of a deep page, through the anchors (rebuilt first if stale).
+fn deep_page(
+    conn: &Connection,
+    anchors: &Mutex<OrgOrderCache>,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<i64>> {
+    let version = crate::storage::counter(conn, "organizations_version")?;
+    let block = offset / ANCHOR_EVERY;
+    let start = {
+        let mut a = anchors
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        a.sync(version);
+        if a.keys.is_empty() {
+            let mut stmt = conn
+                .prepare_cached("SELECT name_fold, id FROM organizations ORDER BY name_fold, id")?;
+            let mut rows = stmt.query([])?;
+            let mut keys = Vec::new();
+            let mut n: i64 = 0;
+            while let Some(r) = rows.next()? {
+                n += 1;
+                if n % ANCHOR_EVERY == 0 {
+                    keys.push((r.get(0)?, r.get(1)?));
+                }
+            }
+            a.keys = keys;
+        }
+        // keys[i] is the last key of block i: the page starts after block `block - 1`.
+        a.keys
+            .get(usize::try_from(block - 1).unwrap_or(usize::MAX))
+            .cloned()
+    };
+    let Some((k, id)) = start else {
+        return Ok(Vec::new());
+    };
+    Ok(conn
+        .prepare_cached("SELECT rid FROM organizations WHERE (name_fold, id) > (?1, ?2) ORDER BY name_fold, id LIMIT ?3 OFFSET ?4")?
+        .query_map(params![k, id, limit, offset - block * ANCHOR_EVERY], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<i64>>>()?)
+}
+
+/// Every match of a search, in list order, by whichever plan is cheaper.
+fn ordered_matches(conn: &Connection, s: &Search, scan_min: i64) -> Result<Vec<i64>> {
+    Ok(match s.plan(conn, "organizations", scan_min)? {
+        Some(fts) => {
+            let mut hits: Vec<(String, String, i64)> = conn
+                .prepare_cached(
+                    "SELECT o.name_fold, o.id, o.rid FROM organizations o WHERE o.rid IN \
+                     (SELECT rowid FROM organizations_fts WHERE organizations_fts MATCH ?1) AND instr(o.name_fold, ?2) > 0",
+                )?
+                .query_map(params![fts, s.fold], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            hits.sort_unstable();
+            hits.into_iter().map(|h| h.2).collect()
+        }
+        None => conn
+            .prepare_cached(
+                "SELECT rid FROM organizations INDEXED BY organizations_name WHERE instr(name_fold, ?1) > 0 ORDER BY name_fold, id",
+            )?
+            .query_map([&s.fold], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<i64>>>()?,
+    })
 }
 
 /// Organizations by rowid, in the order given.
@@ -598,11 +739,19 @@ mod tests {
                 .filter(|(n, _)| n.contains(&f))
                 .map(|(_, id)| id)
                 .collect();
-            for scan_min in [-1, i64::MAX, SCAN_MIN] {
+            let cache = Mutex::new(OrgOrderCache::default());
+            let plans = [
+                (-1, None),
+                (i64::MAX, None),
+                (SCAN_MIN, None),
+                (-1, Some(&cache)),
+                (i64::MAX, Some(&cache)),
+            ];
+            for (scan_min, cached) in plans {
                 for page in [1, 2, 7] {
                     let req = PageReq { page, per_page: 25 };
                     let (rows, total) = db
-                        .read_blocking(|c| list_with(c, Some(term), req, scan_min))
+                        .read_blocking(|c| list_with(c, Some(term), req, scan_min, cached))
                         .unwrap();
                     assert_eq!(total, expected.len() as i64, "{term} plan {scan_min}");
                     let want: Vec<&String> = expected
@@ -616,5 +765,100 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Deep pages through the anchors equal plain OFFSET pages, also after inserts, renames
+    /// and deletes have made the anchors stale.
+    #[test]
+    fn anchored_deep_pages_equal_offset_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::storage::open(&DatabaseConfig {
+            path: dir.path().join("a.db"),
+            ..DatabaseConfig::default()
+        })
+        .unwrap();
+        crate::storage::seed::bulk(&db, 5000, 1, 0, &|_, _, _| {}).unwrap();
+        let anchors = Mutex::new(OrgOrderCache::default());
+        let check = |label: &str| {
+            for (page, per_page) in [
+                (201, 10),
+                (286, 7),
+                (250, 20),
+                (100, 50),
+                (499, 10),
+                (500, 10),
+                (501, 10),
+                (1000, 10),
+            ] {
+                let req = PageReq { page, per_page };
+                let (a, ta) = db
+                    .read_blocking(|c| list_with(c, None, req, SCAN_MIN, Some(&anchors)))
+                    .unwrap();
+                let (b, tb) = db
+                    .read_blocking(|c| list_with(c, None, req, SCAN_MIN, None))
+                    .unwrap();
+                assert_eq!(ta, tb, "{label}");
+                assert_eq!(a, b, "{label} page {page} per {per_page}");
+            }
+        };
+        check("fresh");
+        let found = |term: &str| {
+            db.read_blocking(|c| {
+                list_with(c, Some(term), PageReq::default(), SCAN_MIN, Some(&anchors))
+            })
+            .unwrap()
+            .1
+        };
+        assert_eq!(found("renamed into"), 0);
+        let now = crate::domain::now();
+        db.write_blocking(|tx| {
+            for n in ["Aaa First", "Mmm Middle", "Zzz Last"] {
+                create(
+                    tx,
+                    &NewOrg {
+                        name: n.into(),
+                        slug: None,
+                        logo: None,
+                        premium_tier_id: None,
+                    },
+                    &now,
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        check("after inserts");
+        let victim: String = db
+            .read_blocking(|c| {
+                Ok(c.query_row(
+                    "SELECT id FROM organizations LIMIT 1 OFFSET 2500",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap();
+        db.write_blocking(|tx| {
+            update(
+                tx,
+                &victim,
+                &OrgUpdate {
+                    name: Some("Renamed Into Place".into()),
+                    ..OrgUpdate::default()
+                },
+                &now,
+            )?;
+            Ok(())
+        })
+        .unwrap();
+        check("after a rename");
+        assert_eq!(found("renamed into"), 1, "a cached search sees the rename");
+        db.write_blocking(|tx| delete(tx, &victim)).unwrap();
+        check("after a delete");
+        assert_eq!(found("renamed into"), 0, "a cached search sees the delete");
+        assert_eq!(
+            db.read_blocking(|c| crate::storage::counter(c, "organizations"))
+                .unwrap(),
+            5002
+        );
     }
 }

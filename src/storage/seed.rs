@@ -277,6 +277,11 @@ pub fn bulk(
         tx.execute_batch(
             "UPDATE organizations SET member_count = (SELECT count(*) FROM memberships m WHERE m.organization_id = organizations.id)",
         )?;
+        tx.execute_batch(
+            "UPDATE counters SET value = (SELECT count(*) FROM organizations) WHERE name = 'organizations'; \
+             UPDATE counters SET value = (SELECT count(*) FROM users) WHERE name = 'users'; \
+             UPDATE counters SET value = value + 1 WHERE name = 'organizations_version';",
+        )?;
         for (_, _, sql) in lifted.iter().filter(|(kind, _, _)| kind == "trigger") {
             tx.execute_batch(sql)?;
         }

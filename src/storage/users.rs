@@ -157,7 +157,7 @@ pub fn list(
         clauses.join(" AND ")
     };
     let total: i64 = if clauses.is_empty() {
-        conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?
+        crate::storage::counter(conn, "users")?
     } else {
         conn.prepare_cached(&format!("SELECT count(*) FROM {from} WHERE {filter}"))?
             .query_row(rusqlite::params_from_iter(args.iter()), |r| r.get(0))?

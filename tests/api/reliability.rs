@@ -118,7 +118,7 @@ fn count_present(db: &Path, ids: &[String]) -> usize {
 }
 
 fn crash_cycles() -> usize {
-    std::env::var("INVOIS_CRASH_CYCLES")
+    std::env::var("CRASH_CYCLES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3)
