@@ -12,7 +12,7 @@ pub mod users;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use rusqlite::Transaction;
+use rusqlite::Connection;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -243,7 +243,7 @@ pub struct Created {
 /// the same request replays the stored response; with another request it is `422`.
 pub async fn create<F>(db: &Db, key: &Authed, idem: Option<IdemKey>, f: F) -> Result<HttpResponse>
 where
-    F: FnOnce(&Transaction<'_>, &str) -> Result<Created> + Send + 'static,
+    F: FnOnce(&Connection, &str) -> Result<Created> + Send + 'static,
 {
     let key_id = key.key_id.clone();
     let (status, body, location, replayed) = db

@@ -93,6 +93,195 @@ fn pending_key_check() -> Option<KeyCheck> {
         .flatten()
 }
 
+/// Why a group commit failed, handed to every job of the group that had succeeded.
+#[derive(Debug, Clone)]
+pub enum CommitError {
+    Unavailable(&'static str),
+    Other(String),
+}
+
+impl CommitError {
+    fn from_sqlite(e: &rusqlite::Error) -> Self {
+        match unavailable_reason(e) {
+            Some(r) => Self::Unavailable(r),
+            None => Self::Other(e.to_string()),
+        }
+    }
+
+    fn to_api(&self) -> ApiError {
+        match self {
+            Self::Unavailable(r) => ApiError::ServiceUnavailable((*r).into()),
+            Self::Other(m) => ApiError::Internal(format!("commit: {m}")),
+        }
+    }
+}
+
+/// How a job went, for readiness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Done,
+    Refused,
+    Unavailable,
+}
+
+/// Sends a job's answer once the group's commit is known.
+type Reply = Box<dyn FnOnce(Result<(), CommitError>) + Send>;
+
+/// A write queued for the writer thread.
+trait WriteJob: Send {
+    /// Runs inside the group transaction, in a savepoint of its own.
+    fn run(self: Box<Self>, conn: &Connection) -> (Reply, Outcome);
+    /// Answers without running (the group transaction could not start).
+    fn fail(self: Box<Self>, err: &CommitError);
+}
+
+struct TypedJob<T, F> {
+    f: F,
+    check: Option<KeyCheck>,
+    reply: tokio::sync::oneshot::Sender<Result<T, ApiError>>,
+}
+
+impl<T, F> WriteJob for TypedJob<T, F>
+where
+    F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    fn run(self: Box<Self>, conn: &Connection) -> (Reply, Outcome) {
+        let TypedJob { f, check, reply } = *self;
+        let out = match conn.execute_batch("SAVEPOINT job") {
+            Err(e) => Err(ApiError::from(e)),
+            Ok(()) => {
+                let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    if let Some(k) = &check {
+                        k.run(conn)?;
+                    }
+                    f(conn)
+                }))
+                .unwrap_or_else(|_| Err(ApiError::Internal("a write panicked".into())));
+                let end = if out.is_ok() {
+                    "RELEASE job"
+                } else {
+                    "ROLLBACK TO job; RELEASE job"
+                };
+                match (conn.execute_batch(end), out) {
+                    (Ok(()), out) => out,
+                    (Err(e), Ok(_)) => Err(ApiError::from(e)),
+                    // SQLite may have rolled the whole transaction back (full disk, I/O
+                    // error): the savepoint is gone, the job's own error stands.
+                    (Err(_), Err(e)) => Err(e),
+                }
+            }
+        };
+        let outcome = match &out {
+            Ok(_) => Outcome::Done,
+            Err(ApiError::ServiceUnavailable(_)) => Outcome::Unavailable,
+            Err(_) => Outcome::Refused,
+        };
+        let answer: Reply = Box::new(move |commit: Result<(), CommitError>| {
+            let res = match (out, commit) {
+                (Ok(v), Ok(())) => Ok(v),
+                (Ok(_), Err(c)) => Err(c.to_api()),
+                (Err(e), _) => Err(e),
+            };
+            let _ = reply.send(res);
+        });
+        (answer, outcome)
+    }
+
+    fn fail(self: Box<Self>, err: &CommitError) {
+        let _ = self.reply.send(Err(err.to_api()));
+    }
+}
+
+/// Most writes grouped into one commit.
+const GROUP_MAX: usize = 128;
+
+/// The writer thread: takes every waiting job, runs them in one transaction, commits once,
+/// then answers them all. Ends when every `Db` clone (every sender) is gone.
+fn writer_thread(
+    pool: Pool<SqliteConnectionManager>,
+    jobs: std::sync::mpsc::Receiver<Box<dyn WriteJob>>,
+    writes_ok: Arc<AtomicBool>,
+) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < GROUP_MAX {
+            match jobs.try_recv() {
+                Ok(j) => group.push(j),
+                Err(_) => break,
+            }
+        }
+        let conn = match pool.get() {
+            Ok(c) => c,
+            Err(e) => {
+                let err = CommitError::Other(e.to_string());
+                for job in group {
+                    job.fail(&err);
+                }
+                continue;
+            }
+        };
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let err = CommitError::from_sqlite(&e);
+            if matches!(err, CommitError::Unavailable(_)) {
+                writes_ok.store(false, Ordering::Relaxed);
+            }
+            for job in group {
+                job.fail(&err);
+            }
+            continue;
+        }
+        let mut replies = Vec::with_capacity(group.len());
+        let mut outcomes = Vec::with_capacity(group.len());
+        let mut in_tx = true;
+        for job in group {
+            if !in_tx {
+                if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+                    job.fail(&CommitError::from_sqlite(&e));
+                    continue;
+                }
+                in_tx = true;
+            }
+            let (reply, outcome) = job.run(&conn);
+            replies.push(reply);
+            outcomes.push(outcome);
+            if conn.is_autocommit() {
+                // SQLite rolled the group back (full disk, I/O error): the jobs that had
+                // succeeded in it are undone, so they are answered with an error now, and
+                // the rest of the group starts a new transaction.
+                let lost = CommitError::Unavailable("The write was rolled back by the database (disk full or I/O error); retry later");
+                for r in replies.drain(..) {
+                    r(Err(lost.clone()));
+                }
+                outcomes.push(Outcome::Unavailable);
+                in_tx = false;
+            }
+        }
+        if !in_tx {
+            if outcomes.contains(&Outcome::Unavailable) {
+                writes_ok.store(false, Ordering::Relaxed);
+            }
+            continue;
+        }
+        let commit = conn.execute_batch("COMMIT").map_err(|e| {
+            let _ = conn.execute_batch("ROLLBACK");
+            CommitError::from_sqlite(&e)
+        });
+        match &commit {
+            Ok(()) if outcomes.contains(&Outcome::Done) => writes_ok.store(true, Ordering::Relaxed),
+            Err(CommitError::Unavailable(_)) => writes_ok.store(false, Ordering::Relaxed),
+            _ => {}
+        }
+        if outcomes.contains(&Outcome::Unavailable) {
+            writes_ok.store(false, Ordering::Relaxed);
+        }
+        drop(conn);
+        for reply in replies {
+            reply(commit.clone());
+        }
+    }
+}
+
 /// Connection pools over one database file.
 #[derive(Clone)]
 pub struct Db {
@@ -101,6 +290,8 @@ pub struct Db {
     path: PathBuf,
     /// Whether the last write went through (false after a full disk or read-only file).
     writes_ok: Arc<AtomicBool>,
+    /// The writer thread's queue (see [`Db::write`]).
+    writer: std::sync::mpsc::Sender<Box<dyn WriteJob>>,
     /// Deep-page anchors of the organization order (see `orgs::OrgOrderCache`).
     org_order_cache: Arc<std::sync::Mutex<orgs::OrgOrderCache>>,
 }
@@ -227,11 +418,19 @@ pub fn open(cfg: &DatabaseConfig) -> Result<Db, OpenError> {
         .connection_timeout(Duration::from_secs(60))
         .build(manager(&path, cfg))
         .map_err(|e| OpenError(format!("cannot open database writer: {e}")))?;
+    let writes_ok = Arc::new(AtomicBool::new(true));
+    let (writer, jobs) = std::sync::mpsc::channel();
+    let (pool, flag) = (write.clone(), writes_ok.clone());
+    std::thread::Builder::new()
+        .name("invois-writer".into())
+        .spawn(move || writer_thread(pool, jobs, flag))
+        .map_err(|e| OpenError(format!("cannot start the writer thread: {e}")))?;
     Ok(Db {
         read,
         write,
         path,
-        writes_ok: Arc::new(AtomicBool::new(true)),
+        writes_ok,
+        writer,
         org_order_cache: Arc::default(),
     })
 }
@@ -299,24 +498,31 @@ impl Db {
         .await?
     }
 
-    /// Runs `f` in an immediate transaction on the writer connection, off the async
-    /// executor; commits when `f` succeeds, rolls back otherwise.
+    /// Runs `f` on the writer connection, off the async executor, and answers once its
+    /// changes are committed (or with its error, its changes rolled back).
+    ///
+    /// Writes from concurrent requests are grouped: the writer thread runs every job that is
+    /// waiting in one `BEGIN IMMEDIATE` transaction, each job inside its own savepoint (a
+    /// failing job rolls back alone), and commits once for all of them. Nobody is answered
+    /// before that commit, so durability is exactly that of one transaction per write, while
+    /// the per-commit costs (WAL frames, FTS segment flushes) are shared.
     pub async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
     where
-        F: FnOnce(&Transaction<'_>) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        let db = self.clone();
-        let check = pending_key_check();
-        actix_web::web::block(move || {
-            db.write_blocking(|tx| {
-                if let Some(k) = &check {
-                    k.run(tx)?;
-                }
-                f(tx)
-            })
-        })
-        .await?
+        let (reply, answer) = tokio::sync::oneshot::channel::<Result<T, ApiError>>();
+        let job = TypedJob {
+            f,
+            check: pending_key_check(),
+            reply,
+        };
+        self.writer
+            .send(Box::new(job))
+            .map_err(|_| ApiError::Internal("the writer thread is gone".into()))?;
+        answer
+            .await
+            .map_err(|_| ApiError::Internal("the writer thread dropped a write".into()))?
     }
 
     /// As [`Db::write`], for callers already off the executor (CLI, seeding).
