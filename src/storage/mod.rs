@@ -333,6 +333,9 @@ fn manager(path: &Path, cfg: &DatabaseConfig) -> SqliteConnectionManager {
         .with_flags(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI)
         .with_init(move |c| {
             c.busy_timeout(Duration::from_millis(busy))?;
+            // Room for every statement the server prepares: the default (16) would evict and
+            // re-parse statements on every request.
+            c.set_prepared_statement_cache_capacity(256);
             c.execute_batch(&format!(
                 "PRAGMA foreign_keys = ON; PRAGMA synchronous = {sync}; PRAGMA temp_store = MEMORY; \
                  PRAGMA cache_size = -{cache_kib}; PRAGMA mmap_size = {mmap_bytes};"
@@ -409,12 +412,14 @@ pub fn open(cfg: &DatabaseConfig) -> Result<Db, OpenError> {
     drop(conn);
     let read = Pool::builder()
         .max_size(cfg.pool_size)
+        .test_on_check_out(false)
         .min_idle(Some(1))
         .connection_timeout(Duration::from_secs(30))
         .build(manager(&path, cfg))
         .map_err(|e| OpenError(format!("cannot open database pool: {e}")))?;
     let write = Pool::builder()
         .max_size(1)
+        .test_on_check_out(false)
         .connection_timeout(Duration::from_secs(60))
         .build(manager(&path, cfg))
         .map_err(|e| OpenError(format!("cannot open database writer: {e}")))?;
