@@ -11,7 +11,7 @@ use crate::auth::{scope, Need};
 use crate::domain::fields::Fields;
 use crate::domain::{self, MEMBER_ROLES};
 use crate::error::{ApiError, ErrorBody, Result};
-use crate::model::{Membership, Page, PageMeta};
+use crate::model::{CursorMeta, CursorPage, Membership, Page, PageMeta};
 use crate::storage::{events, members, orgs, users, Db};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -36,7 +36,8 @@ fn org_of(c: &rusqlite::Connection, id_or_slug: &str) -> Result<String> {
     params(("id" = String, Path, description = "Organization id or slug"),
         ("query" = Option<String>, Query, description = "User name or email, partial, case-insensitive"),
         ("role" = Option<String>, Query, description = "owner | admin | customer"),
-        ("page" = Option<u32>, Query), ("per_page" = Option<u32>, Query)),
+        ("page" = Option<u32>, Query), ("per_page" = Option<u32>, Query),
+        ("after" = Option<String>, Query, description = "Keyset pagination instead of page: empty for the start, then meta.next_cursor")),
     responses((status = 200, body = Page<Membership>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("api_key" = ["read:organizations"])))]
@@ -46,10 +47,39 @@ pub async fn list(
     db: web::Data<Db>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let p = ListParams::parse(&req, &["query", "role", "page", "per_page"])?;
+    let p = ListParams::parse(&req, &["query", "role", "page", "per_page", "after"])?;
     p.check_role(&MEMBER_ROLES)?;
     let id = id.into_inner();
     let page = p.page;
+    if let Some(after) = p.cursor()? {
+        let pos = match after {
+            "" => None,
+            a => Some(
+                crate::storage::orgs::decode_cursor(a)
+                    .filter(|(k, _)| !k.is_empty())
+                    .ok_or_else(super::bad_cursor)?,
+            ),
+        };
+        let (data, next_cursor) = db
+            .read(move |c| {
+                let org = org_of(c, &id)?;
+                members::list_after(
+                    c,
+                    &org,
+                    p.query.as_deref(),
+                    p.role.as_deref(),
+                    pos,
+                    page.per_page,
+                )
+            })
+            .await?;
+        let meta = CursorMeta {
+            per_page: page.per_page,
+            count: data.len(),
+            next_cursor,
+        };
+        return ok_json(&CursorPage { data, meta });
+    }
     let (rows, total) = db
         .read(move |c| {
             let org = org_of(c, &id)?;

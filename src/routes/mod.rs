@@ -119,6 +119,18 @@ impl ListParams {
         Ok(p)
     }
 
+    /// The `after` cursor, if the list is walked by cursor (never together with `page`).
+    pub fn cursor(&self) -> Result<Option<&str>> {
+        match &self.after {
+            Some(_) if self.page_given => Err(ApiError::InvalidQuery(one(
+                "after",
+                "Use either page or after, not both",
+            ))),
+            Some(a) => Ok(Some(a.as_str())),
+            None => Ok(None),
+        }
+    }
+
     /// `role` must be one of `allowed` when given.
     pub fn check_role(&self, allowed: &[&str]) -> Result<()> {
         match &self.role {
@@ -129,6 +141,11 @@ impl ListParams {
             _ => Ok(()),
         }
     }
+}
+
+/// The error for a cursor this list did not make.
+pub(crate) fn bad_cursor() -> ApiError {
+    ApiError::InvalidQuery(one("after", "after is not a cursor from this list"))
 }
 
 pub(crate) fn one(field: &str, msg: &str) -> Details {

@@ -69,16 +69,8 @@ pub async fn list(
 ) -> Result<HttpResponse> {
     let p = ListParams::parse(&req, &["query", "page", "per_page", "after"])?;
     let page = p.page;
-    if let Some(after) = &p.after {
-        if p.page_given {
-            return Err(ApiError::InvalidQuery(super::one(
-                "after",
-                "Use either page or after, not both",
-            )));
-        }
-        let pos = orgs::decode_cursor(after).ok_or_else(|| {
-            ApiError::InvalidQuery(super::one("after", "after is not a cursor from this list"))
-        })?;
+    if let Some(after) = p.cursor()? {
+        let pos = orgs::decode_cursor(after).ok_or_else(super::bad_cursor)?;
         let (data, next_cursor) = db
             .read(move |c| orgs::list_after(c, p.query.as_deref(), &pos, page.per_page))
             .await?;

@@ -11,7 +11,7 @@ use crate::auth::{scope, Need};
 use crate::domain::fields::{Fields, Patch};
 use crate::domain::{self, USER_ROLES};
 use crate::error::{ApiError, Result};
-use crate::model::{CountMeta, Page, PageMeta, User, UserOrganizations};
+use crate::model::{CountMeta, CursorMeta, CursorPage, Page, PageMeta, User, UserOrganizations};
 use crate::storage::users::{NewUser, Sort, UserUpdate};
 use crate::storage::{events, orgs, users, Db};
 
@@ -105,7 +105,8 @@ pub async fn create_user(
         ("role" = Option<String>, Query, description = "super-admin | admin | customer"),
         ("sort" = Option<String>, Query, description = "name | -name | createdAt | -createdAt (default name)"),
         ("page" = Option<u32>, Query, description = "From 1 (default 1)"),
-        ("per_page" = Option<u32>, Query, description = "1 to 100 (default 10)")),
+        ("per_page" = Option<u32>, Query, description = "1 to 100 (default 10)"),
+        ("after" = Option<String>, Query, description = "Keyset pagination instead of page: empty for the start, then meta.next_cursor (same sort)")),
     responses((status = 200, body = Page<User>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("api_key" = ["read:users"])))]
@@ -114,7 +115,10 @@ pub async fn list(
     _key: Need<scope::ReadUsers>,
     db: web::Data<Db>,
 ) -> Result<HttpResponse> {
-    let p = ListParams::parse(&req, &["query", "role", "sort", "page", "per_page"])?;
+    let p = ListParams::parse(
+        &req,
+        &["query", "role", "sort", "page", "per_page", "after"],
+    )?;
     p.check_role(&USER_ROLES)?;
     let sort = match &p.sort {
         None => Sort::Name,
@@ -126,6 +130,27 @@ pub async fn list(
         })?,
     };
     let page = p.page;
+    if let Some(after) = p.cursor()? {
+        let pos = users::decode_cursor(after, sort).ok_or_else(super::bad_cursor)?;
+        let (data, next_cursor) = db
+            .read(move |c| {
+                users::list_after(
+                    c,
+                    p.query.as_deref(),
+                    p.role.as_deref(),
+                    sort,
+                    pos,
+                    page.per_page,
+                )
+            })
+            .await?;
+        let meta = CursorMeta {
+            per_page: page.per_page,
+            count: data.len(),
+            next_cursor,
+        };
+        return ok_json(&CursorPage { data, meta });
+    }
     let (rows, total) = db
         .read(move |c| users::list(c, p.query.as_deref(), p.role.as_deref(), sort, page))
         .await?;

@@ -73,6 +73,34 @@ pub fn list(
     Ok((rows, total))
 }
 
+/// Members after a cursor position in join order, and the next page's cursor.
+pub fn list_after(
+    conn: &Connection,
+    org_id: &str,
+    query: Option<&str>,
+    role: Option<&str>,
+    after: Option<(String, String)>,
+    limit: u32,
+) -> Result<(Vec<Membership>, Option<String>)> {
+    let needle = query.map(|q| Search::new(q).fold);
+    let (k, id) = after.unwrap_or_default();
+    let rows = conn
+        .prepare_cached(&format!(
+            "SELECT {COLS} FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.organization_id = ?1 \
+             AND (?2 IS NULL OR instr(u.search_fold, ?2) > 0) AND (?3 IS NULL OR m.role = ?3) \
+             AND (m.created_at, m.id) > (?4, ?5) ORDER BY m.created_at, m.id LIMIT ?6"
+        ))?
+        .query_map(params![org_id, needle, role, k, id, i64::from(limit)], from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let next = if rows.len() == limit as usize {
+        rows.last()
+            .map(|m| crate::storage::orgs::encode_cursor(&m.created_at, &m.id))
+    } else {
+        None
+    };
+    Ok((rows, next))
+}
+
 pub fn already_member() -> ApiError {
     let mut d = Details::new();
     d.insert(

@@ -120,16 +120,23 @@ impl Sort {
     }
 }
 
-pub fn list(
+/// The table expression of a user list, its WHERE clauses and their arguments.
+type Filters = (
+    &'static str,
+    Vec<&'static str>,
+    Vec<Box<dyn rusqlite::ToSql>>,
+);
+
+/// The WHERE clauses of a user list, their arguments, and the table expression. Only the
+/// clauses in use go into the SQL (fixed strings, never input), each combination with its
+/// own cached plan. A term narrows through FTS when its trigrams are rare, otherwise it is
+/// checked with instr while walking the (search_fold) index.
+fn filters(
     conn: &Connection,
     query: Option<&str>,
     role: Option<&str>,
     sort: Sort,
-    page: PageReq,
-) -> Result<(Vec<User>, i64)> {
-    // Only the clauses in use go into the SQL (fixed strings, never input), each with its
-    // own cached plan. A term narrows through FTS when its trigrams are rare, otherwise it is
-    // checked with instr while walking the (search_fold) index.
+) -> Result<Filters> {
     let mut clauses: Vec<&str> = Vec::new();
     let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
     let mut from = "users u";
@@ -151,6 +158,36 @@ pub fn list(
         clauses.push("u.role = ?");
         args.push(Box::new(r.to_owned()));
     }
+    Ok((from, clauses, args))
+}
+
+fn page_of(
+    conn: &Connection,
+    from: &str,
+    filter: &str,
+    order: &str,
+    args: &[Box<dyn rusqlite::ToSql>],
+) -> Result<Vec<User>> {
+    let sql = format!(
+        "WITH page AS MATERIALIZED (SELECT u.rid FROM {from} WHERE {filter} ORDER BY {order} LIMIT ? OFFSET ?) \
+         SELECT {COLS} FROM page JOIN users u ON u.rid = page.rid ORDER BY {order}"
+    );
+    let mut users = conn
+        .prepare_cached(&sql)?
+        .query_map(rusqlite::params_from_iter(args.iter()), from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    attach_members(conn, &mut users)?;
+    Ok(users)
+}
+
+pub fn list(
+    conn: &Connection,
+    query: Option<&str>,
+    role: Option<&str>,
+    sort: Sort,
+    page: PageReq,
+) -> Result<(Vec<User>, i64)> {
+    let (from, clauses, mut args) = filters(conn, query, role, sort)?;
     let filter = if clauses.is_empty() {
         "1".to_owned()
     } else {
@@ -162,19 +199,87 @@ pub fn list(
         conn.prepare_cached(&format!("SELECT count(*) FROM {from} WHERE {filter}"))?
             .query_row(rusqlite::params_from_iter(args.iter()), |r| r.get(0))?
     };
-    let order = sort.order_by();
-    let sql = format!(
-        "WITH page AS MATERIALIZED (SELECT u.rid FROM {from} WHERE {filter} ORDER BY {order} LIMIT ? OFFSET ?) \
-         SELECT {COLS} FROM page JOIN users u ON u.rid = page.rid ORDER BY {order}"
-    );
     args.push(Box::new(i64::from(page.per_page)));
     args.push(Box::new(page.offset()));
-    let mut users = conn
-        .prepare_cached(&sql)?
-        .query_map(rusqlite::params_from_iter(args.iter()), from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    attach_members(conn, &mut users)?;
-    Ok((users, total))
+    Ok((page_of(conn, from, &filter, sort.order_by(), &args)?, total))
+}
+
+impl Sort {
+    fn code(self) -> char {
+        match self {
+            Self::Name => 'n',
+            Self::NameDesc => 'N',
+            Self::Created => 'c',
+            Self::CreatedDesc => 'C',
+        }
+    }
+
+    /// The keyset condition "after (key, id)" in this order.
+    fn after(self) -> &'static str {
+        match self {
+            Self::Name => "(u.search_fold, u.id) > (?, ?)",
+            Self::NameDesc => "(u.search_fold, u.id) < (?, ?)",
+            Self::Created => "(u.created_at, u.id) > (?, ?)",
+            Self::CreatedDesc => "(u.created_at, u.id) < (?, ?)",
+        }
+    }
+}
+
+/// An opaque cursor for a user list in `sort` order after the user with sort key `key`.
+fn encode_cursor(sort: Sort, key: &str, id: &str) -> String {
+    format!(
+        "{}{}",
+        sort.code(),
+        crate::storage::orgs::encode_cursor(key, id)
+    )
+}
+
+/// Decodes a user-list cursor made for `sort`; the empty cursor is the start.
+pub fn decode_cursor(c: &str, sort: Sort) -> Option<Option<(String, String)>> {
+    if c.is_empty() {
+        return Some(None);
+    }
+    let rest = c.strip_prefix(sort.code())?;
+    crate::storage::orgs::decode_cursor(rest)
+        .filter(|(k, _)| !k.is_empty())
+        .map(Some)
+}
+
+/// A page of users after the cursor position, and the next page's cursor (`None` at the end).
+pub fn list_after(
+    conn: &Connection,
+    query: Option<&str>,
+    role: Option<&str>,
+    sort: Sort,
+    after: Option<(String, String)>,
+    limit: u32,
+) -> Result<(Vec<User>, Option<String>)> {
+    let (from, mut clauses, mut args) = filters(conn, query, role, sort)?;
+    if let Some((k, id)) = after {
+        clauses.push(sort.after());
+        args.push(Box::new(k));
+        args.push(Box::new(id));
+    }
+    let filter = if clauses.is_empty() {
+        "1".to_owned()
+    } else {
+        clauses.join(" AND ")
+    };
+    args.push(Box::new(i64::from(limit)));
+    args.push(Box::new(0_i64));
+    let users = page_of(conn, from, &filter, sort.order_by(), &args)?;
+    let next = if users.len() == limit as usize {
+        users.last().map(|u| {
+            let key = match sort {
+                Sort::Name | Sort::NameDesc => search_text(&u.name, &u.email),
+                Sort::Created | Sort::CreatedDesc => u.created_at.clone(),
+            };
+            encode_cursor(sort, &key, &u.id)
+        })
+    } else {
+        None
+    };
+    Ok((users, next))
 }
 
 /// A validated new user.
