@@ -104,10 +104,10 @@ impl Default for DatabaseConfig {
         Self {
             path: "invois.db".into(),
             synchronous: "normal".into(),
-            pool_size: 8,
+            pool_size: 4,
             busy_timeout_ms: 5000,
             max_size_mb: 0,
-            cache_mb: 4,
+            cache_mb: 2,
             mmap_mb: 0,
         }
     }
