@@ -236,6 +236,14 @@ pub struct CursorPage<T: ToSchema> {
     pub meta: CursorMeta,
 }
 
+/// A list answer: numbered pages (`page`), or a cursor page when `after` is given.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ListPage<T: ToSchema> {
+    Page(Page<T>),
+    Cursor(CursorPage<T>),
+}
+
 /// Meta of seed 000.
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
 pub struct CountMeta {

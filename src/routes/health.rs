@@ -7,8 +7,8 @@ use crate::error::{ApiError, Result};
 use crate::storage::Db;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz));
+    cfg.service(web::resource("/healthz").route(web::get().to(healthz)))
+        .service(web::resource("/readyz").route(web::get().to(readyz)));
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "The process is alive")))]

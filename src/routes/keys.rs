@@ -161,6 +161,17 @@ pub fn rotate_key(db: &Db, id: &str, actor: Option<&str>) -> Result<(KeyInfo, au
     let old = db
         .read_blocking(|c| keys::find(c, id))?
         .ok_or_else(|| ApiError::not_found("API key"))?;
+    if old
+        .info
+        .expires_at
+        .as_deref()
+        .is_some_and(|e| e <= crate::domain::now().as_str())
+    {
+        return Err(ApiError::Conflict {
+            message: "API key has expired; create a new key instead of rotating it".into(),
+            details: None,
+        });
+    }
     if old.info.revoked_at.is_some() {
         return Err(ApiError::Conflict {
             message: "API key is already revoked".into(),

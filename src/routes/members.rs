@@ -11,7 +11,7 @@ use crate::auth::{scope, Need};
 use crate::domain::fields::Fields;
 use crate::domain::{self, MEMBER_ROLES};
 use crate::error::{ApiError, ErrorBody, Result};
-use crate::model::{CursorMeta, CursorPage, Membership, Page, PageMeta};
+use crate::model::{ListPage, CursorMeta, CursorPage, Membership, Page, PageMeta};
 use crate::storage::{events, members, orgs, users, Db};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -38,7 +38,7 @@ fn org_of(c: &rusqlite::Connection, id_or_slug: &str) -> Result<String> {
         ("role" = Option<String>, Query, description = "owner | admin | customer"),
         ("page" = Option<u32>, Query), ("per_page" = Option<u32>, Query),
         ("after" = Option<String>, Query, description = "Keyset pagination instead of page: empty for the start, then meta.next_cursor")),
-    responses((status = 200, body = Page<Membership>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    responses((status = 200, body = ListPage<Membership>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("api_key" = ["read:organizations"])))]
 pub async fn list(

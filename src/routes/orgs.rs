@@ -11,7 +11,7 @@ use crate::auth::{scope, Need};
 use crate::domain::fields::{Fields, Patch};
 use crate::domain::{self};
 use crate::error::{ApiError, ErrorBody, Result};
-use crate::model::{CursorMeta, CursorPage, OrgDetail, OrgSummary, Page, PageMeta};
+use crate::model::{ListPage, CursorMeta, CursorPage, OrgDetail, OrgSummary, Page, PageMeta};
 use crate::storage::orgs::{NewOrg, OrgUpdate};
 use crate::storage::{events, orgs, Db};
 
@@ -59,7 +59,7 @@ fn read(body: Value) -> Result<(OrgUpdate, Fields)> {
         ("page" = Option<u32>, Query, description = "Page number for pagination (default: 1)"),
         ("per_page" = Option<u32>, Query, description = "Number of organizations per page (default: 10, max: 100)"),
         ("after" = Option<String>, Query, description = "Keyset pagination instead of page: empty for the start, then meta.next_cursor; the response is a CursorPage")),
-    responses((status = 200, body = Page<OrgSummary>, description = "A page; with `after`, a CursorPage (meta {per_page, count, next_cursor}) instead"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    responses((status = 200, body = ListPage<OrgSummary>, description = "A page; with `after`, a CursorPage (meta {per_page, count, next_cursor}) instead"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("api_key" = ["read:organizations"])))]
 pub async fn list(

@@ -601,3 +601,26 @@ async fn a_body_over_the_limit_is_a_json_413() {
     let res = app.post("/users", &big).await;
     assert_error(res, 413, "payload_too_large").await;
 }
+
+#[tokio::test]
+async fn rotating_an_expired_key_is_a_conflict_and_issues_nothing() {
+    let app = spawn_app().await;
+    let expired = insert_key_expiring(&app, &Scope::defaults(), "2020-01-01T00:00:00Z").await;
+    let id = key_id(&expired);
+    let res = app
+        .req(Method::POST, &format!("/keys/{id}/rotate"))
+        .send()
+        .await
+        .unwrap();
+    let v = assert_error(res, 409, "conflict").await;
+    assert_eq!(
+        v["message"],
+        "API key has expired; create a new key instead of rotating it"
+    );
+    let list: serde_json::Value = app.get("/keys").await.json().await.unwrap();
+    assert_eq!(
+        list["data"].as_array().unwrap().len(),
+        2,
+        "no successor was created"
+    );
+}

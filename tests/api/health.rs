@@ -65,3 +65,10 @@ async fn a_request_id_is_echoed_or_minted() {
         .unwrap()
         .starts_with("req-"));
 }
+
+#[tokio::test]
+async fn another_method_on_healthz_is_a_json_405() {
+    let app = spawn_app().await;
+    let res = app.client.post(app.url("/healthz")).send().await.unwrap();
+    assert_error(res, 405, "method_not_allowed").await;
+}
