@@ -11,7 +11,7 @@ use crate::auth::{scope, Need};
 use crate::domain::fields::Fields;
 use crate::domain::{self, MEMBER_ROLES};
 use crate::error::{ApiError, ErrorBody, Result};
-use crate::model::{ListPage, CursorMeta, CursorPage, Membership, Page, PageMeta};
+use crate::model::{ListPage, Membership, Page, PageMeta};
 use crate::storage::{events, members, orgs, users, Db};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -73,12 +73,7 @@ pub async fn list(
                 )
             })
             .await?;
-        let meta = CursorMeta {
-            per_page: page.per_page,
-            count: data.len(),
-            next_cursor,
-        };
-        return ok_json(&CursorPage { data, meta });
+        return super::cursor_page(data, next_cursor, page.per_page);
     }
     let (rows, total) = db
         .read(move |c| {

@@ -165,6 +165,20 @@ fn to_json<T: Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| ApiError::Internal(format!("serialize: {e}")))
 }
 
+/// `200` with a cursor page of a list.
+pub fn cursor_page<T: Serialize + utoipa::ToSchema>(
+    data: Vec<T>,
+    next_cursor: Option<String>,
+    per_page: u32,
+) -> Result<HttpResponse> {
+    let meta = crate::model::CursorMeta {
+        per_page,
+        count: data.len(),
+        next_cursor,
+    };
+    ok_json(&crate::model::CursorPage { data, meta })
+}
+
 /// `200` with a JSON body.
 pub fn ok_json<T: Serialize>(v: &T) -> Result<HttpResponse> {
     Ok(HttpResponse::Ok()

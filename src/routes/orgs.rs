@@ -11,7 +11,7 @@ use crate::auth::{scope, Need};
 use crate::domain::fields::{Fields, Patch};
 use crate::domain::{self};
 use crate::error::{ApiError, ErrorBody, Result};
-use crate::model::{ListPage, CursorMeta, CursorPage, OrgDetail, OrgSummary, Page, PageMeta};
+use crate::model::{ListPage, OrgDetail, OrgSummary, Page, PageMeta};
 use crate::storage::orgs::{NewOrg, OrgUpdate};
 use crate::storage::{events, orgs, Db};
 
@@ -74,12 +74,7 @@ pub async fn list(
         let (data, next_cursor) = db
             .read(move |c| orgs::list_after(c, p.query.as_deref(), &pos, page.per_page))
             .await?;
-        let meta = CursorMeta {
-            per_page: page.per_page,
-            count: data.len(),
-            next_cursor,
-        };
-        return ok_json(&CursorPage { data, meta });
+        return super::cursor_page(data, next_cursor, page.per_page);
     }
     let anchors = db.org_order_cache();
     let (rows, total) = db

@@ -11,7 +11,7 @@ use crate::auth::{scope, Need};
 use crate::domain::fields::{Fields, Patch};
 use crate::domain::{self, USER_ROLES};
 use crate::error::{ApiError, Result};
-use crate::model::{ListPage, CountMeta, CursorMeta, CursorPage, Page, PageMeta, User, UserOrganizations};
+use crate::model::{CountMeta, ListPage, Page, PageMeta, User, UserOrganizations};
 use crate::storage::users::{NewUser, Sort, UserUpdate};
 use crate::storage::{events, orgs, users, Db};
 
@@ -144,12 +144,7 @@ pub async fn list(
                 )
             })
             .await?;
-        let meta = CursorMeta {
-            per_page: page.per_page,
-            count: data.len(),
-            next_cursor,
-        };
-        return ok_json(&CursorPage { data, meta });
+        return super::cursor_page(data, next_cursor, page.per_page);
     }
     let (rows, total) = db
         .read(move |c| users::list(c, p.query.as_deref(), p.role.as_deref(), sort, page))

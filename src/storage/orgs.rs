@@ -189,23 +189,17 @@ pub fn list_with(
         }
         Some(s) => match s.plan(conn, "organizations", scan_min)? {
             Some(fts) => {
-                // One pass: every match's sort key, counted and sorted here; then only the
-                // page's rows are read in full.
-                let mut hits: Vec<(String, String, i64)> = conn
-                    .prepare_cached(
-                        "SELECT o.name_fold, o.id, o.rid FROM organizations o WHERE o.rid IN \
-                         (SELECT rowid FROM organizations_fts WHERE organizations_fts MATCH ?1) AND instr(o.name_fold, ?2) > 0",
-                    )?
-                    .query_map(params![fts, s.fold], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                hits.sort_unstable();
-                let total = i64::try_from(hits.len()).unwrap_or(i64::MAX);
+                // One pass: every match's sort key, sorted here; then only the page's rows
+                // are read in full.
+                let hits = fts_hits(conn, &fts, &s.fold)?;
                 let start = usize::try_from(offset)
                     .unwrap_or(usize::MAX)
                     .min(hits.len());
                 let end = start.saturating_add(page.per_page as usize).min(hits.len());
-                let rids: Vec<i64> = hits[start..end].iter().map(|h| h.2).collect();
-                (total, by_rids(conn, &rids)?)
+                (
+                    i64::try_from(hits.len()).unwrap_or(i64::MAX),
+                    by_rids(conn, &hits[start..end])?,
+                )
             }
             None => {
                 // The name index holds name_fold: both the count and the page read it alone.
@@ -377,20 +371,23 @@ fn deep_page(
         .collect::<rusqlite::Result<Vec<i64>>>()?)
 }
 
+/// The rowids of the FTS candidates that really contain `fold`, in list order.
+fn fts_hits(conn: &Connection, fts: &str, fold: &str) -> Result<Vec<i64>> {
+    let mut hits: Vec<(String, String, i64)> = conn
+        .prepare_cached(
+            "SELECT o.name_fold, o.id, o.rid FROM organizations o WHERE o.rid IN \
+             (SELECT rowid FROM organizations_fts WHERE organizations_fts MATCH ?1) AND instr(o.name_fold, ?2) > 0",
+        )?
+        .query_map(params![fts, fold], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    hits.sort_unstable();
+    Ok(hits.into_iter().map(|h| h.2).collect())
+}
+
 /// Every match of a search, in list order, by whichever plan is cheaper.
 fn ordered_matches(conn: &Connection, s: &Search, scan_min: i64) -> Result<Vec<i64>> {
     Ok(match s.plan(conn, "organizations", scan_min)? {
-        Some(fts) => {
-            let mut hits: Vec<(String, String, i64)> = conn
-                .prepare_cached(
-                    "SELECT o.name_fold, o.id, o.rid FROM organizations o WHERE o.rid IN \
-                     (SELECT rowid FROM organizations_fts WHERE organizations_fts MATCH ?1) AND instr(o.name_fold, ?2) > 0",
-                )?
-                .query_map(params![fts, s.fold], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            hits.sort_unstable();
-            hits.into_iter().map(|h| h.2).collect()
-        }
+        Some(fts) => fts_hits(conn, &fts, &s.fold)?,
         None => conn
             .prepare_cached(
                 "SELECT rid FROM organizations INDEXED BY organizations_name WHERE instr(name_fold, ?1) > 0 ORDER BY name_fold, id",
