@@ -220,7 +220,9 @@ pub fn bulk(
             for i in 0..orgs {
                 let mut name = format!("{} {} {}", pick(&mut rng, ADJ), pick(&mut rng, NOUN), pick(&mut rng, SUFFIX));
                 if i % 10 == 0 {
-                    name = format!("{name} {}", crate::domain::new_id("x")[2..8].to_ascii_uppercase());
+                    // A rare word: six characters of an id's random part.
+                    let token = crate::domain::new_id("x");
+                    name = format!("{name} {}", token[token.len() - 6..].to_ascii_uppercase());
                 }
                 let id = new_id("org");
                 let slug = format!("{}-{}", crate::domain::slugify(&name), &id[id.len() - 10..]);
