@@ -1,45 +1,23 @@
-//! Keyset pagination with `after` on the organization list.
+//! Keyset pagination with `after` on the organization, user and member lists.
 
 use serde_json::{json, Value};
 
 use crate::helpers::{assert_error, spawn_app, TestApp};
 
-async fn walk(app: &TestApp, query: &str) -> Vec<String> {
-    let mut ids = Vec::new();
-    let mut cursor = String::new();
-    for _ in 0..100 {
-        let v: Value = app
-            .get(&format!("/organizations?per_page=4&after={cursor}{query}"))
-            .await
-            .json()
-            .await
-            .unwrap();
-        for o in v["data"].as_array().unwrap() {
-            ids.push(o["id"].as_str().unwrap().to_owned());
-        }
-        assert_eq!(v["meta"]["count"], v["data"].as_array().unwrap().len());
-        assert_eq!(v["meta"]["per_page"], 4);
-        match v["meta"]["next_cursor"].as_str() {
-            Some(c) => cursor = c.to_owned(),
-            None => return ids,
-        }
+/// The organization list with extra query parameters (`"&query=x"` or `""`).
+fn orgs(query: &str) -> String {
+    match query.strip_prefix('&') {
+        Some(q) => format!("/organizations?{q}"),
+        None => "/organizations".to_owned(),
     }
-    panic!("cursor walk did not end");
+}
+
+async fn walk(app: &TestApp, query: &str) -> Vec<String> {
+    walk_path(app, &orgs(query)).await
 }
 
 async fn paged(app: &TestApp, query: &str) -> Vec<String> {
-    let v: Value = app
-        .get(&format!("/organizations?per_page=100{query}"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    v["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["id"].as_str().unwrap().to_owned())
-        .collect()
+    paged_path(app, &orgs(query)).await
 }
 
 #[tokio::test]
@@ -141,6 +119,8 @@ async fn walk_path(app: &TestApp, base: &str) -> Vec<String> {
                 .iter()
                 .map(|o| o["id"].as_str().unwrap().to_owned()),
         );
+        assert_eq!(v["meta"]["count"], v["data"].as_array().unwrap().len());
+        assert_eq!(v["meta"]["per_page"], 3);
         match v["meta"]["next_cursor"].as_str() {
             Some(c) => cursor = c.to_owned(),
             None => return ids,
