@@ -25,13 +25,11 @@ pub enum ApiError {
     Unauthorized(String),
     InsufficientScope(String),
     NotFound(String),
-    MethodNotAllowed,
     Conflict {
         message: String,
         details: Option<Details>,
     },
     PreconditionFailed(String),
-    PreconditionRequired(String),
     Unprocessable {
         code: &'static str,
         message: String,
@@ -83,10 +81,8 @@ impl ApiError {
             Self::Unauthorized(_) => "unauthorized",
             Self::InsufficientScope(_) => "insufficient_scope",
             Self::NotFound(_) => "not_found",
-            Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict { .. } => "conflict",
             Self::PreconditionFailed(_) => "precondition_failed",
-            Self::PreconditionRequired(_) => "precondition_required",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::RateLimited { .. } => "rate_limited",
@@ -99,7 +95,6 @@ impl ApiError {
         match self {
             Self::Validation(_) => "The request contains invalid data".into(),
             Self::InvalidQuery(_) => "Invalid request query string".into(),
-            Self::MethodNotAllowed => "Method not allowed for this resource".into(),
             Self::PayloadTooLarge => "The request body is larger than the server accepts".into(),
             Self::RateLimited { .. } => {
                 "Too many requests; retry after the time in Retry-After".into()
@@ -112,7 +107,6 @@ impl ApiError {
             | Self::InsufficientScope(m)
             | Self::NotFound(m)
             | Self::PreconditionFailed(m)
-            | Self::PreconditionRequired(m)
             | Self::UnsupportedMediaType(m)
             | Self::ServiceUnavailable(m) => m.clone(),
         }
@@ -157,10 +151,8 @@ impl ResponseError for ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
-            Self::PreconditionRequired(_) => StatusCode::PRECONDITION_REQUIRED,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -182,7 +174,6 @@ impl ResponseError for ApiError {
             Self::RateLimited { retry_after } => {
                 res.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
-            Self::MethodNotAllowed => {}
             _ => {}
         }
         res.json(self.body())

@@ -16,12 +16,9 @@ pub enum Patch<T> {
 }
 
 impl<T> Patch<T> {
-    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Patch<U> {
-        match self {
-            Self::Absent => Patch::Absent,
-            Self::Null => Patch::Null,
-            Self::Value(v) => Patch::Value(f(v)),
-        }
+    /// `Value` for `Some`, `Absent` for `None`.
+    pub fn from_option(v: Option<T>) -> Self {
+        v.map_or(Patch::Absent, Patch::Value)
     }
 
     pub fn value(self) -> Option<T> {
@@ -29,10 +26,6 @@ impl<T> Patch<T> {
             Self::Value(v) => Some(v),
             _ => None,
         }
-    }
-
-    pub fn is_absent(&self) -> bool {
-        matches!(self, Self::Absent)
     }
 
     /// `Some(None)` for `null`, `Some(Some(v))` for a value, `None` when absent.
@@ -251,18 +244,6 @@ impl Fields {
             self.error(&k, format!("Unknown field: {k}"));
         }
         self.details
-    }
-
-    /// Whether no field was sent at all.
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-}
-
-impl<T> Patch<T> {
-    /// `Value` for `Some`, `Absent` for `None`.
-    pub fn from_option(v: Option<T>) -> Self {
-        v.map_or(Patch::Absent, Patch::Value)
     }
 }
 

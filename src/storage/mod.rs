@@ -440,13 +440,8 @@ pub fn open(cfg: &DatabaseConfig) -> Result<Db, OpenError> {
     })
 }
 
-/// Whether a database error means "cannot write now" (read-only or full disk, I/O error)
-/// rather than a bug: such errors answer 503.
-pub fn is_unavailable(e: &rusqlite::Error) -> bool {
-    unavailable_reason(e).is_some()
-}
-
-/// The sentence a client gets when the database cannot take a write now.
+/// The sentence a client gets when a database error means "cannot write now" (full or
+/// read-only disk, I/O error) rather than a bug; such errors answer 503.
 pub fn unavailable_reason(e: &rusqlite::Error) -> Option<&'static str> {
     match e.sqlite_error_code()? {
         ErrorCode::DiskFull => Some(
