@@ -51,20 +51,6 @@ impl Authed {
     }
 }
 
-impl FromRequest for Authed {
-    type Error = ApiError;
-    type Future = std::future::Ready<Result<Self>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(
-            req.extensions()
-                .get::<Authed>()
-                .cloned()
-                .ok_or_else(|| ApiError::Unauthorized("Missing X-Invois-Key header".into())),
-        )
-    }
-}
-
 /// A scope named as a type, so that a handler states what it needs in its signature.
 pub trait ScopeName {
     const SCOPE: Scope;
@@ -111,6 +97,7 @@ impl<S: ScopeName> FromRequest for Need<S> {
     type Future = std::future::Ready<Result<Self>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        // The guard middleware put the verified key there; without it, no key was checked.
         let authed = req
             .extensions()
             .get::<Authed>()
