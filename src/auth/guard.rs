@@ -262,7 +262,7 @@ impl AuthState {
                 retry_after: wait.as_secs_f64().ceil().max(1.0) as u64,
             });
         }
-        let Some(p) = presented else {
+        let (Some(p), Some(tag)) = (presented, tag) else {
             return Err(unauthorized("Missing X-Invois-Key header"));
         };
         let Some((id, secret)) = split_key(p) else {
@@ -304,7 +304,7 @@ impl AuthState {
                 cache.clear();
             }
             cache.insert(
-                self.tag(p),
+                tag,
                 CachedKey {
                     id: rec.info.id.clone(),
                     scopes: scopes.clone(),
