@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use invois::auth::{self, Scope};
-use invois::config::Config;
+use invois::config::{Config, DatabaseConfig};
 use invois::startup::Application;
 use invois::storage::{self, keys};
 
@@ -155,8 +155,8 @@ fn run(cli: Cli) -> Result<(), Fail> {
             users,
             memberships_per_user,
         } => {
-            let db = storage::open(&cfg.database).map_err(|e| Fail(e.0))?;
             if demo {
+                let db = storage::open(&cfg.database).map_err(|e| Fail(e.0))?;
                 if !db.read_blocking(storage::seed::is_empty)? {
                     return Err(Fail("the database already has data; seed --demo needs an empty one (use another --db)".into()));
                 }
@@ -167,7 +167,7 @@ fn run(cli: Cli) -> Result<(), Fail> {
             if orgs == 0 && users == 0 {
                 usage("seed needs --demo or --orgs N/--users N [--memberships-per-user K]");
             }
-            seed_bulk(&db, orgs, users, memberships_per_user)
+            seed_bulk(&cfg.database, orgs, users, memberships_per_user)
         }
         Command::Export { out } => {
             let db = storage::open(&cfg.database).map_err(|e| Fail(e.0))?;
@@ -217,7 +217,7 @@ fn run(cli: Cli) -> Result<(), Fail> {
     }
 }
 
-fn seed_bulk(db: &storage::Db, orgs: u64, users: u64, k: u64) -> Result<(), Fail> {
+fn seed_bulk(db: &DatabaseConfig, orgs: u64, users: u64, k: u64) -> Result<(), Fail> {
     let started = std::time::Instant::now();
     let bar = indicatif::ProgressBar::new(0);
     if !std::io::stderr().is_terminal() {
@@ -235,10 +235,6 @@ fn seed_bulk(db: &storage::Db, orgs: u64, users: u64, k: u64) -> Result<(), Fail
         bar.set_position(done);
     };
     storage::seed::bulk(db, orgs, users, k, &progress)?;
-    // Fold the load's WAL into the database now, so the server's first writes do not pay
-    // for checkpointing gigabytes.
-    bar.set_message("checkpoint");
-    db.checkpoint()?;
     bar.finish_and_clear();
     eprintln!(
         "seeded {orgs} organizations, {users} users, up to {} memberships in {:.1}s",

@@ -372,8 +372,9 @@ fn check_file(path: &Path) -> Result<(), OpenError> {
     Ok(())
 }
 
-/// Opens (creating if needed) and migrates the database, switching it to WAL once.
-pub fn open(cfg: &DatabaseConfig) -> Result<Db, OpenError> {
+/// One plain connection to the database, created if needed, checked, switched to WAL and
+/// migrated to the current schema (what [`open`] starts with; bulk loading uses it alone).
+pub fn open_migrated(cfg: &DatabaseConfig) -> Result<Connection, OpenError> {
     let path = cfg.path.clone();
     check_file(&path)?;
     let mut conn = Connection::open(&path)
@@ -409,7 +410,13 @@ pub fn open(cfg: &DatabaseConfig) -> Result<Db, OpenError> {
     migrations()
         .to_latest(&mut conn)
         .map_err(|e| OpenError(format!("cannot migrate {}: {e}", path.display())))?;
-    drop(conn);
+    Ok(conn)
+}
+
+/// Opens (creating if needed) and migrates the database, switching it to WAL once.
+pub fn open(cfg: &DatabaseConfig) -> Result<Db, OpenError> {
+    let path = cfg.path.clone();
+    drop(open_migrated(cfg)?);
     let read = Pool::builder()
         .max_size(cfg.pool_size)
         .test_on_check_out(false)

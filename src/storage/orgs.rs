@@ -701,12 +701,12 @@ mod tests {
     #[test]
     fn search_plans_match_a_plain_scan_exactly() {
         let dir = tempfile::tempdir().unwrap();
-        let db = crate::storage::open(&DatabaseConfig {
+        let cfg = DatabaseConfig {
             path: dir.path().join("s.db"),
             ..DatabaseConfig::default()
-        })
-        .unwrap();
-        crate::storage::seed::bulk(&db, 3000, 10, 1, &|_, _, _| {}).unwrap();
+        };
+        crate::storage::seed::bulk(&cfg, 3000, 10, 1, &|_, _, _| {}).unwrap();
+        let db = crate::storage::open(&cfg).unwrap();
         let names: Vec<(String, String)> = db
             .read_blocking(|c| {
                 let mut st =
@@ -769,12 +769,12 @@ mod tests {
     #[test]
     fn anchored_deep_pages_equal_offset_pages() {
         let dir = tempfile::tempdir().unwrap();
-        let db = crate::storage::open(&DatabaseConfig {
+        let cfg = DatabaseConfig {
             path: dir.path().join("a.db"),
             ..DatabaseConfig::default()
-        })
-        .unwrap();
-        crate::storage::seed::bulk(&db, 5000, 1, 0, &|_, _, _| {}).unwrap();
+        };
+        crate::storage::seed::bulk(&cfg, 5000, 1, 0, &|_, _, _| {}).unwrap();
+        let db = crate::storage::open(&cfg).unwrap();
         let anchors = Mutex::new(OrgOrderCache::default());
         let check = |label: &str| {
             for (page, per_page) in [

@@ -181,115 +181,294 @@ pub fn demo(db: &Db) -> Result<()> {
     })
 }
 
+/// One generated organization.
+struct OrgRow {
+    id: String,
+    name: String,
+    fold: String,
+    slug: String,
+    logo: Option<String>,
+    tier: Option<usize>,
+}
+
+/// One generated user with its memberships (`(membership id, organization index, role)`).
+struct UserRow {
+    id: String,
+    name: String,
+    first: &'static str,
+    last: &'static str,
+    email: String,
+    email_fold: String,
+    search: String,
+    memberships: Vec<(String, usize, &'static str)>,
+}
+
+enum Batch {
+    Orgs(Vec<OrgRow>),
+    Users(Vec<UserRow>),
+}
+
+const BATCH: u64 = 2_000;
+
+/// Generates the rows (names, folds, slugs, ids) on its own thread, so that the loading
+/// thread does nothing but SQLite work; batches travel over a short bounded channel.
+fn generate(
+    orgs: u64,
+    users: u64,
+    per_user: u64,
+    tiers: usize,
+    out: &std::sync::mpsc::SyncSender<Batch>,
+) {
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut i = 0;
+    while i < orgs {
+        let n = BATCH.min(orgs - i);
+        let mut batch = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+        for i in i..i + n {
+            let mut name = format!(
+                "{} {} {}",
+                pick(&mut rng, ADJ),
+                pick(&mut rng, NOUN),
+                pick(&mut rng, SUFFIX)
+            );
+            if i % 10 == 0 {
+                // A rare word: six characters of an id's random part.
+                let token = new_id("x");
+                name = format!("{name} {}", token[token.len() - 6..].to_ascii_uppercase());
+            }
+            let id = new_id("org");
+            let slug = format!("{}-{}", crate::domain::slugify(&name), &id[id.len() - 10..]);
+            let tier =
+                (tiers > 0 && i % 5 == 0).then(|| usize::try_from(i / 5).unwrap_or(0) % tiers);
+            let logo = (i % 3 == 0).then(|| format!("https://example.com/logos/{slug}.png"));
+            batch.push(OrgRow {
+                fold: fold(&name),
+                id,
+                name,
+                slug,
+                logo,
+                tier,
+            });
+        }
+        if out.send(Batch::Orgs(batch)).is_err() {
+            return;
+        }
+        i += n;
+    }
+    let n_orgs = usize::try_from(orgs).unwrap_or(0);
+    let mut i = 0;
+    while i < users {
+        let n = BATCH.min(users - i);
+        let mut batch = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+        for _ in 0..n {
+            let (first, last) = (pick(&mut rng, FIRST), pick(&mut rng, LAST));
+            let name = format!("{first} {last}");
+            let id = new_id("user");
+            let email = format!(
+                "{}.{}.{}@example.com",
+                fold(first),
+                fold(last).replace('\'', ""),
+                &id[id.len() - 12..]
+            );
+            let mut memberships = Vec::new();
+            if n_orgs > 0 {
+                for _ in 0..per_user {
+                    let org = rng.gen_range(0..n_orgs);
+                    let role = if rng.gen_range(0..10) == 0 {
+                        "admin"
+                    } else {
+                        "customer"
+                    };
+                    memberships.push((new_id("member"), org, role));
+                }
+            }
+            batch.push(UserRow {
+                email_fold: fold(&email),
+                search: search_text(&name, &email),
+                id,
+                name,
+                first,
+                last,
+                email,
+                memberships,
+            });
+        }
+        if out.send(Batch::Users(batch)).is_err() {
+            return;
+        }
+        i += n;
+    }
+}
+
 /// Bulk synthetic data: `orgs` organizations, `users` users, each in `per_user` organizations.
-/// Triggers are lifted for the load (the FTS index is rebuilt and member counts recomputed
-/// once at the end), all in one transaction with prepared statements.
+///
+/// Runs on a connection of its own, in one transaction: triggers and secondary indexes are
+/// lifted for the load (the search indexes are rebuilt, the indexes built and the member
+/// counts recomputed once at the end), foreign keys are not checked row by row (the
+/// generator only references rows it made), and when no other connection has the file open
+/// the load goes through a rollback journal instead of the WAL, so that gigabytes are written
+/// once rather than into the WAL and again by the checkpoint. The file is in WAL mode again
+/// when this returns.
 pub fn bulk(
-    db: &Db,
+    cfg: &crate::config::DatabaseConfig,
     orgs: u64,
     users: u64,
     per_user: u64,
     progress: &dyn Fn(&str, u64, u64),
 ) -> Result<()> {
     let started = std::time::Instant::now();
-    db.write_blocking(|tx| {
-        // A cache large enough that the load does not spill pages to the WAL mid-transaction.
-        tx.execute_batch("PRAGMA cache_size = -1000000")?;
-        // Triggers and secondary indexes are lifted for the load and put back at the end:
-        // building an index once over sorted data beats millions of random insertions.
-        let lifted: Vec<(String, String, String)> = tx
-            .prepare(
-                "SELECT type, name, sql FROM sqlite_master WHERE type IN ('trigger', 'index') AND sql IS NOT NULL \
-                 AND tbl_name IN ('organizations', 'users', 'memberships')",
-            )?
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        for (kind, name, _) in &lifted {
-            let kind = if kind == "index" { "INDEX" } else { "TRIGGER" };
-            tx.execute_batch(&format!("DROP {kind} \"{}\"", name.replace('"', "\"\"")))?;
+    let mut conn =
+        crate::storage::open_migrated(cfg).map_err(|e| crate::error::ApiError::Internal(e.0))?;
+    let rollback_journal = conn
+        .query_row("PRAGMA journal_mode = TRUNCATE", [], |r| {
+            r.get::<_, String>(0)
+        })
+        .is_ok_and(|m| m.eq_ignore_ascii_case("truncate"));
+    log::info!(
+        "seed: loading through {}",
+        if rollback_journal {
+            "a rollback journal"
+        } else {
+            "the WAL (the file is open elsewhere)"
         }
-        let mut rng = StdRng::seed_from_u64(7);
-        let tiers: Vec<String> = tx.prepare("SELECT id FROM premium_tiers")?.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    );
+    // A cache large enough that the load seldom spills pages mid-transaction.
+    conn.execute_batch(
+        "PRAGMA foreign_keys = OFF; PRAGMA cache_size = -1000000; PRAGMA temp_store = MEMORY;",
+    )?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    // Building an index once over sorted data beats millions of random insertions.
+    let lifted: Vec<(String, String, String)> = tx
+        .prepare(
+            "SELECT type, name, sql FROM sqlite_master WHERE type IN ('trigger', 'index') AND sql IS NOT NULL \
+             AND tbl_name IN ('organizations', 'users', 'memberships')",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (kind, name, _) in &lifted {
+        let kind = if kind == "index" { "INDEX" } else { "TRIGGER" };
+        tx.execute_batch(&format!("DROP {kind} \"{}\"", name.replace('"', "\"\"")))?;
+    }
+    let tiers: Vec<String> = tx
+        .prepare("SELECT id FROM premium_tiers")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let (send, batches) = std::sync::mpsc::sync_channel(4);
+    let n_tiers = tiers.len();
+    let generator = std::thread::Builder::new()
+        .name("invois-seed-gen".into())
+        .spawn(move || generate(orgs, users, per_user, n_tiers, &send))
+        .map_err(|e| {
+            crate::error::ApiError::Internal(format!("cannot start the generator: {e}"))
+        })?;
+    {
+        let mut ins_org = tx.prepare(
+            "INSERT INTO organizations (id, name, name_fold, slug, logo, premium_tier_id, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+        )?;
+        let mut ins_user = tx.prepare(
+            "INSERT INTO users (id, name, first_name, last_name, email, email_fold, search_fold, phone, dob, role, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, NULL, 'customer', ?8, ?8)",
+        )?;
+        let mut ins_mem = tx.prepare("INSERT OR IGNORE INTO memberships (id, user_id, organization_id, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?;
+        let now = crate::domain::now();
         let mut org_ids: Vec<String> = Vec::with_capacity(usize::try_from(orgs).unwrap_or(0));
-        {
-            let mut ins = tx.prepare(
-                "INSERT INTO organizations (id, name, name_fold, slug, logo, premium_tier_id, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-            )?;
-            let now = crate::domain::now();
-            for i in 0..orgs {
-                let mut name = format!("{} {} {}", pick(&mut rng, ADJ), pick(&mut rng, NOUN), pick(&mut rng, SUFFIX));
-                if i % 10 == 0 {
-                    // A rare word: six characters of an id's random part.
-                    let token = crate::domain::new_id("x");
-                    name = format!("{name} {}", token[token.len() - 6..].to_ascii_uppercase());
-                }
-                let id = new_id("org");
-                let slug = format!("{}-{}", crate::domain::slugify(&name), &id[id.len() - 10..]);
-                let tier = if !tiers.is_empty() && i % 5 == 0 { Some(&tiers[(i as usize / 5) % tiers.len()]) } else { None };
-                let logo = (i % 3 == 0).then(|| format!("https://example.com/logos/{slug}.png"));
-                ins.execute(params![id, name, fold(&name), slug, logo, tier, now])?;
-                org_ids.push(id);
-                if i % 10_000 == 0 {
-                    progress("organizations", i, orgs);
-                }
-            }
-            progress("organizations", orgs, orgs);
-            log::info!("seed: organizations inserted after {:.1}s", started.elapsed().as_secs_f64());
-        }
-        {
-            let mut ins_user = tx.prepare(
-                "INSERT INTO users (id, name, first_name, last_name, email, email_fold, search_fold, phone, dob, role, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, NULL, 'customer', ?8, ?8)",
-            )?;
-            let mut ins_mem = tx.prepare("INSERT OR IGNORE INTO memberships (id, user_id, organization_id, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?;
-            let now = crate::domain::now();
-            let total = users;
-            for i in 0..users {
-                let (f, l) = (pick(&mut rng, FIRST), pick(&mut rng, LAST));
-                let name = format!("{f} {l}");
-                let id = new_id("user");
-                let email = format!("{}.{}.{}@example.com", fold(f), fold(l).replace('\'', ""), &id[id.len() - 12..]);
-                ins_user.execute(params![id, name, f, l, email, fold(&email), search_text(&name, &email), now])?;
-                if !org_ids.is_empty() {
-                    for _ in 0..per_user {
-                        let org = &org_ids[rng.gen_range(0..org_ids.len())];
-                        let role = if rng.gen_range(0..10) == 0 { "admin" } else { "customer" };
-                        ins_mem.execute(params![new_id("member"), id, org, role, now])?;
+        let mut users_done = 0;
+        for batch in batches {
+            match batch {
+                Batch::Orgs(rows) => {
+                    for o in rows {
+                        let tier = o.tier.map(|t| &tiers[t]);
+                        ins_org
+                            .execute(params![o.id, o.name, o.fold, o.slug, o.logo, tier, now])?;
+                        org_ids.push(o.id);
+                    }
+                    progress("organizations", org_ids.len() as u64, orgs);
+                    if org_ids.len() as u64 == orgs {
+                        log::info!(
+                            "seed: organizations inserted after {:.1}s",
+                            started.elapsed().as_secs_f64()
+                        );
                     }
                 }
-                if i % 10_000 == 0 {
-                    progress("users", i, total);
+                Batch::Users(rows) => {
+                    users_done += rows.len() as u64;
+                    for u in rows {
+                        ins_user.execute(params![
+                            u.id,
+                            u.name,
+                            u.first,
+                            u.last,
+                            u.email,
+                            u.email_fold,
+                            u.search,
+                            now
+                        ])?;
+                        for (mid, org, role) in u.memberships {
+                            ins_mem.execute(params![mid, u.id, org_ids[org], role, now])?;
+                        }
+                    }
+                    progress("users", users_done, users);
                 }
             }
-            progress("users", total, total);
-            log::info!("seed: users and memberships inserted after {:.1}s", started.elapsed().as_secs_f64());
         }
-        progress("indexes", 0, 1);
-        tx.execute_batch(
-            "INSERT INTO organizations_fts (organizations_fts) VALUES ('rebuild'); \
-             INSERT INTO users_fts (users_fts) VALUES ('rebuild');",
-        )?;
-        log::info!("seed: search indexes rebuilt after {:.1}s", started.elapsed().as_secs_f64());
-        for (_, _, sql) in lifted.iter().filter(|(kind, _, _)| kind == "index") {
-            tx.execute_batch(sql)?;
+    }
+    generator
+        .join()
+        .map_err(|_| crate::error::ApiError::Internal("the generator panicked".into()))?;
+    log::info!(
+        "seed: users and memberships inserted after {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    progress("indexes", 0, 1);
+    // (A larger FTS5 `hashsize` than the default 1 MiB made the rebuild slower, not faster.)
+    tx.execute_batch(
+        "INSERT INTO organizations_fts (organizations_fts) VALUES ('rebuild'); \
+         INSERT INTO users_fts (users_fts) VALUES ('rebuild');",
+    )?;
+    log::info!(
+        "seed: search indexes rebuilt after {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    for (_, _, sql) in lifted.iter().filter(|(kind, _, _)| kind == "index") {
+        tx.execute_batch(sql)?;
+    }
+    log::info!(
+        "seed: secondary indexes built after {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    // Recounted for every organization: cheaper than a trigger per membership row.
+    tx.execute_batch(
+        "UPDATE organizations SET member_count = (SELECT count(*) FROM memberships m WHERE m.organization_id = organizations.id)",
+    )?;
+    tx.execute_batch(
+        "UPDATE counters SET value = (SELECT count(*) FROM organizations) WHERE name = 'organizations'; \
+         UPDATE counters SET value = (SELECT count(*) FROM users) WHERE name = 'users'; \
+         UPDATE counters SET value = value + 1 WHERE name = 'organizations_version';",
+    )?;
+    for (_, _, sql) in lifted.iter().filter(|(kind, _, _)| kind == "trigger") {
+        tx.execute_batch(sql)?;
+    }
+    log::info!(
+        "seed: member counts done after {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    tx.commit()?;
+    log::info!(
+        "seed: committed after {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    progress("indexes", 1, 1);
+    conn.execute_batch("PRAGMA optimize;")?;
+    if rollback_journal {
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(crate::error::ApiError::Internal(format!(
+                "cannot switch the database back to WAL (got {mode})"
+            )));
         }
-        log::info!("seed: secondary indexes built after {:.1}s", started.elapsed().as_secs_f64());
-        // Recounted for every organization: cheaper than a trigger per membership row.
-        tx.execute_batch(
-            "UPDATE organizations SET member_count = (SELECT count(*) FROM memberships m WHERE m.organization_id = organizations.id)",
-        )?;
-        tx.execute_batch(
-            "UPDATE counters SET value = (SELECT count(*) FROM organizations) WHERE name = 'organizations'; \
-             UPDATE counters SET value = (SELECT count(*) FROM users) WHERE name = 'users'; \
-             UPDATE counters SET value = value + 1 WHERE name = 'organizations_version';",
-        )?;
-        for (_, _, sql) in lifted.iter().filter(|(kind, _, _)| kind == "trigger") {
-            tx.execute_batch(sql)?;
-        }
-        progress("indexes", 1, 1);
-        log::info!("seed: member counts done after {:.1}s", started.elapsed().as_secs_f64());
-        Ok(())
-    })?;
-    db.write_untracked(|tx| Ok(tx.execute_batch("PRAGMA cache_size = -16000; PRAGMA optimize;")?))
+    } else {
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    }
+    Ok(())
 }

@@ -215,6 +215,116 @@ fn migrate_creates_and_migrates_a_database_and_can_run_again() {
     assert!(Path::new(&db).exists());
 }
 
+/// What a bulk-seeded file holds: (organizations, users, memberships, sum of member counts,
+/// counters row `organizations`, journal mode, FTS rows matching `a`, integrity).
+fn seeded_facts(db: &str) -> (i64, i64, i64, i64, i64, String, i64, String) {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let n = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+    let facts = (
+        n("SELECT count(*) FROM organizations"),
+        n("SELECT count(*) FROM users"),
+        n("SELECT count(*) FROM memberships"),
+        n("SELECT sum(member_count) FROM organizations"),
+        n("SELECT value FROM counters WHERE name = 'organizations'"),
+        c.query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap(),
+        n("SELECT count(*) FROM organizations_fts WHERE organizations_fts MATCH '\"bhd\"'")
+            - n("SELECT count(*) FROM organizations WHERE instr(name_fold, 'bhd') > 0"),
+        c.query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap(),
+    );
+    // The search indexes agree with their tables row for row.
+    c.execute_batch(
+        "INSERT INTO organizations_fts (organizations_fts) VALUES ('integrity-check'); \
+         INSERT INTO users_fts (users_fts) VALUES ('integrity-check');",
+    )
+    .unwrap();
+    facts
+}
+
+#[test]
+fn seed_bulk_loads_consistent_data_and_leaves_the_file_in_wal_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_in(&dir);
+    let out = invois(&[
+        "seed",
+        "--db",
+        &db,
+        "--orgs",
+        "300",
+        "--users",
+        "200",
+        "--memberships-per-user",
+        "2",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("seeded 300 organizations, 200 users"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("loading through a rollback journal"),
+        "{}",
+        stderr(&out)
+    );
+    let (orgs, users, members, counted, counter, mode, fts_diff, integrity) = seeded_facts(&db);
+    assert_eq!((orgs, users, counter), (300, 200, 300));
+    // Two per user, fewer only where a user drew the same organization twice.
+    assert!((390..=400).contains(&members), "{members}");
+    assert_eq!(counted, members, "member counts add up to the memberships");
+    assert_eq!(mode, "wal");
+    assert_eq!(
+        fts_diff, 0,
+        "the search index finds exactly the matching names"
+    );
+    assert_eq!(integrity, "ok");
+    assert!(!dir.path().join("cli.db-journal").exists());
+}
+
+#[test]
+fn seed_bulk_still_works_while_another_connection_has_the_file_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_in(&dir);
+    let out = invois(&["migrate", "--db", &db]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // A reader holding the file (as a running server would) keeps it in WAL mode, so the
+    // load goes through the WAL and is checkpointed at the end.
+    let other = rusqlite::Connection::open(&db).unwrap();
+    let before: i64 = other
+        .query_row("SELECT count(*) FROM organizations", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(before, 0);
+    let out = invois(&[
+        "seed",
+        "--db",
+        &db,
+        "--orgs",
+        "120",
+        "--users",
+        "50",
+        "--memberships-per-user",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("loading through the WAL"),
+        "{}",
+        stderr(&out)
+    );
+    let after: i64 = other
+        .query_row("SELECT count(*) FROM organizations", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(after, 120, "the open connection sees the load");
+    drop(other);
+    let (orgs, users, members, counted, _, mode, fts_diff, integrity) = seeded_facts(&db);
+    assert_eq!((orgs, users, members, counted), (120, 50, 50, 50));
+    assert_eq!(
+        (mode.as_str(), fts_diff, integrity.as_str()),
+        ("wal", 0, "ok")
+    );
+}
+
 #[test]
 fn a_file_that_is_not_sqlite_is_refused_and_left_untouched() {
     let dir = tempfile::tempdir().unwrap();
