@@ -190,6 +190,16 @@ pub fn ok_json<T: Serialize>(v: &T) -> Result<HttpResponse> {
 pub fn resource<T: Serialize>(req: &HttpRequest, v: &T) -> Result<HttpResponse> {
     let body = to_json(v)?;
     let tag = etag_of(&body);
+    Ok(rendered(req, body, tag))
+}
+
+/// A resource rendered before: its JSON with its ETag as [`resource`] (`body` and `tag`
+/// come from [`render`]).
+pub fn rendered(
+    req: &HttpRequest,
+    body: impl actix_web::body::MessageBody + 'static,
+    tag: String,
+) -> HttpResponse {
     if let Some(inm) = req
         .headers()
         .get(header::IF_NONE_MATCH)
@@ -198,15 +208,22 @@ pub fn resource<T: Serialize>(req: &HttpRequest, v: &T) -> Result<HttpResponse> 
         // Weak comparison (RFC 9110 §13.1.2): `W/"x"` matches `"x"`.
         let weak = |t: &str| t.trim().trim_start_matches("W/").to_owned();
         if inm.split(',').any(|t| weak(t) == tag || t.trim() == "*") {
-            return Ok(HttpResponse::NotModified()
+            return HttpResponse::NotModified()
                 .insert_header((header::ETAG, tag))
-                .finish());
+                .finish();
         }
     }
-    Ok(HttpResponse::Ok()
+    HttpResponse::Ok()
         .content_type("application/json")
         .insert_header((header::ETAG, tag))
-        .body(body))
+        .body(body)
+}
+
+/// The JSON body and ETag of `v`, to keep and send later with [`rendered`].
+pub fn render<T: Serialize>(v: &T) -> Result<(String, String)> {
+    let body = to_json(v)?;
+    let tag = etag_of(&body);
+    Ok((body, tag))
 }
 
 /// The `If-Match` of a request, if any.

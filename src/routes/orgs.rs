@@ -96,11 +96,21 @@ pub async fn get(
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
     let id = id.into_inner();
-    let org = db
-        .read(move |c| orgs::get_detail(c, &id))
+    let cache = db.org_detail_cache();
+    let view = db
+        .read(move |c| {
+            orgs::detail_view(c, &id, &cache, |org| {
+                let (body, etag) = super::render(org)?;
+                Ok(orgs::DetailView { body, etag })
+            })
+        })
         .await?
         .ok_or_else(|| ApiError::not_found("Organization"))?;
-    resource(&req, &org)
+    Ok(super::rendered(
+        &req,
+        web::Bytes::copy_from_slice(view.body.as_bytes()),
+        view.etag.clone(),
+    ))
 }
 
 #[utoipa::path(post, path = "/api/integrations/organizations", tag = "organizations",

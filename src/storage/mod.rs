@@ -30,12 +30,13 @@ pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("../../sql/001_initial.sql")),
         M::up(include_str!("../../sql/002_counters.sql")),
+        M::up(include_str!("../../sql/003_org_details_version.sql")),
     ])
 }
 
 /// The schema version this binary writes.
 pub fn schema_version() -> i64 {
-    2
+    3
 }
 
 /// A trigger-kept counter (`organizations`, `users`, `organizations_version`).
@@ -294,6 +295,8 @@ pub struct Db {
     writer: std::sync::mpsc::Sender<Box<dyn WriteJob>>,
     /// Deep-page anchors of the organization order (see `orgs::OrgOrderCache`).
     org_order_cache: Arc<std::sync::Mutex<orgs::OrgOrderCache>>,
+    /// Rendered single-organization views (see `orgs::DetailCache`).
+    org_detail_cache: Arc<std::sync::Mutex<orgs::DetailCache>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -336,6 +339,12 @@ fn manager(path: &Path, cfg: &DatabaseConfig) -> SqliteConnectionManager {
             // Room for every statement the server prepares: the default (16) would evict and
             // re-parse statements on every request.
             c.set_prepared_statement_cache_capacity(256);
+            // With STAT4 statistics (the bundled SQLite has them, and `PRAGMA optimize` fills
+            // them) a cached statement is re-parsed and re-planned whenever a bound value
+            // changes, that is on nearly every request. The query-planner stability guarantee
+            // keeps each statement's first plan; the plans that matter do not depend on values
+            // (search picks its plan in code from candidate counts).
+            c.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
             c.execute_batch(&format!(
                 "PRAGMA foreign_keys = ON; PRAGMA synchronous = {sync}; PRAGMA temp_store = MEMORY; \
                  PRAGMA cache_size = -{cache_kib}; PRAGMA mmap_size = {mmap_bytes};"
@@ -444,6 +453,7 @@ pub fn open(cfg: &DatabaseConfig) -> Result<Db, OpenError> {
         writes_ok,
         writer,
         org_order_cache: Arc::default(),
+        org_detail_cache: Arc::default(),
     })
 }
 
@@ -562,6 +572,11 @@ impl Db {
     /// The deep-page anchors of the organization order.
     pub fn org_order_cache(&self) -> Arc<std::sync::Mutex<orgs::OrgOrderCache>> {
         self.org_order_cache.clone()
+    }
+
+    /// The rendered single-organization views.
+    pub fn org_detail_cache(&self) -> Arc<std::sync::Mutex<orgs::DetailCache>> {
+        self.org_detail_cache.clone()
     }
 
     /// Whether the last write succeeded (for `/readyz`).

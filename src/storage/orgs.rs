@@ -439,6 +439,89 @@ pub fn get_summary(conn: &Connection, id: &str) -> Result<Option<OrgSummary>> {
         .optional()?)
 }
 
+/// A single-organization view as sent: its JSON body and its ETag.
+#[derive(Debug)]
+pub struct DetailView {
+    pub body: String,
+    pub etag: String,
+}
+
+/// Rendered single-organization views by the id or slug they were asked for, valid for one
+/// value of the trigger-kept `org_details_version` (bumped in the writing transaction by any
+/// change to an organization, a tier, a membership, or a user's name or email). A view is
+/// served only while that value is the one it was rendered at, so it is never stale; any
+/// such write forgets them all.
+#[derive(Debug, Default)]
+pub struct DetailCache {
+    version: Option<i64>,
+    views: std::collections::HashMap<String, std::sync::Arc<DetailView>>,
+    bytes: usize,
+}
+
+/// Most bytes of rendered views held; past it half of them are dropped.
+const DETAIL_CACHE_BYTES: usize = 8 << 20;
+
+impl DetailCache {
+    fn sync(&mut self, version: i64) {
+        if self.version != Some(version) {
+            *self = DetailCache {
+                version: Some(version),
+                ..DetailCache::default()
+            };
+        }
+    }
+
+    fn insert(&mut self, key: &str, view: std::sync::Arc<DetailView>) {
+        let size = |k: &str, v: &DetailView| k.len() + v.body.len() + v.etag.len() + 64;
+        let add = size(key, &view);
+        if self.bytes + add > DETAIL_CACHE_BYTES {
+            let mut n = 0usize;
+            self.views.retain(|_, _| {
+                n += 1;
+                n.is_multiple_of(2)
+            });
+            self.bytes = self.views.iter().map(|(k, v)| size(k, v)).sum();
+        }
+        if add <= DETAIL_CACHE_BYTES / 2 {
+            self.bytes += add;
+            self.views.insert(key.to_owned(), view);
+        }
+    }
+}
+
+/// The single-organization view of `id_or_slug`: from the cache while nothing it shows has
+/// changed, else read, rendered with `render` and remembered.
+pub fn detail_view(
+    conn: &Connection,
+    id_or_slug: &str,
+    cache: &Mutex<DetailCache>,
+    render: impl FnOnce(&OrgDetail) -> Result<DetailView>,
+) -> Result<Option<std::sync::Arc<DetailView>>> {
+    let lock = || {
+        cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    // Read before the rows: a view is at least as new as the version it is filed under.
+    let version = crate::storage::counter(conn, "org_details_version")?;
+    {
+        let mut c = lock();
+        c.sync(version);
+        if let Some(v) = c.views.get(id_or_slug) {
+            return Ok(Some(v.clone()));
+        }
+    }
+    let Some(org) = get_detail(conn, id_or_slug)? else {
+        return Ok(None);
+    };
+    let view = std::sync::Arc::new(render(&org)?);
+    let mut c = lock();
+    if c.version == Some(version) {
+        c.insert(id_or_slug, view.clone());
+    }
+    Ok(Some(view))
+}
+
 /// How many members the single-organization view embeds.
 pub const EMBEDDED_MEMBERS: i64 = 100;
 

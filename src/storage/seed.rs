@@ -444,7 +444,7 @@ pub fn bulk(
     tx.execute_batch(
         "UPDATE counters SET value = (SELECT count(*) FROM organizations) WHERE name = 'organizations'; \
          UPDATE counters SET value = (SELECT count(*) FROM users) WHERE name = 'users'; \
-         UPDATE counters SET value = value + 1 WHERE name = 'organizations_version';",
+         UPDATE counters SET value = value + 1 WHERE name IN ('organizations_version', 'org_details_version');",
     )?;
     for (_, _, sql) in lifted.iter().filter(|(kind, _, _)| kind == "trigger") {
         tx.execute_batch(sql)?;

@@ -717,3 +717,161 @@ async fn the_seed_002_pagination_example_works_on_the_demo_data() {
     assert_eq!(v["data"].as_array().unwrap().len(), 20);
     assert_eq!(v["meta"], meta(302, 20, 2, 16, json!(21), json!(40)));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The rendered-view cache behind GET /organizations/{id}: never stale
+// ---------------------------------------------------------------------------------------------
+
+/// GET org-123 twice (the second is served from the cache when nothing changed) and once by
+/// slug; all three equal `want`, and so do their ETags.
+async fn assert_acme(app: &TestApp, want: &Value) -> String {
+    let a = app.get("/organizations/org-123").await;
+    assert_eq!(a.status(), 200);
+    let tag = a.headers()["etag"].to_str().unwrap().to_owned();
+    assert_eq!(&a.json::<Value>().await.unwrap(), want);
+    let b = app.get("/organizations/org-123").await;
+    assert_eq!(b.headers()["etag"].to_str().unwrap(), tag);
+    assert_eq!(&b.json::<Value>().await.unwrap(), want);
+    let slug = want["slug"].as_str().unwrap();
+    let c = app.get(&format!("/organizations/{slug}")).await;
+    assert_eq!(c.headers()["etag"].to_str().unwrap(), tag);
+    assert_eq!(&c.json::<Value>().await.unwrap(), want);
+    tag
+}
+
+#[tokio::test]
+async fn the_organization_view_follows_every_write_that_changes_it() {
+    let app = spawn_app().await;
+    app.load_demo().await;
+    let mut want = acme_detail();
+    let mut tags = vec![assert_acme(&app, &want).await];
+
+    // The organization itself.
+    let v = ok(app
+        .patch("/organizations/org-123", &json!({"name": "Acme Group"}))
+        .await)
+    .await;
+    want["name"] = json!("Acme Group");
+    want["updatedAt"] = v["updatedAt"].clone();
+    tags.push(assert_acme(&app, &want).await);
+
+    // A member's user: name and email.
+    let u = ok(app
+        .patch(
+            "/users/user-789",
+            &json!({"name": "Johnny Doe", "email": "johnny@acme.com"}),
+        )
+        .await)
+    .await;
+    assert_eq!(u["name"], "Johnny Doe");
+    want["members"][0]["user"]["name"] = json!("Johnny Doe");
+    want["members"][0]["user"]["email"] = json!("johnny@acme.com");
+    tags.push(assert_acme(&app, &want).await);
+
+    // The tier.
+    ok(app
+        .patch(
+            "/tiers/tier-premium",
+            &json!({"name": "Premium Plus", "limits": {"maxUsers": 2000}}),
+        )
+        .await)
+    .await;
+    want["premiumTier"]["name"] = json!("Premium Plus");
+    want["premiumTier"]["limits"]["maxUsers"] = json!(2000);
+    tags.push(assert_acme(&app, &want).await);
+
+    // A membership's role.
+    let m = ok(app
+        .patch(
+            "/organizations/org-123/members/member-789",
+            &json!({"role": "admin"}),
+        )
+        .await)
+    .await;
+    assert_eq!(m["role"], "admin");
+    want["members"][1]["role"] = json!("admin");
+    tags.push(assert_acme(&app, &want).await);
+
+    // A new member, then that user deleted.
+    let user = app.create_user("Zed Zed", "zed@example.com").await;
+    let uid = user["id"].as_str().unwrap();
+    let added = app.add_member("org-123", uid, "customer").await;
+    want["memberCount"] = json!(3);
+    want["members"].as_array_mut().unwrap().push(json!({
+        "id": added["id"], "userId": uid, "role": "customer",
+        "user": {"id": uid, "name": "Zed Zed", "email": "zed@example.com"},
+        "createdAt": added["createdAt"],
+    }));
+    tags.push(assert_acme(&app, &want).await);
+    assert_eq!(app.delete(&format!("/users/{uid}")).await.status(), 204);
+    want["memberCount"] = json!(2);
+    want["members"].as_array_mut().unwrap().pop();
+    tags.push(assert_acme(&app, &want).await);
+
+    // A membership removed.
+    assert_eq!(
+        app.delete("/organizations/org-123/members/member-789")
+            .await
+            .status(),
+        204
+    );
+    want["memberCount"] = json!(1);
+    want["members"].as_array_mut().unwrap().pop();
+    tags.push(assert_acme(&app, &want).await);
+
+    // Deleting the added member's user restored the earlier view, and its ETag; every other
+    // state had its own, and the first one no longer matches.
+    assert_eq!(tags[6], tags[4]);
+    tags.remove(6);
+    let mut distinct = tags.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), tags.len(), "{tags:?}");
+    let res = app
+        .req(Method::GET, "/organizations/org-123")
+        .header("If-None-Match", &tags[0])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn a_cached_slug_follows_a_slug_change_and_a_deleted_organization_is_gone() {
+    let app = spawn_app().await;
+    app.load_demo().await;
+    assert_eq!(app.get("/organizations/acme-corp").await.status(), 200);
+    ok(app
+        .patch("/organizations/org-123", &json!({"slug": "acme-new"}))
+        .await)
+    .await;
+    assert_error(app.get("/organizations/acme-corp").await, 404, "not_found").await;
+    assert_eq!(
+        ok(app.get("/organizations/acme-new").await).await["id"],
+        "org-123"
+    );
+    assert_eq!(app.delete("/organizations/org-123").await.status(), 204);
+    for path in ["/organizations/org-123", "/organizations/acme-new"] {
+        let v = assert_error(app.get(path).await, 404, "not_found").await;
+        assert_eq!(v, not_found_org());
+    }
+}
+
+#[tokio::test]
+async fn the_organization_view_follows_a_write_by_another_process() {
+    let app = spawn_app().await;
+    app.load_demo().await;
+    let mut want = acme_detail();
+    assert_acme(&app, &want).await;
+    // As `invois import` or any other program writing to the file would.
+    let c = rusqlite::Connection::open(&app.config.database.path).unwrap();
+    c.execute_batch(
+        "UPDATE users SET name = 'Jane Q. Smith' WHERE id = 'user-123'; \
+         UPDATE premium_tiers SET features = '[\"priority-support\"]' WHERE id = 'tier-premium';",
+    )
+    .unwrap();
+    drop(c);
+    want["members"][1]["user"]["name"] = json!("Jane Q. Smith");
+    want["premiumTier"]["features"] = json!(["priority-support"]);
+    assert_acme(&app, &want).await;
+}
