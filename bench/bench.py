@@ -39,6 +39,9 @@ OUT = BENCH / "out"
 RESULTS = BENCH / "RESULTS.md"
 LUA = BENCH / "wrk" / "random.lua"
 BIN = Path(os.environ.get("INVOIS_BIN", ROOT / "target" / "release" / "invois"))
+# The same code built with the `bench-no-auth` feature (bench/run.sh builds it): the guard lets
+# every request through as if an all-scope key had been presented, for the auth A/B.
+NOAUTH_BIN = Path(os.environ.get("NOAUTH_BIN", ROOT / "target" / "bench-noauth" / "release" / "invois"))
 API = "/api/integrations"
 ALL_SCOPES = "read:users,write:users,read:organizations,write:organizations,read:tiers,write:tiers"
 
@@ -397,6 +400,35 @@ def seeded_db(scale: str) -> tuple[Path, dict]:
     return db, meta
 
 
+class PageCacheLock:
+    """Keeps a database file in the OS page cache for the run with `vmtouch -l` (mlock).
+
+    Some machines reclaim file pages nobody touched lately (this benchmark's machine runs
+    DAMON proactive reclaim: pages idle for 30 s are paged out), so random reads over a
+    database larger than what stays cached would measure the disk, not the server. A server
+    box with RAM to spare holds its database in the page cache by itself; the lock models
+    that. The locked pages belong to vmtouch, not to the server, and do not count in its RSS.
+    LOCK=0 skips it."""
+
+    def __init__(self, db: Path):
+        self.proc = None
+        if os.environ.get("LOCK") == "0" or not shutil.which("vmtouch"):
+            log("page cache lock: off (LOCK=0 or no vmtouch)")
+            return
+        subprocess.run(["vmtouch", "-q", "-t", "-m", "64G", str(db)], check=False)
+        self.proc = subprocess.Popen(["vmtouch", "-q", "-l", "-m", "64G", str(db)], start_new_session=True)
+        CHILDREN.append(self.proc)
+        log(f"page cache lock: {db.name} held in memory by vmtouch (pid {self.proc.pid})")
+
+    def release(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            if self.proc in CHILDREN:
+                CHILDREN.remove(self.proc)
+            self.proc = None
+
+
 def work_copy(pristine: Path, name: str) -> Path:
     """A copy of the seeded database that a run may write to (POST /users), so the pristine
     one stays reusable."""
@@ -450,6 +482,11 @@ class Sample:
             self.user_ids += [r[0] for r in c.execute(
                 f"SELECT id FROM users WHERE rid IN ({','.join('?' * len(chunk))})", chunk)]
         rng.shuffle(self.user_ids)
+        # Many ids, far more than the server's cache of rendered organization views holds
+        # (8 MiB, about 10,000 views): a request for one of them is nearly always a miss.
+        step = max(1, max_rid // 100_000)
+        self.many_org_ids = [r[0] for r in c.execute("SELECT id FROM organizations WHERE rid % ? = 0", (step,))]
+        rng.shuffle(self.many_org_ids)
         # Rare words: words of real names found in at most 0.1% of the organizations (e.g. the
         # 6-character upper-case tokens the seed appends to some names). If the data has none,
         # whole names of random organizations (a few hits each) stand in for them.
@@ -521,6 +558,7 @@ def cmd_run(args) -> None:
     m = machine()
     pristine, seed_meta = seeded_db(scale)
     db = work_copy(pristine, f"run-{scale}.db")
+    cache_lock = PageCacheLock(db)
     key = create_key(db, ALL_SCOPES)
     narrow_key = create_key(db, "read:tiers", name="bench-narrow")
     log("sampling ids, slugs and search terms ...")
@@ -536,6 +574,7 @@ def cmd_run(args) -> None:
     auth = {"X-Invois-Key": key}
     tag = f"{int(time.time())}{random.randint(100, 999)}"
     results: list[dict] = []
+    only = set(filter(None, os.environ.get("ONLY", "").split(",")))
     try:
         # Verify both keys once, one request each, as a long-running server would have: a key's
         # first burst is measured separately at the end (new-key burst).
@@ -556,6 +595,9 @@ def cmd_run(args) -> None:
         scenarios = [
             ("healthz", "GET /healthz (no key)", ["/healthz"], 0, {}),
             ("org-by-id", "GET organization by random id", [f"{org}/{i}" for i in s.org_ids], 0, auth),
+            ("org-by-id-uncached", f"GET organization by random id out of {len(s.many_org_ids):,} "
+             "(far more than the view cache holds: nearly every request reads the database)",
+             [f"{org}/{i}" for i in s.many_org_ids], 0, auth),
             ("org-by-slug", "GET organization by random slug",
              [f"{org}/{urllib.parse.quote(x)}" for x in s.org_slugs], 0, auth),
             ("list-page-1", "GET organizations page 1", [f"{org}?page=1&per_page=10"], 0, auth),
@@ -576,7 +618,6 @@ def cmd_run(args) -> None:
             ("auth-only-403", "authenticated, scope denied (403): auth cost, no handler work",
              [f"{org}/{i}" for i in s.org_ids], 0, {"X-Invois-Key": narrow_key}),
         ]
-        only = set(filter(None, os.environ.get("ONLY", "").split(",")))
         for name, desc, paths, wpct, hdrs in scenarios:
             if only and name not in only and name != "healthz":
                 continue
@@ -592,12 +633,65 @@ def cmd_run(args) -> None:
     finally:
         mon.stop()
         srv.stop()
+    auth_ab = []
+    if os.environ.get("AUTH_AB", "1") != "0" and (not only or "auth-ab" in only):
+        auth_ab = auth_overhead(db, key, s, common)
+    cache_lock.release()
     size1 = db_size(db)
     drop_work_copy(db)
     report = render_run(scale, seed_meta, m, startup, rss_idle, peak, size0, size1, results, problems,
-                        search_rows, s, duration, warmup, threads, conns, burst)
+                        search_rows, s, duration, warmup, threads, conns, burst, auth_ab)
     append_results(report)
     print(report)
+
+
+def auth_overhead(db: Path, key: str, s: "Sample", common: dict) -> list[dict]:
+    """The same requests against the same database, with the guard (this binary) and without
+    it (the `bench-no-auth` build), alternating, two rounds: what authentication costs."""
+    if not NOAUTH_BIN.exists():
+        log(f"auth A/B skipped: {NOAUTH_BIN} is missing (bench/run.sh builds it)")
+        return []
+    org = f"{API}/organizations"
+    cases = [("org-by-id", [f"{org}/{i}" for i in s.org_ids]),
+             ("org-by-id-uncached", [f"{org}/{i}" for i in s.many_org_ids]),
+             ("list-page-1", [f"{org}?page=1&per_page=10"])]
+    rows = []
+    for rnd in (1, 2):
+        for system, binary in (("with auth", BIN), ("without auth", NOAUTH_BIN)):
+            port = free_port()
+            srv = Server(f"invois-ab", [str(binary), "serve", "--bind", f"127.0.0.1:{port}", "--db", str(db)], port,
+                         "/healthz", env=SERVER_ENV)
+            srv.start()
+            hdrs = {"X-Invois-Key": key} if system == "with auth" else {}
+            try:
+                http_get(port, f"{org}/{s.org_ids[0]}", headers=hdrs, timeout=30)
+                for name, paths in cases:
+                    c = dict(common, pid=srv.pid)
+                    r = run_wrk(f"ab-{name}", port, paths, headers=hdrs, tag=f"ab{rnd}", **c)
+                    r.update(round=rnd, system=system, case=name)
+                    rows.append(r)
+                    log(f"auth A/B round {rnd}, {system}, {name}: {r['rps']:.0f} req/s, "
+                        f"{r['cpu_us_per_req']:.1f} µs CPU/req, non-2xx {r['non2xx']}")
+            finally:
+                srv.stop()
+    return rows
+
+
+def render_auth_ab(rows: list[dict]) -> list[str]:
+    L = ["", "Authentication A/B: the same requests on the same database, served by this binary (key "
+         "check, revocation check, rate limit and its headers) and by the same code built with the "
+         "`bench-no-auth` feature (no guard), alternating, two rounds; server CPU per request is "
+         "the fairest measure (client and server share the cores):", "",
+         "| request | CPU µs/req with auth | without | auth costs | req/s with auth | without | ratio |",
+         "|---|---:|---:|---:|---:|---:|---:|"]
+    for case in dict.fromkeys(r["case"] for r in rows):
+        a = [r for r in rows if r["case"] == case and r["system"] == "with auth"]
+        b = [r for r in rows if r["case"] == case and r["system"] == "without auth"]
+        ca, cb = (sum(r["cpu_us_per_req"] for r in x) / len(x) for x in (a, b))
+        ra, rb = (sum(r["rps"] for r in x) / len(x) for x in (a, b))
+        L.append(f"| {case} | {ca:.1f} | {cb:.1f} | **{(ca - cb) / cb * 100:+.1f}%** | {ra:,.0f} | {rb:,.0f} | "
+                 f"{ra / rb:.2f} |")
+    return L
 
 
 def new_key_burst(srv: "Server", db: Path, s: "Sample", threads: int, conns: int) -> dict:
@@ -617,7 +711,7 @@ def new_key_burst(srv: "Server", db: Path, s: "Sample", threads: int, conns: int
 
 
 def render_run(scale, seed_meta, m, startup, rss_idle, peak, size0, size1, results, problems, search_rows, s,
-               duration, warmup, threads, conns, burst=None) -> str:
+               duration, warmup, threads, conns, burst=None, auth_ab=None) -> str:
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     rev = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True,
                          text=True).stdout.strip() or "?"
@@ -683,6 +777,8 @@ def render_run(scale, seed_meta, m, startup, rss_idle, peak, size0, size1, resul
              ("all equal" if not problems else "**mismatches**: " + "; ".join(problems)))
     L.append("  " + ", ".join(f"`{t}` {want:,}" + ("" if got == want else f" (API {got})")
                               for _c, t, want, got, _st in search_rows))
+    if auth_ab:
+        L += render_auth_ab(auth_ab)
     L.append("")
     return "\n".join(L)
 

@@ -142,7 +142,19 @@ impl Application {
 
     /// As [`Application::build`], on an open database and a bound listener.
     pub fn with_listener(cfg: &Config, db: Db, listener: TcpListener) -> Result<Self, String> {
-        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        if cfg!(feature = "bench-no-auth") {
+            if !addr.ip().is_loopback() {
+                return Err(format!(
+                    "this is a benchmark build without authentication (feature bench-no-auth); \
+                     it listens on loopback only, not on {addr}"
+                ));
+            }
+            log::warn!(
+                "benchmark build: NO AUTHENTICATION, every request passes as an all-scope key"
+            );
+        }
+        let port = addr.port();
         let auth = Arc::new(AuthState::new(db.clone(), cfg));
         let auth_data = web::Data::from(auth.clone());
         let db_data = web::Data::new(db.clone());

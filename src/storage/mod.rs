@@ -56,7 +56,7 @@ tokio::task_local! {
 /// A revocation check owed by the current request.
 #[derive(Debug, Clone)]
 pub struct KeyCheck {
-    pub key_id: String,
+    pub key_id: Arc<str>,
     /// Set once a database call has checked the key.
     pub done: Arc<AtomicBool>,
     /// Set when that check found the key revoked or expired.
@@ -64,7 +64,7 @@ pub struct KeyCheck {
 }
 
 impl KeyCheck {
-    pub fn new(key_id: String) -> Self {
+    pub fn new(key_id: Arc<str>) -> Self {
         Self {
             key_id,
             done: Arc::new(AtomicBool::new(false)),
