@@ -507,10 +507,12 @@ impl Db {
         let check = pending_key_check();
         actix_web::web::block(move || {
             let conn = pool.get()?;
-            if let Some(k) = &check {
-                k.run(&conn)?;
-            }
-            f(&conn)
+            in_read_transaction(&conn, |c| {
+                if let Some(k) = &check {
+                    k.run(c)?;
+                }
+                f(c)
+            })
         })
         .await?
     }
@@ -590,7 +592,7 @@ impl Db {
         F: FnOnce(&Connection) -> Result<T, ApiError>,
     {
         let conn = self.read.get()?;
-        f(&conn)
+        in_read_transaction(&conn, f)
     }
 
     /// Writes the WAL back into the main file (on shutdown).
@@ -606,6 +608,27 @@ impl Db {
         conn.backup(rusqlite::MAIN_DB, out, None)?;
         Ok(())
     }
+}
+
+/// Runs `f` in one read transaction: one snapshot for all its statements, and one WAL read
+/// lock (a pair of `fcntl` calls) instead of one per statement.
+fn in_read_transaction<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    conn.prepare_cached("BEGIN")?.execute([])?;
+    let out = f(conn);
+    if let Err(e) = conn
+        .prepare_cached("COMMIT")
+        .and_then(|mut s| s.execute([]))
+    {
+        // Ending a read transaction cannot lose anything; make sure it is over.
+        let _ = conn.execute_batch("ROLLBACK");
+        if out.is_ok() {
+            return Err(e.into());
+        }
+    }
+    out
 }
 
 /// Page arithmetic shared by every list: offset and the `meta` of seed 002.

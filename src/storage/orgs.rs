@@ -137,25 +137,24 @@ pub fn list_with(
     );
     let (total, rows) = match query.map(Search::new) {
         None => {
-            // One snapshot for the total, the anchors' version and the page.
-            let tx = conn.unchecked_transaction()?;
-            let total = crate::storage::counter(&tx, "organizations")?;
+            // One snapshot for the total, the anchors' version and the page: every read call
+            // runs in one read transaction (see `Db::read`).
+            let total = crate::storage::counter(conn, "organizations")?;
             let rids = match cache {
-                Some(a) if offset >= 2 * ANCHOR_EVERY => deep_page(&tx, a, offset, limit)?,
-                _ => tx
+                Some(a) if offset >= 2 * ANCHOR_EVERY => deep_page(conn, a, offset, limit)?,
+                _ => conn
                     .prepare_cached(
                         "SELECT rid FROM organizations ORDER BY name_fold, id LIMIT ?1 OFFSET ?2",
                     )?
                     .query_map(params![limit, offset], |r| r.get(0))?
                     .collect::<rusqlite::Result<Vec<i64>>>()?,
             };
-            (total, by_rids(&tx, &rids)?)
+            (total, by_rids(conn, &rids)?)
         }
         Some(s) if cache.is_some() => {
             let cache = cache.unwrap_or_else(|| unreachable!());
-            // One snapshot for the version and the matches.
-            let tx = conn.unchecked_transaction()?;
-            let version = crate::storage::counter(&tx, "organizations_version")?;
+            // One snapshot for the version and the matches (the call's read transaction).
+            let version = crate::storage::counter(conn, "organizations_version")?;
             let hit = {
                 let mut c = cache
                     .lock()
@@ -166,7 +165,7 @@ pub fn list_with(
             let all = match hit {
                 Some(all) => all,
                 None => {
-                    let all = std::sync::Arc::new(ordered_matches(&tx, &s, scan_min)?);
+                    let all = std::sync::Arc::new(ordered_matches(conn, &s, scan_min)?);
                     let mut c = cache
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -184,7 +183,7 @@ pub fn list_with(
             let end = start.saturating_add(page.per_page as usize).min(all.len());
             (
                 i64::try_from(all.len()).unwrap_or(i64::MAX),
-                by_rids(&tx, &all[start..end])?,
+                by_rids(conn, &all[start..end])?,
             )
         }
         Some(s) => match s.plan(conn, "organizations", scan_min)? {
