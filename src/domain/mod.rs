@@ -17,7 +17,25 @@ pub const MEMBER_ROLES: [&str; 3] = ["owner", "admin", "customer"];
 
 /// Now, as the RFC 3339 UTC timestamp the API shows (`2024-01-15T14:30:00Z`).
 pub fn now() -> String {
-    Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    with_now(str::to_owned)
+}
+
+thread_local! {
+    /// The current second and its timestamp text, formatted once per second per thread.
+    static NOW: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
+}
+
+/// Calls `f` with [`now`]'s text without formatting or allocating it again within a second
+/// (the revocation check of every request compares against it). `f` must not call it again.
+pub fn with_now<R>(f: impl FnOnce(&str) -> R) -> R {
+    let t = Utc::now();
+    NOW.with(|cell| {
+        let mut c = cell.borrow_mut();
+        if c.0 != t.timestamp() {
+            *c = (t.timestamp(), t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+        }
+        f(&c.1)
+    })
 }
 
 /// Name: at least 2 characters after trimming, at most `max`. Returns the trimmed name.

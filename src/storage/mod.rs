@@ -74,7 +74,7 @@ impl KeyCheck {
 
     /// Fails with 401 unless the key is still active; runs on `conn` in the caller's task.
     pub fn run(&self, conn: &Connection) -> Result<(), ApiError> {
-        let active = keys::is_active(conn, &self.key_id, &crate::domain::now())?;
+        let active = crate::domain::with_now(|now| keys::is_active(conn, &self.key_id, now))?;
         self.done.store(true, Ordering::Relaxed);
         if active {
             Ok(())
