@@ -547,3 +547,55 @@ async fn the_servers_debug_log_never_contains_a_key_or_a_hash() {
         "the log contains an argon2 hash"
     );
 }
+
+/// `serve` on a free port with `env`; waits until `/healthz` answers. Returns the child.
+async fn serve_with(db: &str, env: &[(&str, &str)]) -> std::process::Child {
+    let port = free_port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_invois"));
+    cmd.args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--db", db])
+        .env_remove("INVOIS_CONFIG")
+        .env_remove("MALLOC_ARENA_MAX")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    for _ in 0..300 {
+        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await {
+            assert_eq!(r.status(), 200);
+            return child;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the server exited");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop(&mut child);
+    panic!("the server did not come up");
+}
+
+/// The environment the process with this pid runs with.
+fn environ_of(pid: u32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .unwrap()
+        .split(|b| *b == 0)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .collect()
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[tokio::test]
+async fn serve_limits_malloc_arenas_unless_the_operator_set_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_in(&dir);
+    // Not set: the server runs itself again, same pid, with two arenas.
+    let mut child = serve_with(&db, &[]).await;
+    let env = environ_of(child.id());
+    stop(&mut child);
+    assert!(env.iter().any(|v| v == "MALLOC_ARENA_MAX=2"), "{env:?}");
+    // Set by the operator: kept as it is.
+    let mut child = serve_with(&db, &[("MALLOC_ARENA_MAX", "8")]).await;
+    let env = environ_of(child.id());
+    stop(&mut child);
+    assert!(env.iter().any(|v| v == "MALLOC_ARENA_MAX=8"), "{env:?}");
+    assert!(!env.iter().any(|v| v == "MALLOC_ARENA_MAX=2"), "{env:?}");
+}
