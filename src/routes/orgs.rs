@@ -101,16 +101,15 @@ pub async fn get(
         .read(move |c| {
             orgs::detail_view(c, &id, &cache, |org| {
                 let (body, etag) = super::render(org)?;
-                Ok(orgs::DetailView { body, etag })
+                Ok(orgs::DetailView {
+                    body: body.into(),
+                    etag,
+                })
             })
         })
         .await?
         .ok_or_else(|| ApiError::not_found("Organization"))?;
-    Ok(super::rendered(
-        &req,
-        web::Bytes::copy_from_slice(view.body.as_bytes()),
-        view.etag.clone(),
-    ))
+    Ok(super::rendered(&req, view.body.clone(), view.etag.clone()))
 }
 
 #[utoipa::path(post, path = "/api/integrations/organizations", tag = "organizations",

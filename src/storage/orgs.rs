@@ -441,7 +441,8 @@ pub fn get_summary(conn: &Connection, id: &str) -> Result<Option<OrgSummary>> {
 /// A single-organization view as sent: its JSON body and its ETag.
 #[derive(Debug)]
 pub struct DetailView {
-    pub body: String,
+    /// Shared with every response that sends it (no copy per request).
+    pub body: actix_web::web::Bytes,
     pub etag: String,
 }
 
