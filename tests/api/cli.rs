@@ -4,7 +4,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -12,7 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::auth::{assert_unauthorized, get_with, invois, key_id};
-use crate::helpers::spawn_app;
+use crate::helpers::{free_port, spawn_app, start_binary};
 
 fn db_in(dir: &tempfile::TempDir) -> String {
     dir.path().join("cli.db").to_str().unwrap().to_owned()
@@ -393,15 +392,6 @@ async fn keys_rotate_through_the_cli_hands_over_to_a_successor_on_a_running_serv
 
 // ---- log redaction on the real binary ----
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Stops the child politely (SIGTERM), or for good after a while.
 fn stop(child: &mut std::process::Child) {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -548,31 +538,6 @@ async fn the_servers_debug_log_never_contains_a_key_or_a_hash() {
     );
 }
 
-/// `serve` on a free port with `env`; waits until `/healthz` answers. Returns the child.
-async fn serve_with(db: &str, env: &[(&str, &str)]) -> std::process::Child {
-    let port = free_port();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_invois"));
-    cmd.args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--db", db])
-        .env_remove("INVOIS_CONFIG")
-        .env_remove("MALLOC_ARENA_MAX")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    for _ in 0..300 {
-        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await {
-            assert_eq!(r.status(), 200);
-            return child;
-        }
-        assert!(child.try_wait().unwrap().is_none(), "the server exited");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    stop(&mut child);
-    panic!("the server did not come up");
-}
-
 /// The environment the process with this pid runs with.
 fn environ_of(pid: u32) -> Vec<String> {
     std::fs::read(format!("/proc/{pid}/environ"))
@@ -588,12 +553,12 @@ async fn serve_limits_malloc_arenas_unless_the_operator_set_them() {
     let dir = tempfile::tempdir().unwrap();
     let db = db_in(&dir);
     // Not set: the server runs itself again, same pid, with two arenas.
-    let mut child = serve_with(&db, &[]).await;
+    let (mut child, _) = start_binary(Path::new(&db), &[]).await;
     let env = environ_of(child.id());
     stop(&mut child);
     assert!(env.iter().any(|v| v == "MALLOC_ARENA_MAX=2"), "{env:?}");
     // Set by the operator: kept as it is.
-    let mut child = serve_with(&db, &[("MALLOC_ARENA_MAX", "8")]).await;
+    let (mut child, _) = start_binary(Path::new(&db), &[("MALLOC_ARENA_MAX", "8")]).await;
     let env = environ_of(child.id());
     stop(&mut child);
     assert!(env.iter().any(|v| v == "MALLOC_ARENA_MAX=8"), "{env:?}");

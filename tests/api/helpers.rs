@@ -178,3 +178,49 @@ pub async fn assert_error(res: Response, status: u16, code: &str) -> Value {
     );
     v
 }
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The real `invois serve` binary on `db` and a free port, with `env` added (and no
+/// `INVOIS_CONFIG` or `MALLOC_ARENA_MAX` inherited from the test's environment); returns
+/// once `/healthz` answers 200, with the child and the base URL.
+pub async fn start_binary(
+    db: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (std::process::Child, String) {
+    let port = free_port();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_invois"));
+    cmd.args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--db"])
+        .arg(db)
+        .env_remove("INVOIS_CONFIG")
+        .env_remove("MALLOC_ARENA_MAX")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if client
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return (child, base);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("server did not start");
+}

@@ -1,26 +1,17 @@
 //! Durability and concurrency: kill -9 under writes, graceful shutdown, concurrent duplicates,
 //! online backup, export/import, full database, bad files and schema upgrades.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::Rng;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, spawn_app, spawn_app_with};
+use crate::helpers::{assert_error, spawn_app, spawn_app_with, start_binary};
 
 const BIN: &str = env!("CARGO_BIN_EXE_invois");
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn cli(db: &Path, args: &[&str]) -> std::process::Output {
     Command::new(BIN)
@@ -44,33 +35,15 @@ fn cli_key(db: &Path) -> String {
 
 /// The real binary serving `db` on a free port, with limits out of the way.
 async fn start_server(db: &Path) -> (Child, String) {
-    let port = free_port();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--db"])
-        .arg(db)
-        .env("INVOIS_RATE_LIMIT__PER_SECOND", "1000000")
-        .env("INVOIS_RATE_LIMIT__BURST", "1000000")
-        .env("INVOIS_LOG__LEVEL", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    for _ in 0..200 {
-        if client
-            .get(format!("{base}/healthz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            return (child, base);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("server did not start");
+    start_binary(
+        db,
+        &[
+            ("INVOIS_RATE_LIMIT__PER_SECOND", "1000000"),
+            ("INVOIS_RATE_LIMIT__BURST", "1000000"),
+            ("INVOIS_LOG__LEVEL", "warn"),
+        ],
+    )
+    .await
 }
 
 /// `n` tasks creating users as fast as they can until the server goes away; every id that
