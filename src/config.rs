@@ -54,6 +54,8 @@ pub struct DatabaseConfig {
     /// Memory-mapped I/O per connection in MiB; 0 = off. Faster reads, but mapped pages of
     /// the file count toward the process's RSS.
     pub mmap_mb: u64,
+    /// Seconds between purges of expired rows (idempotency keys older than 24 hours).
+    pub purge_every_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -109,6 +111,7 @@ impl Default for DatabaseConfig {
             max_size_mb: 0,
             cache_mb: 2,
             mmap_mb: 0,
+            purge_every_secs: 600,
         }
     }
 }
@@ -211,6 +214,9 @@ impl Config {
             return Err(
                 "rate_limit.auth_per_second and rate_limit.auth_burst must be at least 1".into(),
             );
+        }
+        if self.database.purge_every_secs == 0 {
+            return Err("database.purge_every_secs must be at least 1".into());
         }
         if self.database.pool_size == 0 {
             return Err("database.pool_size must be at least 1".into());

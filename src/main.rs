@@ -218,7 +218,7 @@ fn run(cli: Cli) -> Result<(), Fail> {
             let doc: serde_json::Value = serde_json::from_str(&text)
                 .map_err(|e| Fail(format!("{} is not JSON: {e}", input.display())))?;
             let db = storage::open(&cfg.database).map_err(|e| Fail(e.0))?;
-            let counts = db.write_blocking(|tx| storage::transfer::import(tx, &doc))?;
+            let counts = db.write_blocking(None, |tx| storage::transfer::import(tx, &doc))?;
             for (t, n) in counts {
                 eprintln!("imported {n} rows into {t}");
             }
@@ -326,7 +326,7 @@ fn keys_cmd(cfg: &Config, command: KeysCommand) -> Result<(), Fail> {
         KeysCommand::Revoke { id } => {
             let now = invois::domain::now();
             let target = id.clone();
-            let res = db.write_blocking(move |tx| {
+            let res = db.write_blocking(None, move |tx| {
                 let r = keys::revoke(tx, &target, &now)?;
                 if r == Some(true) {
                     storage::events::record(tx, "key.revoked", None, &target, &[], &now)?;

@@ -205,6 +205,10 @@ impl Application {
             server = server.workers(cfg.server.workers);
         }
         spawn_background(auth.clone(), cfg.auth.last_used_flush_secs);
+        crate::jobs::spawn_purges(
+            db.clone(),
+            Duration::from_secs(cfg.database.purge_every_secs.max(1)),
+        );
         Ok(Self {
             port,
             server: server.run(),

@@ -24,17 +24,18 @@ use tokio::sync::Semaphore;
 use super::{split_key, verify_secret, Scope};
 use crate::config::Config;
 use crate::error::{ApiError, Result};
-use crate::storage::{keys, Db, KeyCheck, PENDING_KEY_CHECK};
-use std::sync::atomic::Ordering;
+use crate::storage::{keys, Db, KeyCheck};
 
 /// The header that carries the key.
 pub const KEY_HEADER: &str = "x-invois-key";
 
-/// The key a request was authenticated with (cheap to clone: shared with the key cache).
+/// The key a request was authenticated with (cheap to clone: shared with the key cache),
+/// and the revocation check that every database call of the request takes explicitly.
 #[derive(Debug, Clone)]
 pub struct Authed {
     pub key_id: Arc<str>,
     pub scopes: Arc<[Scope]>,
+    pub check: KeyCheck,
 }
 
 impl Authed {
@@ -102,7 +103,7 @@ impl<S: ScopeName> FromRequest for Need<S> {
             .extensions()
             .get::<Authed>()
             .cloned()
-            .ok_or_else(|| ApiError::Unauthorized("Missing X-Invois-Key header".into()));
+            .ok_or_else(|| unauthorized(INVALID_KEY));
         std::future::ready(authed.and_then(|a| {
             a.require(S::SCOPE)?;
             Ok(Need(a, std::marker::PhantomData))
@@ -111,7 +112,8 @@ impl<S: ScopeName> FromRequest for Need<S> {
 }
 
 struct CachedKey {
-    authed: Authed,
+    key_id: Arc<str>,
+    scopes: Arc<[Scope]>,
     expires_at: Option<DateTime<Utc>>,
 }
 
@@ -145,6 +147,9 @@ const CACHE_MAX: usize = 10_000;
 fn nz(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
 }
+
+/// The 401 message of the published "Error Handling" page.
+const INVALID_KEY: &str = "Invalid or missing API key";
 
 fn unauthorized(msg: &str) -> ApiError {
     ApiError::Unauthorized(msg.to_owned())
@@ -201,35 +206,35 @@ impl AuthState {
 
     /// Forgets a key (revoked through the API).
     pub fn forget(&self, key_id: &str) {
-        self.cache().retain(|_, c| &*c.authed.key_id != key_id);
+        self.cache().retain(|_, c| &*c.key_id != key_id);
     }
 
-    /// Verifies the presented key; see SPEC §3.
     /// The answer for a key already verified, if it is in the cache.
-    fn cached(
-        &self,
-        tag: [u8; 32],
-        now: DateTime<Utc>,
-    ) -> Option<Result<(Authed, Option<[u8; 32]>)>> {
+    fn cached(&self, tag: [u8; 32], now: DateTime<Utc>) -> Option<Result<(Authed, [u8; 32])>> {
         let c = self.cache().get(&tag).cloned()?;
         if c.expires_at.is_some_and(|e| e <= now) {
             self.cache().remove(&tag);
             return Some(Err(unauthorized("API key has expired")));
         }
-        // Revocation may come from another process (the CLI), so the database is asked on
-        // every request: by the request's own first database call (see
-        // `storage::PENDING_KEY_CHECK`), or by the guard afterwards if it made none.
-        self.note_used(&c.authed.key_id);
-        Some(Ok((c.authed.clone(), Some(tag))))
+        // Revocation may come from another process (the CLI), so the key's row is read again
+        // for every request: the check is owed, and every database call of the request
+        // takes it (writes always run it in their own transaction); the guard runs it after
+        // a handler that made no database call.
+        self.note_used(&c.key_id);
+        let authed = Authed {
+            key_id: c.key_id.clone(),
+            scopes: c.scopes.clone(),
+            check: KeyCheck::owed(c.key_id.clone()),
+        };
+        Some(Ok((authed, tag)))
     }
 
-    /// `Ok((key, Some(tag)))` for a key verified before, whose revocation check is still owed
-    /// (see [`guard`]); `Ok((key, None))` for one verified against the database just now.
+    /// Verifies the presented key (SPEC §3); returns it with its cache tag.
     async fn authenticate(
         &self,
         presented: Option<&str>,
         ip: IpAddr,
-    ) -> Result<(Authed, Option<[u8; 32]>)> {
+    ) -> Result<(Authed, [u8; 32])> {
         let now = Utc::now();
         let tag = presented.map(|p| self.tag(p));
         if let Some(hit) = tag.and_then(|t| self.cached(t, now)) {
@@ -257,14 +262,18 @@ impl AuthState {
             });
         }
         let (Some(p), Some(tag)) = (presented, tag) else {
-            return Err(unauthorized("Missing X-Invois-Key header"));
+            return Err(unauthorized(INVALID_KEY));
         };
         let Some((id, secret)) = split_key(p) else {
-            return Err(unauthorized("Invalid API key"));
+            return Err(unauthorized(INVALID_KEY));
         };
         let lookup = id.clone();
-        let Some(rec) = self.db.read(move |conn| keys::find(conn, &lookup)).await? else {
-            return Err(unauthorized("Invalid API key"));
+        let Some(rec) = self
+            .db
+            .read_internal(move |conn| keys::find(conn, &lookup))
+            .await?
+        else {
+            return Err(unauthorized(INVALID_KEY));
         };
         let secret = secret.to_owned();
         let hash = rec.secret_hash.clone();
@@ -277,7 +286,7 @@ impl AuthState {
             web::block(move || verify_secret(&secret, &hash)).await?
         };
         if !ok {
-            return Err(unauthorized("Invalid API key"));
+            return Err(unauthorized(INVALID_KEY));
         }
         if rec.info.revoked_at.is_some() {
             return Err(unauthorized("API key has been revoked"));
@@ -286,15 +295,13 @@ impl AuthState {
         if expires_at.is_some_and(|e| e <= now) {
             return Err(unauthorized("API key has expired"));
         }
-        let authed = Authed {
-            key_id: rec.info.id.into(),
-            scopes: rec
-                .info
-                .scopes
-                .iter()
-                .filter_map(|s| Scope::parse(s))
-                .collect(),
-        };
+        let key_id: Arc<str> = rec.info.id.into();
+        let scopes: Arc<[Scope]> = rec
+            .info
+            .scopes
+            .iter()
+            .filter_map(|s| Scope::parse(s))
+            .collect();
         {
             let mut cache = self.cache();
             if cache.len() >= CACHE_MAX {
@@ -303,19 +310,24 @@ impl AuthState {
             cache.insert(
                 tag,
                 Arc::new(CachedKey {
-                    authed: authed.clone(),
+                    key_id: key_id.clone(),
+                    scopes: scopes.clone(),
                     expires_at,
                 }),
             );
         }
-        self.note_used(&authed.key_id);
-        Ok((authed, None))
+        self.note_used(&key_id);
+        let authed = Authed {
+            check: KeyCheck::verified(key_id.clone()),
+            key_id,
+            scopes,
+        };
+        Ok((authed, tag))
     }
 
     /// The owed revocation check, on its own database call (for requests that made none).
     async fn check_now(&self, check: &KeyCheck) -> Result<()> {
-        let check = check.clone();
-        self.db.read(move |conn| check.run(conn)).await
+        self.db.read(check, |_| Ok(())).await
     }
 
     fn note_used(&self, key_id: &Arc<str>) {
@@ -442,6 +454,7 @@ pub async fn guard(
         req.extensions_mut().insert(Authed {
             key_id: "bench-no-auth".into(),
             scopes: Scope::ALL.into(),
+            check: KeyCheck::verified("bench-no-auth".into()),
         });
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
@@ -455,53 +468,37 @@ pub async fn guard(
         .get(KEY_HEADER)
         .map(|v| v.to_str().unwrap_or("").to_owned());
     let ip = state.client_ip(&req);
-    let (authed, owed) = match state.authenticate(presented.as_deref(), ip).await {
+    let (authed, tag) = match state.authenticate(presented.as_deref(), ip).await {
         Ok(a) => a,
         Err(e) => return Ok(req.into_response(e.error_response())),
     };
-    let check = owed.map(|tag| (tag, KeyCheck::new(authed.key_id.clone())));
+    let check = authed.check.clone();
     let (over, headers) = state.rate(&authed.key_id);
-    let mut res = match (over, &check) {
-        (Some(retry_after), check) => {
-            // 401 still comes before 429 for a key revoked since it was cached.
-            if let Some((tag, k)) = check {
-                if let Err(e) = state.check_now(k).await {
-                    state.cache().remove(tag);
-                    return Ok(req.into_response(e.error_response()));
-                }
+    let mut res = if let Some(retry_after) = over {
+        // 401 still comes before 429 for a key revoked since it was cached.
+        if check.is_owed() {
+            if let Err(e) = state.check_now(&check).await {
+                state.cache().remove(&tag);
+                return Ok(req.into_response(e.error_response()));
             }
-            req.into_response(ApiError::RateLimited { retry_after }.error_response())
         }
-        (None, None) => {
-            req.extensions_mut().insert(authed);
-            next.call(req).await?.map_into_boxed_body()
-        }
-        (None, Some((tag, k))) => {
-            req.extensions_mut().insert(authed);
-            let res = PENDING_KEY_CHECK
-                .scope(k.clone(), next.call(req))
-                .await?
-                .map_into_boxed_body();
-            if !k.done.load(Ordering::Relaxed) {
-                // The handler touched no database: check now, and refuse if need be (it
-                // changed nothing, so its response can be replaced).
-                if let Err(e) = state.check_now(k).await {
-                    k.refused.store(true, Ordering::Relaxed);
-                    let (req, _) = res.into_parts();
-                    state.cache().remove(tag);
-                    return Ok(ServiceResponse::new(req, e.error_response()));
-                }
+        req.into_response(ApiError::RateLimited { retry_after }.error_response())
+    } else {
+        req.extensions_mut().insert(authed);
+        let res = next.call(req).await?.map_into_boxed_body();
+        if check.is_owed() {
+            // The handler made no database call, so it changed nothing: check now, and
+            // replace its response if the key is no longer active.
+            if let Err(e) = state.check_now(&check).await {
+                let (req, _) = res.into_parts();
+                state.cache().remove(&tag);
+                return Ok(ServiceResponse::new(req, e.error_response()));
             }
-            if k.refused.load(Ordering::Relaxed) {
-                state.cache().remove(tag);
-            }
-            res
         }
+        res
     };
-    if check
-        .as_ref()
-        .is_some_and(|(_, k)| k.refused.load(Ordering::Relaxed))
-    {
+    if check.is_refused() {
+        state.cache().remove(&tag);
         return Ok(res); // a refused key gets no rate-limit headers, as on any 401
     }
     for (k, v) in headers {

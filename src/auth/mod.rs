@@ -10,6 +10,7 @@ use rand::RngCore;
 
 use crate::error::{ApiError, Result};
 use crate::storage::keys::{self, KeyInfo};
+use crate::storage::KeyCheck;
 
 pub use guard::{scope, AuthState, Authed, Need};
 
@@ -173,17 +174,19 @@ pub fn parse_key_name(name: &str) -> std::result::Result<String, String> {
 }
 
 /// Creates and stores a key (blocking: argon2 and SQLite); returns it with its plaintext.
+/// `by` is the key of the API request that asks (checked in the same transaction), `None`
+/// for the CLI.
 pub fn create_key(
     db: &crate::storage::Db,
     name: &str,
     scopes: &[Scope],
     expires_in_days: Option<u32>,
-    actor: Option<&str>,
+    by: Option<&KeyCheck>,
 ) -> Result<(KeyInfo, PlainKey)> {
     let (info, plain, hash) = generate(name, scopes, expires_in_days)?;
     let row = info.clone();
-    let actor = actor.map(str::to_owned);
-    db.write_blocking(move |tx| {
+    let actor = by.map(|k| k.key_id.clone());
+    db.write_blocking(by, move |tx| {
         keys::insert(tx, &row, &hash)?;
         crate::storage::events::record(
             tx,

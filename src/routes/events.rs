@@ -29,13 +29,13 @@ pub struct EventPage {
     security(("api_key" = ["admin"])))]
 pub async fn list(
     req: HttpRequest,
-    _key: Need<scope::Admin>,
+    key: Need<scope::Admin>,
     db: web::Data<Db>,
 ) -> Result<HttpResponse> {
     let p = ListParams::parse(&req, &["type", "subject", "after", "per_page"])?;
     let per = p.page.per_page;
     let data = db
-        .read(move |c| {
+        .read(&key.check, move |c| {
             if let Some(a) = &p.after {
                 if !events::exists(c, a)? {
                     return Err(ApiError::InvalidQuery(super::one(

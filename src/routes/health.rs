@@ -22,7 +22,7 @@ pub async fn healthz() -> HttpResponse {
     responses((status = 200, description = "The database answers"), (status = 503, body = crate::error::ErrorBody)))]
 pub async fn readyz(db: web::Data<Db>) -> Result<HttpResponse> {
     let ok = db
-        .read(|c| {
+        .read_internal(|c| {
             let v: i64 = c.query_row("SELECT count(*) FROM premium_tiers", [], |r| r.get(0))?;
             Ok(v >= 0)
         })

@@ -10,7 +10,7 @@ use crate::auth::{self, scope, AuthState, Need, Scope};
 use crate::domain::fields::Fields;
 use crate::error::{ApiError, ErrorBody, Result};
 use crate::storage::keys::KeyInfo;
-use crate::storage::{events, keys, Db};
+use crate::storage::{events, keys, Db, KeyCheck};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -44,8 +44,8 @@ pub struct KeyList {
 #[utoipa::path(get, path = "/api/integrations/keys", tag = "keys",
     responses((status = 200, body = KeyList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("api_key" = ["admin"])))]
-pub async fn list(_key: Need<scope::Admin>, db: web::Data<Db>) -> Result<HttpResponse> {
-    let data = db.read(keys::list).await?;
+pub async fn list(key: Need<scope::Admin>, db: web::Data<Db>) -> Result<HttpResponse> {
+    let data = db.read(&key.check, keys::list).await?;
     ok_json(&KeyList { data })
 }
 
@@ -83,9 +83,9 @@ pub async fn create_key(
         return Err(ApiError::Internal("unreachable".into()));
     };
     let db = db.get_ref().clone();
-    let actor = key.key_id.clone();
+    let check = key.check.clone();
     let (info, plain) = web::block(move || {
-        auth::create_key(&db, &name, &scopes, days.filter(|d| *d > 0), Some(&actor))
+        auth::create_key(&db, &name, &scopes, days.filter(|d| *d > 0), Some(&check))
     })
     .await??;
     let body = NewKey {
@@ -114,7 +114,7 @@ pub async fn revoke(
     let id = id.into_inner();
     let target = id.clone();
     let actor = key.key_id.clone();
-    db.write(move |tx| {
+    db.write(&key.check, move |tx| {
         let now = crate::domain::now();
         match keys::revoke(tx, &target, &now)? {
             None => Err(ApiError::not_found("API key")),
@@ -139,9 +139,9 @@ pub async fn rotate(
 ) -> Result<HttpResponse> {
     let id = id.into_inner();
     let db = db.get_ref().clone();
-    let actor = key.key_id.clone();
+    let check = key.check.clone();
     let old = id.clone();
-    let (info, plain) = web::block(move || rotate_key(&db, &old, Some(&actor))).await??;
+    let (info, plain) = web::block(move || rotate_key(&db, &old, Some(&check))).await??;
     auth.forget(&id);
     let body = NewKey {
         id: info.id.clone(),
@@ -157,7 +157,9 @@ pub async fn rotate(
 }
 
 /// Issues a successor with the same name, scopes and remaining lifetime, and revokes `id`.
-pub fn rotate_key(db: &Db, id: &str, actor: Option<&str>) -> Result<(KeyInfo, auth::PlainKey)> {
+/// `by` is the key of the API request that asks (checked in the same transaction), `None`
+/// for the CLI.
+pub fn rotate_key(db: &Db, id: &str, by: Option<&KeyCheck>) -> Result<(KeyInfo, auth::PlainKey)> {
     let old = db
         .read_blocking(|c| keys::find(c, id))?
         .ok_or_else(|| ApiError::not_found("API key"))?;
@@ -196,8 +198,8 @@ pub fn rotate_key(db: &Db, id: &str, actor: Option<&str>) -> Result<(KeyInfo, au
     let (info, plain, hash) = auth::generate(&old.info.name, &scopes, days)?;
     let row = info.clone();
     let old_id = id.to_owned();
-    let actor = actor.map(str::to_owned);
-    db.write_blocking(move |tx| {
+    let actor = by.map(|k| k.key_id.clone());
+    db.write_blocking(by, move |tx| {
         let now = crate::domain::now();
         keys::insert(tx, &row, &hash)?;
         keys::revoke(tx, &old_id, &now)?;

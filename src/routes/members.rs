@@ -43,7 +43,7 @@ fn org_of(c: &rusqlite::Connection, id_or_slug: &str) -> Result<String> {
     security(("api_key" = ["read:organizations"])))]
 pub async fn list(
     req: HttpRequest,
-    _key: Need<scope::ReadOrganizations>,
+    key: Need<scope::ReadOrganizations>,
     db: web::Data<Db>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
@@ -61,7 +61,7 @@ pub async fn list(
             ),
         };
         let (data, next_cursor) = db
-            .read(move |c| {
+            .read(&key.check, move |c| {
                 let org = org_of(c, &id)?;
                 members::list_after(
                     c,
@@ -76,7 +76,7 @@ pub async fn list(
         return super::cursor_page(data, next_cursor, page.per_page);
     }
     let (rows, total) = db
-        .read(move |c| {
+        .read(&key.check, move |c| {
             let org = org_of(c, &id)?;
             members::list(c, &org, p.query.as_deref(), p.role.as_deref(), page)
         })
@@ -92,13 +92,13 @@ pub async fn list(
     security(("api_key" = ["read:organizations"])))]
 pub async fn get(
     req: HttpRequest,
-    _key: Need<scope::ReadOrganizations>,
+    key: Need<scope::ReadOrganizations>,
     db: web::Data<Db>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse> {
     let (id, mid) = path.into_inner();
     let m = db
-        .read(move |c| {
+        .read(&key.check, move |c| {
             let org = org_of(c, &id)?;
             members::get(c, &org, &mid)?.ok_or_else(|| ApiError::not_found("Membership"))
         })
@@ -180,7 +180,7 @@ pub async fn update(
     let im = if_match(&req);
     let actor = key.key_id.clone();
     let m = db
-        .write(move |tx| {
+        .write(&key.check, move |tx| {
             let org = org_of(tx, &id)?;
             let cur =
                 members::get(tx, &org, &mid)?.ok_or_else(|| ApiError::not_found("Membership"))?;
@@ -215,7 +215,7 @@ pub async fn delete(
     let (id, mid) = path.into_inner();
     let im = if_match(&req);
     let actor = key.key_id.clone();
-    db.write(move |tx| {
+    db.write(&key.check, move |tx| {
         let org = org_of(tx, &id)?;
         let cur = members::get(tx, &org, &mid)?.ok_or_else(|| ApiError::not_found("Membership"))?;
         check_if_match(im.as_deref(), &cur)?;

@@ -295,7 +295,7 @@ where
 {
     let key_id = key.key_id.clone();
     let (status, body, location, replayed) = db
-        .write(move |tx| {
+        .write(&key.check, move |tx| {
             let now = crate::domain::now();
             if let Some(ik) = &idem {
                 if let Some(s) = idempotency::find(tx, &key_id, &ik.key)? {

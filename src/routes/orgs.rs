@@ -64,7 +64,7 @@ fn read(body: Value) -> Result<(OrgUpdate, Fields)> {
     security(("api_key" = ["read:organizations"])))]
 pub async fn list(
     req: HttpRequest,
-    _key: Need<scope::ReadOrganizations>,
+    key: Need<scope::ReadOrganizations>,
     db: web::Data<Db>,
 ) -> Result<HttpResponse> {
     let p = ListParams::parse(&req, &["query", "page", "per_page", "after"])?;
@@ -72,13 +72,17 @@ pub async fn list(
     if let Some(after) = p.cursor()? {
         let pos = orgs::decode_cursor(after).ok_or_else(super::bad_cursor)?;
         let (data, next_cursor) = db
-            .read(move |c| orgs::list_after(c, p.query.as_deref(), &pos, page.per_page))
+            .read(&key.check, move |c| {
+                orgs::list_after(c, p.query.as_deref(), &pos, page.per_page)
+            })
             .await?;
         return super::cursor_page(data, next_cursor, page.per_page);
     }
     let anchors = db.org_order_cache();
     let (rows, total) = db
-        .read(move |c| orgs::list(c, p.query.as_deref(), page, &anchors))
+        .read(&key.check, move |c| {
+            orgs::list(c, p.query.as_deref(), page, &anchors)
+        })
         .await?;
     let meta = PageMeta::new(total, page.per_page, page.page, rows.len());
     ok_json(&Page { data: rows, meta })
@@ -91,14 +95,14 @@ pub async fn list(
     security(("api_key" = ["read:organizations"])))]
 pub async fn get(
     req: HttpRequest,
-    _key: Need<scope::ReadOrganizations>,
+    key: Need<scope::ReadOrganizations>,
     db: web::Data<Db>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
     let id = id.into_inner();
     let cache = db.org_detail_cache();
     let view = db
-        .read(move |c| {
+        .read(&key.check, move |c| {
             orgs::detail_view(c, &id, &cache, |org| {
                 let (body, etag) = super::render(org)?;
                 Ok(orgs::DetailView {
@@ -170,7 +174,7 @@ pub async fn update(
     let im = if_match(&req);
     let actor = key.key_id.clone();
     let org: OrgDetail = db
-        .write(move |tx| {
+        .write(&key.check, move |tx| {
             let cur =
                 orgs::get_detail(tx, &id)?.ok_or_else(|| ApiError::not_found("Organization"))?;
             check_if_match(im.as_deref(), &cur)?;
@@ -206,7 +210,7 @@ pub async fn delete(
     let id = id.into_inner();
     let im = if_match(&req);
     let actor = key.key_id.clone();
-    db.write(move |tx| {
+    db.write(&key.check, move |tx| {
         let cur = orgs::get_detail(tx, &id)?.ok_or_else(|| ApiError::not_found("Organization"))?;
         check_if_match(im.as_deref(), &cur)?;
         let now = domain::now();

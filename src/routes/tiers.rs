@@ -106,12 +106,12 @@ fn read(body: Value, creating: bool) -> Result<TierInput> {
     security(("api_key" = ["read:tiers"])))]
 pub async fn list(
     req: HttpRequest,
-    _key: Need<scope::ReadTiers>,
+    key: Need<scope::ReadTiers>,
     db: web::Data<Db>,
 ) -> Result<HttpResponse> {
     let p = ListParams::parse(&req, &["page", "per_page"])?;
     let page = p.page;
-    let (rows, total) = db.read(move |c| tiers::list(c, page)).await?;
+    let (rows, total) = db.read(&key.check, move |c| tiers::list(c, page)).await?;
     let meta = PageMeta::new(total, page.per_page, page.page, rows.len());
     ok_json(&Page { data: rows, meta })
 }
@@ -123,13 +123,13 @@ pub async fn list(
     security(("api_key" = ["read:tiers"])))]
 pub async fn get(
     req: HttpRequest,
-    _key: Need<scope::ReadTiers>,
+    key: Need<scope::ReadTiers>,
     db: web::Data<Db>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
     let id = id.into_inner();
     let t = db
-        .read(move |c| tiers::get(c, &id))
+        .read(&key.check, move |c| tiers::get(c, &id))
         .await?
         .ok_or_else(|| ApiError::not_found("Premium tier"))?;
     resource(&req, &t)
@@ -180,7 +180,7 @@ pub async fn update(
     let im = if_match(&req);
     let actor = key.key_id.clone();
     let tier = db
-        .write(move |tx| {
+        .write(&key.check, move |tx| {
             let cur = tiers::get(tx, &id)?.ok_or_else(|| ApiError::not_found("Premium tier"))?;
             check_if_match(im.as_deref(), &cur)?;
             let now = domain::now();
@@ -208,7 +208,7 @@ pub async fn delete(
     let id = id.into_inner();
     let im = if_match(&req);
     let actor = key.key_id.clone();
-    db.write(move |tx| {
+    db.write(&key.check, move |tx| {
         let cur = tiers::get(tx, &id)?.ok_or_else(|| ApiError::not_found("Premium tier"))?;
         check_if_match(im.as_deref(), &cur)?;
         tiers::delete(tx, &id)?;

@@ -112,7 +112,7 @@ pub async fn create_user(
     security(("api_key" = ["read:users"])))]
 pub async fn list(
     req: HttpRequest,
-    _key: Need<scope::ReadUsers>,
+    key: Need<scope::ReadUsers>,
     db: web::Data<Db>,
 ) -> Result<HttpResponse> {
     let p = ListParams::parse(
@@ -133,7 +133,7 @@ pub async fn list(
     if let Some(after) = p.cursor()? {
         let pos = users::decode_cursor(after, sort).ok_or_else(super::bad_cursor)?;
         let (data, next_cursor) = db
-            .read(move |c| {
+            .read(&key.check, move |c| {
                 users::list_after(
                     c,
                     p.query.as_deref(),
@@ -147,7 +147,9 @@ pub async fn list(
         return super::cursor_page(data, next_cursor, page.per_page);
     }
     let (rows, total) = db
-        .read(move |c| users::list(c, p.query.as_deref(), p.role.as_deref(), sort, page))
+        .read(&key.check, move |c| {
+            users::list(c, p.query.as_deref(), p.role.as_deref(), sort, page)
+        })
         .await?;
     let meta = PageMeta::new(total, page.per_page, page.page, rows.len());
     ok_json(&Page { data: rows, meta })
@@ -160,13 +162,13 @@ pub async fn list(
     security(("api_key" = ["read:users"])))]
 pub async fn get(
     req: HttpRequest,
-    _key: Need<scope::ReadUsers>,
+    key: Need<scope::ReadUsers>,
     db: web::Data<Db>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
     let id = id.into_inner();
     let user = db
-        .read(move |c| users::get(c, &id))
+        .read(&key.check, move |c| users::get(c, &id))
         .await?
         .ok_or_else(|| ApiError::not_found("User"))?;
     resource(&req, &user)
@@ -192,7 +194,7 @@ pub async fn update(
     let im = if_match(&req);
     let actor = key.key_id.clone();
     let user: User = db
-        .write(move |tx| {
+        .write(&key.check, move |tx| {
             let cur = users::get(tx, &id)?.ok_or_else(|| ApiError::not_found("User"))?;
             check_if_match(im.as_deref(), &cur)?;
             let now = domain::now();
@@ -220,7 +222,7 @@ pub async fn delete(
     let id = id.into_inner();
     let im = if_match(&req);
     let actor = key.key_id.clone();
-    db.write(move |tx| {
+    db.write(&key.check, move |tx| {
         let cur = users::get(tx, &id)?.ok_or_else(|| ApiError::not_found("User"))?;
         check_if_match(im.as_deref(), &cur)?;
         let now = domain::now();
@@ -240,13 +242,13 @@ pub async fn delete(
         (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("api_key" = ["read:organizations"])))]
 pub async fn organizations(
-    _key: Need<scope::ReadOrganizations>,
+    key: Need<scope::ReadOrganizations>,
     db: web::Data<Db>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
     let id = id.into_inner();
     let data = db
-        .read(move |c| {
+        .read(&key.check, move |c| {
             if !users::exists(c, &id)? {
                 return Err(ApiError::not_found("User"));
             }

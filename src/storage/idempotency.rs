@@ -52,9 +52,16 @@ pub fn store(conn: &Connection, api_key_id: &str, key: &str, s: &Stored, now: &s
     Ok(())
 }
 
-/// Drops expired entries; returns how many.
+/// Most rows one purge transaction deletes, so that the writer is never held for long.
+pub const PURGE_BATCH: i64 = 1000;
+
+/// Drops up to [`PURGE_BATCH`] expired entries; returns how many (call again while it
+/// returns the full batch).
 pub fn purge(conn: &Connection) -> Result<usize> {
     Ok(conn
-        .prepare_cached("DELETE FROM idempotency_keys WHERE created_at < ?1")?
-        .execute([cutoff()])?)
+        .prepare_cached(
+            "DELETE FROM idempotency_keys WHERE (api_key_id, key) IN \
+             (SELECT api_key_id, key FROM idempotency_keys WHERE created_at < ?1 LIMIT ?2)",
+        )?
+        .execute(params![cutoff(), PURGE_BATCH])?)
 }

@@ -46,14 +46,11 @@ pub fn counter(conn: &Connection, name: &str) -> Result<i64, ApiError> {
         .query_row([name], |r| r.get(0))?)
 }
 
-tokio::task_local! {
-    /// The API key of the request being served, not yet re-checked for revocation. The
-    /// request's first database call checks it inside its own blocking task, so a cached
-    /// key costs no database round trip of its own (see `auth::guard`).
-    pub static PENDING_KEY_CHECK: KeyCheck;
-}
-
-/// A revocation check owed by the current request.
+/// The revocation check of the API key a request is served for. Every database call made
+/// for a request takes it explicitly ([`Db::read`], [`Db::write`], [`Db::write_blocking`]):
+/// a write checks the key inside its own transaction, so a key revoked by anyone (the API,
+/// the CLI, another instance) changes nothing; a request's first read checks it too, so a
+/// revoked key is refused on its very next request.
 #[derive(Debug, Clone)]
 pub struct KeyCheck {
     pub key_id: Arc<str>,
@@ -64,7 +61,8 @@ pub struct KeyCheck {
 }
 
 impl KeyCheck {
-    pub fn new(key_id: Arc<str>) -> Self {
+    /// A key whose state has not been read in this request yet (verified earlier, cached).
+    pub fn owed(key_id: Arc<str>) -> Self {
         Self {
             key_id,
             done: Arc::new(AtomicBool::new(false)),
@@ -72,8 +70,30 @@ impl KeyCheck {
         }
     }
 
-    /// Fails with 401 unless the key is still active; runs on `conn` in the caller's task.
+    /// A key just read from the database and found active by this request.
+    pub fn verified(key_id: Arc<str>) -> Self {
+        let k = Self::owed(key_id);
+        k.done.store(true, Ordering::Relaxed);
+        k
+    }
+
+    /// Whether no database call has checked the key in this request yet.
+    pub fn is_owed(&self) -> bool {
+        !self.done.load(Ordering::Relaxed)
+    }
+
+    /// Whether a check found the key revoked or expired.
+    pub fn is_refused(&self) -> bool {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// Fails with 401 unless the key is still active; runs on `conn`, inside the caller's
+    /// transaction.
     pub fn run(&self, conn: &Connection) -> Result<(), ApiError> {
+        if cfg!(feature = "bench-no-auth") {
+            // Benchmark builds only (see Cargo.toml): there is no key to check.
+            return Ok(());
+        }
         let active = crate::domain::with_now(|now| keys::is_active(conn, &self.key_id, now))?;
         self.done.store(true, Ordering::Relaxed);
         if active {
@@ -85,13 +105,6 @@ impl KeyCheck {
             ))
         }
     }
-}
-
-fn pending_key_check() -> Option<KeyCheck> {
-    PENDING_KEY_CHECK
-        .try_with(|k| (!k.done.load(Ordering::Relaxed)).then(|| k.clone()))
-        .ok()
-        .flatten()
 }
 
 /// Why a group commit failed, handed to every job of the group that had succeeded.
@@ -138,7 +151,7 @@ trait WriteJob: Send {
 
 struct TypedJob<T, F> {
     f: F,
-    check: Option<KeyCheck>,
+    check: KeyCheck,
     reply: tokio::sync::oneshot::Sender<Result<T, ApiError>>,
 }
 
@@ -153,9 +166,7 @@ where
             Err(e) => Err(ApiError::from(e)),
             Ok(()) => {
                 let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    if let Some(k) = &check {
-                        k.run(conn)?;
-                    }
+                    check.run(conn)?;
                     f(conn)
                 }))
                 .unwrap_or_else(|_| Err(ApiError::Internal("a write panicked".into())));
@@ -497,14 +508,33 @@ impl Db {
         &self.path
     }
 
-    /// Runs `f` on a read connection, off the async executor.
-    pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
+    /// Runs `f` for a request made with the key of `check`, on a read connection, off the
+    /// async executor; the key is checked first in the same read transaction unless an
+    /// earlier call of this request checked it.
+    pub async fn read<T, F>(&self, check: &KeyCheck, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let check = check.is_owed().then(|| check.clone());
+        self.read_with(check, f).await
+    }
+
+    /// As [`Db::read`], for work done for no API key (health checks, looking a key up).
+    pub async fn read_internal<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.read_with(None, f).await
+    }
+
+    async fn read_with<T, F>(&self, check: Option<KeyCheck>, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
         let pool = self.read.clone();
-        let check = pending_key_check();
         actix_web::web::block(move || {
             let conn = pool.get()?;
             in_read_transaction(&conn, |c| {
@@ -525,7 +555,10 @@ impl Db {
     /// failing job rolls back alone), and commits once for all of them. Nobody is answered
     /// before that commit, so durability is exactly that of one transaction per write, while
     /// the per-commit costs (WAL frames, FTS segment flushes) are shared.
-    pub async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
+    ///
+    /// The key of `check` is checked inside the job's savepoint before `f` runs, always: a
+    /// key revoked since the request began changes nothing.
+    pub async fn write<T, F>(&self, check: &KeyCheck, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
@@ -533,7 +566,7 @@ impl Db {
         let (reply, answer) = tokio::sync::oneshot::channel::<Result<T, ApiError>>();
         let job = TypedJob {
             f,
-            check: pending_key_check(),
+            check: check.clone(),
             reply,
         };
         self.writer
@@ -544,12 +577,18 @@ impl Db {
             .map_err(|_| ApiError::Internal("the writer thread dropped a write".into()))?
     }
 
-    /// As [`Db::write`], for callers already off the executor (CLI, seeding).
-    pub fn write_blocking<T, F>(&self, f: F) -> Result<T, ApiError>
+    /// As [`Db::write`], for callers already off the executor: `check` is the request's key
+    /// (checked inside the transaction before `f`), `None` for the CLI and seeding.
+    pub fn write_blocking<T, F>(&self, check: Option<&KeyCheck>, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&Transaction<'_>) -> Result<T, ApiError>,
     {
-        let res = self.write_untracked(f);
+        let res = self.write_untracked(|tx| {
+            if let Some(k) = check {
+                k.run(tx)?;
+            }
+            f(tx)
+        });
         match &res {
             Ok(_) => self.writes_ok.store(true, Ordering::Relaxed),
             Err(ApiError::ServiceUnavailable(_)) => self.writes_ok.store(false, Ordering::Relaxed),

@@ -891,7 +891,7 @@ mod tests {
         };
         assert_eq!(found("renamed into"), 0);
         let now = crate::domain::now();
-        db.write_blocking(|tx| {
+        db.write_blocking(None, |tx| {
             for n in ["Aaa First", "Mmm Middle", "Zzz Last"] {
                 create(
                     tx,
@@ -917,7 +917,7 @@ mod tests {
                 )?)
             })
             .unwrap();
-        db.write_blocking(|tx| {
+        db.write_blocking(None, |tx| {
             update(
                 tx,
                 &victim,
@@ -932,7 +932,7 @@ mod tests {
         .unwrap();
         check("after a rename");
         assert_eq!(found("renamed into"), 1, "a cached search sees the rename");
-        db.write_blocking(|tx| delete(tx, &victim)).unwrap();
+        db.write_blocking(None, |tx| delete(tx, &victim)).unwrap();
         check("after a delete");
         assert_eq!(found("renamed into"), 0, "a cached search sees the delete");
         assert_eq!(

@@ -106,7 +106,7 @@ fn pick<'a>(rng: &mut StdRng, xs: &[&'a str]) -> &'a str {
 /// Loads the seeds' examples (with their ids, so the documented curl calls work) plus a few
 /// hundred generated organizations and users.
 pub fn demo(db: &Db) -> Result<()> {
-    db.write_blocking(|tx| {
+    db.write_blocking(None, |tx| {
         let mut ins_tier = tx.prepare(
             "INSERT INTO premium_tiers (id, name, features, max_users, max_storage, api_calls_per_month, created_at, updated_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",

@@ -221,3 +221,91 @@ async fn an_over_long_idempotency_key_is_400() {
     assert_error(res, 400, "invalid_idempotency_key").await;
     assert_eq!(total(&app, "/organizations").await, 0);
 }
+
+fn idempotency_rows(app: &TestApp) -> Vec<String> {
+    let conn = rusqlite::Connection::open(&app.config.database.path).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    let mut stmt = conn
+        .prepare("SELECT key FROM idempotency_keys ORDER BY key")
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    rows
+}
+
+#[tokio::test]
+async fn expired_idempotency_keys_are_purged_on_a_schedule_and_fresh_ones_kept() {
+    let app = crate::helpers::spawn_app_with(|c| c.database.purge_every_secs = 1).await;
+    let res = post_with_key(
+        &app,
+        "/users",
+        "fresh-key",
+        &json!({"name": "Fresh Retry", "email": "fresh@example.com"}),
+    )
+    .await;
+    assert_eq!(res.status(), 201);
+    // 2,500 rows from two days ago: more than one purge batch (1,000).
+    {
+        let conn = rusqlite::Connection::open(&app.config.database.path).unwrap();
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .unwrap();
+        conn.execute_batch(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2500) \
+             INSERT INTO idempotency_keys (api_key_id, key, method, path, request_hash, status, body, location, created_at) \
+             SELECT 'key-0000000000000000', printf('old-%04d', i), 'POST', '/api/integrations/users', 'h', 201, '{}', NULL, '2020-01-01T00:00:00Z' FROM n",
+        )
+        .unwrap();
+    }
+    assert_eq!(idempotency_rows(&app).len(), 2501);
+    let mut rows = idempotency_rows(&app);
+    for _ in 0..100 {
+        if rows.len() == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        rows = idempotency_rows(&app);
+    }
+    assert_eq!(rows.len(), 1, "{} rows left", rows.len());
+    assert_eq!(rows, vec!["fresh-key".to_owned()]);
+    // The kept key still replays.
+    let again = post_with_key(
+        &app,
+        "/users",
+        "fresh-key",
+        &json!({"name": "Fresh Retry", "email": "fresh@example.com"}),
+    )
+    .await;
+    assert_eq!(again.status(), 201);
+    assert_eq!(
+        again
+            .headers()
+            .get("idempotent-replayed")
+            .map(|v| v.to_str().unwrap()),
+        Some("true")
+    );
+}
+
+#[test]
+fn a_purge_deletes_every_expired_row_in_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = invois::config::DatabaseConfig {
+        path: dir.path().join("p.db"),
+        ..Default::default()
+    };
+    let db = invois::storage::open(&cfg).unwrap();
+    db.write_blocking(None, |tx| {
+        tx.execute_batch(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2001) \
+             INSERT INTO idempotency_keys (api_key_id, key, method, path, request_hash, status, body, location, created_at) \
+             SELECT 'key-0000000000000000', printf('old-%04d', i), 'POST', '/p', 'h', 201, '{}', NULL, '2020-01-01T00:00:00Z' FROM n",
+        )?;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(invois::jobs::purge_idempotency_keys(&db).unwrap(), 2001);
+    assert_eq!(invois::jobs::purge_idempotency_keys(&db).unwrap(), 0);
+}

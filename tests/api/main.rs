@@ -17,6 +17,7 @@ mod organizations;
 mod props;
 mod rate_limits;
 mod reliability;
+mod revocation;
 mod scopes;
 mod search;
 mod tiers;

@@ -360,7 +360,7 @@ async fn the_single_view_embeds_the_first_100_members_by_join_date() {
     let inserted = rows.clone();
     let oid2 = oid.clone();
     app.db
-        .write(move |tx| {
+        .write_blocking(None, move |tx| {
             for (mid, uid, at) in &inserted {
                 tx.execute(
                     "INSERT INTO memberships (id, user_id, organization_id, role, created_at) \
@@ -370,7 +370,6 @@ async fn the_single_view_embeds_the_first_100_members_by_join_date() {
             }
             Ok(())
         })
-        .await
         .unwrap();
     let v = ok(app.get(&format!("/organizations/{oid}")).await).await;
     assert_eq!(v["memberCount"], 105);

@@ -1,0 +1,344 @@
+//! A key revoked by another process (the CLI, another instance) while this server has it
+//! cached is refused on its next request, and that request changes nothing — on every
+//! write path. Each test uses the key once (so it is verified and cached), revokes it through
+//! a connection of its own, snapshots the database, sends one write, and checks the answer
+//! is 401 and the database is as it was; then the same request with a live key succeeds, so
+//! the 401 came from the revocation and not from the request.
+
+use std::collections::BTreeMap;
+
+use invois::auth::Scope;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::auth::{assert_unauthorized, key_id};
+use crate::helpers::{spawn_app, TestApp};
+
+/// What every test starts with: a user, a second user, an organization with the first as a
+/// member, a tier, and a spare key — all made with the app's own key.
+struct Fixture {
+    app: TestApp,
+    user: String,
+    other_user: String,
+    org: String,
+    member: String,
+    tier: String,
+    spare_key: String,
+}
+
+async fn fixture() -> Fixture {
+    let app = spawn_app().await;
+    let user = app.create_user("Revoke Target", "target@example.com").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other_user = app.create_user("Other Person", "other@example.com").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let org = app.create_org(json!({"name": "Revocation Org"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let member = app.add_member(&org, &user, "customer").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = app
+        .post(
+            "/tiers",
+            &json!({"name": "Spare", "features": ["a"], "limits": {"maxUsers": 5, "maxStorage": "1GB", "apiCallsPerMonth": 100}}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let tier = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let spare_key = key_id(&app.key_with(&Scope::defaults()).await);
+    Fixture {
+        app,
+        user,
+        other_user,
+        org,
+        member,
+        tier,
+        spare_key,
+    }
+}
+
+/// Every row of every table, as text; `api_keys` without `last_used_at` (written in the
+/// background by design).
+fn snapshot(app: &TestApp) -> BTreeMap<String, Vec<String>> {
+    let conn = rusqlite::Connection::open(&app.config.database.path).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    let tables: Vec<String> = conn
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+             AND sql NOT LIKE 'CREATE VIRTUAL%' ORDER BY name",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut out = BTreeMap::new();
+    for t in tables {
+        let sql = if t == "api_keys" {
+            "SELECT id, name, scopes, expires_at, revoked_at, replaced_by FROM api_keys ORDER BY id"
+                .to_owned()
+        } else {
+            format!("SELECT * FROM \"{t}\" ORDER BY 1")
+        };
+        let mut stmt = conn.prepare(&sql).unwrap();
+        let n = stmt.column_count();
+        let rows: Vec<String> = stmt
+            .query_map([], |r| {
+                let cols: Vec<String> = (0..n)
+                    .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
+                    .collect();
+                Ok(cols.join("|"))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        out.insert(t, rows);
+    }
+    out
+}
+
+/// Revokes `key` the way the CLI does it: through a connection of its own, so the server
+/// learns of it only from the database.
+fn revoke_elsewhere(app: &TestApp, key: &str) {
+    let conn = rusqlite::Connection::open(&app.config.database.path).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    let n = conn
+        .execute(
+            "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2",
+            rusqlite::params![invois::domain::now(), key_id(key)],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+/// The whole scenario for one write; `expect_live` is the status the same request gets
+/// with a live key.
+async fn refused_and_nothing_changed(
+    f: &Fixture,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    expect_live: u16,
+) {
+    let app = &f.app;
+    let victim = app.key_with(&Scope::ALL).await;
+    let warm = app
+        .client
+        .get(app.url("/users"))
+        .header("X-Invois-Key", &victim)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(warm.status(), 200, "the key works before it is revoked");
+    revoke_elsewhere(app, &victim);
+    let before = snapshot(app);
+
+    let send = |key: &str| {
+        let mut r = app
+            .client
+            .request(method.clone(), app.url(path))
+            .header("X-Invois-Key", key);
+        if let Some(b) = &body {
+            r = r.json(b);
+        }
+        r.send()
+    };
+    let res = send(&victim).await.unwrap();
+    let v = assert_unauthorized(res, Some(&victim)).await;
+    assert_eq!(v["message"], "API key has been revoked or has expired");
+    assert_eq!(
+        snapshot(app),
+        before,
+        "{method} {path} changed the database"
+    );
+
+    let live = send(&app.key).await.unwrap();
+    assert_eq!(
+        live.status().as_u16(),
+        expect_live,
+        "{method} {path} with a live key: {}",
+        live.text().await.unwrap()
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_cached_key_cannot_create_a_user() {
+    let f = fixture().await;
+    let body = json!({"name": "New Person", "email": "new@example.com"});
+    refused_and_nothing_changed(&f, Method::POST, "/users", Some(body), 201).await;
+}
+
+#[tokio::test]
+async fn a_revoked_cached_key_cannot_create_a_user_with_an_idempotency_key() {
+    let f = fixture().await;
+    let app = &f.app;
+    let victim = app.key_with(&Scope::ALL).await;
+    assert_eq!(
+        app.client
+            .get(app.url("/users"))
+            .header("X-Invois-Key", &victim)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    revoke_elsewhere(app, &victim);
+    let before = snapshot(app);
+    let res = app
+        .client
+        .post(app.url("/users"))
+        .header("X-Invois-Key", &victim)
+        .header("Idempotency-Key", "revoked-1")
+        .json(&json!({"name": "New Person", "email": "new@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_unauthorized(res, Some(&victim)).await;
+    assert_eq!(snapshot(app), before);
+}
+
+#[tokio::test]
+async fn a_revoked_cached_key_cannot_update_a_user() {
+    let f = fixture().await;
+    let path = format!("/users/{}", f.user);
+    let body = json!({"name": "Renamed Person"});
+    refused_and_nothing_changed(&f, Method::PATCH, &path, Some(body), 200).await;
+}
+
+#[tokio::test]
+async fn a_revoked_cached_key_cannot_delete_a_user() {
+    let f = fixture().await;
+    let path = format!("/users/{}", f.user);
+    refused_and_nothing_changed(&f, Method::DELETE, &path, None, 204).await;
+}
+
+#[tokio::test]
+async fn a_revoked_cached_key_cannot_create_an_organization() {
+    let f = fixture().await;
+    let body = json!({"name": "Another Org"});
+    refused_and_nothing_changed(&f, Method::POST, "/organizations", Some(body), 201).await;
+}
+
+#[tokio::test]
+async fn a_revoked_cached_key_cannot_update_an_organization() {
+    let f = fixture().await;
+    let path = format!("/organizations/{}", f.org);
+    let body = json!({"name": "Renamed Org", "premiumTierId": f.tier});
+    refused_and_nothing_changed(&f, Method::PATCH, &path, Some(body), 200).await;
+}
+
+#[tokio::test]
+async fn a_revoked_cached_key_cannot_delete_an_organization() {
+    let f = fixture().await;
+    let path = format!("/organizations/{}", f.org);
+    refused_and_nothing_changed(&f, Method::DELETE, &path, None, 204).await;
+}
+
+#[tokio::test]
+async fn a_revoked_cached_key_cannot_add_a_member() {
+    let f = fixture().await;
+    let path = format!("/organizations/{}/members", f.org);
+    let body = json!({"userId": f.other_user, "role": "admin"});
+    refused_and_nothing_changed(&f, Method::POST, &path, Some(body), 201).await;
+}
+
+#[tokio::test]
+async fn a_revoked_cached_key_cannot_change_a_members_role() {
+    let f = fixture().await;
+    let path = format!("/organizations/{}/members/{}", f.org, f.member);
+    let body = json!({"role": "owner"});
+    refused_and_nothing_changed(&f, Method::PATCH, &path, Some(body), 200).await;
+}
+
+#[tokio::test]
+async fn a_revoked_cached_key_cannot_remove_a_member() {
+    let f = fixture().await;
+    let path = format!("/organizations/{}/members/{}", f.org, f.member);
+    refused_and_nothing_changed(&f, Method::DELETE, &path, None, 204).await;
+}
+
+#[tokio::test]
+async fn a_revoked_cached_key_cannot_create_a_tier() {
+    let f = fixture().await;
+    let body = json!({"name": "Gold", "features": ["priority-support"], "limits": {"maxUsers": 50, "maxStorage": "20GB", "apiCallsPerMonth": 50000}});
+    refused_and_nothing_changed(&f, Method::POST, "/tiers", Some(body), 201).await;
+}
+
+#[tokio::test]
+async fn a_revoked_cached_key_cannot_update_a_tier() {
+    let f = fixture().await;
+    let path = format!("/tiers/{}", f.tier);
+    let body = json!({"name": "Spare Renamed"});
+    refused_and_nothing_changed(&f, Method::PATCH, &path, Some(body), 200).await;
+}
+
+#[tokio::test]
+async fn a_revoked_cached_key_cannot_delete_a_tier() {
+    let f = fixture().await;
+    let path = format!("/tiers/{}", f.tier);
+    refused_and_nothing_changed(&f, Method::DELETE, &path, None, 204).await;
+}
+
+#[tokio::test]
+async fn a_revoked_cached_key_cannot_create_a_key() {
+    let f = fixture().await;
+    let body = json!({"name": "minted", "scopes": ["admin"]});
+    refused_and_nothing_changed(&f, Method::POST, "/keys", Some(body), 201).await;
+}
+
+#[tokio::test]
+async fn a_revoked_cached_key_cannot_revoke_a_key() {
+    let f = fixture().await;
+    let path = format!("/keys/{}", f.spare_key);
+    refused_and_nothing_changed(&f, Method::DELETE, &path, None, 204).await;
+}
+
+#[tokio::test]
+async fn a_revoked_cached_key_cannot_rotate_a_key() {
+    let f = fixture().await;
+    let path = format!("/keys/{}/rotate", f.spare_key);
+    refused_and_nothing_changed(&f, Method::POST, &path, None, 201).await;
+}
+
+#[tokio::test]
+async fn a_revoked_cached_key_is_refused_on_a_request_that_reads_nothing() {
+    // The OpenAPI document is public; a scope-refused request touches no database: the
+    // guard checks the key itself afterwards.
+    let f = fixture().await;
+    let app = &f.app;
+    let victim = app.key_with(&[Scope::ReadUsers]).await;
+    assert_eq!(
+        app.client
+            .get(app.url("/users"))
+            .header("X-Invois-Key", &victim)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    revoke_elsewhere(app, &victim);
+    // Without write:users this would be a 403 with no database call at all.
+    let res = app
+        .client
+        .post(app.url("/users"))
+        .header("X-Invois-Key", &victim)
+        .json(&json!({"name": "X Y", "email": "xy@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_unauthorized(res, Some(&victim)).await;
+}
