@@ -16,6 +16,7 @@ mod openapi;
 mod organizations;
 mod props;
 mod rate_limits;
+mod readme;
 mod reliability;
 mod revocation;
 mod scopes;
