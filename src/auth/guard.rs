@@ -21,7 +21,8 @@ use rand::RngCore;
 use sha2::Sha256;
 use tokio::sync::Semaphore;
 
-use super::{split_key, verify_secret, Scope};
+use super::verifier::Verifier;
+use super::{split_key, Scope};
 use crate::config::Config;
 use crate::error::{ApiError, Result};
 use crate::storage::{keys, Db, KeyCheck};
@@ -128,6 +129,8 @@ pub struct AuthState {
     mac: Hmac<Sha256>,
     cache: Mutex<HashMap<[u8; 32], Arc<CachedKey>>>,
     verify_permits: Semaphore,
+    /// argon2 memory for at most as many verifications as there are permits.
+    verifier: Arc<Verifier>,
     verify_locks: Vec<tokio::sync::Mutex<()>>,
     key_limiter: KeyLimiter,
     ip_limiter: DefaultKeyedRateLimiter<IpAddr>,
@@ -177,6 +180,7 @@ impl AuthState {
             mac,
             cache: Mutex::new(HashMap::new()),
             verify_permits: Semaphore::new(permits),
+            verifier: Arc::new(Verifier::new(permits)),
             verify_locks: (0..VERIFY_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
@@ -283,7 +287,8 @@ impl AuthState {
                 .acquire()
                 .await
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
-            web::block(move || verify_secret(&secret, &hash)).await?
+            let verifier = self.verifier.clone();
+            web::block(move || verifier.verify(&secret, &hash)).await?
         };
         if !ok {
             return Err(unauthorized(INVALID_KEY));

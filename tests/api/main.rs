@@ -7,6 +7,7 @@ mod cursors;
 mod errors;
 mod etags;
 mod events;
+mod hardening;
 mod health;
 mod helpers;
 mod idempotency;
