@@ -21,6 +21,8 @@ pub async fn healthz() -> HttpResponse {
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses((status = 200, description = "The database answers"), (status = 503, body = crate::error::ErrorBody)))]
 pub async fn readyz(db: web::Data<Db>) -> Result<HttpResponse> {
+    // A deleted, replaced or corrupt database file makes the server unready for good.
+    db.health().writable()?;
     let ok = db
         .read_internal(|c| {
             let v: i64 = c.query_row("SELECT count(*) FROM premium_tiers", [], |r| r.get(0))?;
@@ -34,6 +36,7 @@ pub async fn readyz(db: web::Data<Db>) -> Result<HttpResponse> {
         Ok(true) => Err(ApiError::ServiceUnavailable(
             "The database answers reads but the last write failed (disk full or read-only)".into(),
         )),
+        Err(e @ ApiError::ServiceUnavailable(_)) => Err(e),
         _ => Err(ApiError::ServiceUnavailable(
             "The database is not available".into(),
         )),

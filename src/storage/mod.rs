@@ -3,6 +3,7 @@
 //! per aggregate with plain functions over `&Connection`.
 
 pub mod events;
+pub mod health;
 pub mod idempotency;
 pub mod keys;
 pub mod members;
@@ -111,6 +112,8 @@ impl KeyCheck {
 #[derive(Debug, Clone)]
 pub enum CommitError {
     Unavailable(&'static str),
+    /// The database can no longer be trusted (see [`health`]).
+    Refused(String),
     Other(String),
 }
 
@@ -125,6 +128,7 @@ impl CommitError {
     fn to_api(&self) -> ApiError {
         match self {
             Self::Unavailable(r) => ApiError::ServiceUnavailable((*r).into()),
+            Self::Refused(m) => ApiError::ServiceUnavailable(m.clone()),
             Self::Other(m) => ApiError::Internal(format!("commit: {m}")),
         }
     }
@@ -144,7 +148,7 @@ type Reply = Box<dyn FnOnce(Result<(), CommitError>) + Send>;
 /// A write queued for the writer thread.
 trait WriteJob: Send {
     /// Runs inside the group transaction, in a savepoint of its own.
-    fn run(self: Box<Self>, conn: &Connection) -> (Reply, Outcome);
+    fn run(self: Box<Self>, conn: &Connection, health: &health::DbHealth) -> (Reply, Outcome);
     /// Answers without running (the group transaction could not start).
     fn fail(self: Box<Self>, err: &CommitError);
 }
@@ -160,7 +164,7 @@ where
     F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
-    fn run(self: Box<Self>, conn: &Connection) -> (Reply, Outcome) {
+    fn run(self: Box<Self>, conn: &Connection, health: &health::DbHealth) -> (Reply, Outcome) {
         let TypedJob { f, check, reply } = *self;
         let out = match conn.execute_batch("SAVEPOINT job") {
             Err(e) => Err(ApiError::from(e)),
@@ -184,6 +188,7 @@ where
                 }
             }
         };
+        let out = out.map_err(|e| health.note(e));
         let outcome = match &out {
             Ok(_) => Outcome::Done,
             Err(ApiError::ServiceUnavailable(_)) => Outcome::Unavailable,
@@ -214,6 +219,7 @@ fn writer_thread(
     pool: Pool<SqliteConnectionManager>,
     jobs: std::sync::mpsc::Receiver<Box<dyn WriteJob>>,
     writes_ok: Arc<AtomicBool>,
+    health: Arc<health::DbHealth>,
 ) {
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
@@ -222,6 +228,16 @@ fn writer_thread(
                 Ok(j) => group.push(j),
                 Err(_) => break,
             }
+        }
+        if let Err(e) = health.writable() {
+            let err = match e {
+                ApiError::ServiceUnavailable(m) => CommitError::Refused(m),
+                other => CommitError::Other(other.to_string()),
+            };
+            for job in group {
+                job.fail(&err);
+            }
+            continue;
         }
         let conn = match pool.get() {
             Ok(c) => c,
@@ -254,7 +270,7 @@ fn writer_thread(
                 }
                 in_tx = true;
             }
-            let (reply, outcome) = job.run(&conn);
+            let (reply, outcome) = job.run(&conn, &health);
             replies.push(reply);
             outcomes.push(outcome);
             if conn.is_autocommit() {
@@ -308,6 +324,8 @@ pub struct Db {
     org_order_cache: Arc<std::sync::Mutex<orgs::OrgOrderCache>>,
     /// Rendered single-organization views (see `orgs::DetailCache`).
     org_detail_cache: Arc<std::sync::Mutex<orgs::DetailCache>>,
+    /// Whether the file is still the one opened, and sound.
+    health: Arc<health::DbHealth>,
 }
 
 impl std::fmt::Debug for Db {
@@ -433,10 +451,23 @@ pub fn open_migrated(cfg: &DatabaseConfig) -> Result<Connection, OpenError> {
     Ok(conn)
 }
 
-/// Opens (creating if needed) and migrates the database, switching it to WAL once.
+/// Opens (creating if needed) and migrates the database, switching it to WAL once, and
+/// checks its integrity: a corrupt file is refused; one too large to check within
+/// [`STARTUP_CHECK`] is checked in the background (see [`health`]).
 pub fn open(cfg: &DatabaseConfig) -> Result<Db, OpenError> {
     let path = cfg.path.clone();
-    drop(open_migrated(cfg)?);
+    let conn = open_migrated(cfg)?;
+    let checked = match health::quick_check(&conn, Some(STARTUP_CHECK)) {
+        health::Check::Ok => true,
+        health::Check::Unfinished => false,
+        health::Check::Corrupt(why) => {
+            return Err(OpenError(format!(
+                "{} is corrupt ({why}); restore it from a backup",
+                path.display()
+            )))
+        }
+    };
+    drop(conn);
     let read = Pool::builder()
         .max_size(cfg.pool_size)
         .test_on_check_out(false)
@@ -451,11 +482,15 @@ pub fn open(cfg: &DatabaseConfig) -> Result<Db, OpenError> {
         .build(manager(&path, cfg))
         .map_err(|e| OpenError(format!("cannot open database writer: {e}")))?;
     let writes_ok = Arc::new(AtomicBool::new(true));
+    let health = Arc::new(health::DbHealth::new(&path));
+    if !checked {
+        spawn_integrity_check(&path, health.clone())?;
+    }
     let (writer, jobs) = std::sync::mpsc::channel();
-    let (pool, flag) = (write.clone(), writes_ok.clone());
+    let (pool, flag, h) = (write.clone(), writes_ok.clone(), health.clone());
     std::thread::Builder::new()
         .name("invois-writer".into())
-        .spawn(move || writer_thread(pool, jobs, flag))
+        .spawn(move || writer_thread(pool, jobs, flag, h))
         .map_err(|e| OpenError(format!("cannot start the writer thread: {e}")))?;
     Ok(Db {
         read,
@@ -465,7 +500,36 @@ pub fn open(cfg: &DatabaseConfig) -> Result<Db, OpenError> {
         writer,
         org_order_cache: Arc::default(),
         org_detail_cache: Arc::default(),
+        health,
     })
+}
+
+/// How long start-up spends on the integrity check before leaving the rest of it to a
+/// background thread (a sandbox-sized database is checked whole within it).
+const STARTUP_CHECK: Duration = Duration::from_millis(300);
+
+/// Checks the whole file in the background (a database too large for [`STARTUP_CHECK`]);
+/// a failure marks it corrupt.
+fn spawn_integrity_check(path: &Path, health: Arc<health::DbHealth>) -> Result<(), OpenError> {
+    let path = path.to_path_buf();
+    std::thread::Builder::new()
+        .name("invois-check".into())
+        .spawn(move || {
+            let Ok(conn) = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            else {
+                return;
+            };
+            match health::quick_check(&conn, None) {
+                health::Check::Ok => log::info!("integrity check of {} passed", path.display()),
+                health::Check::Corrupt(why) => {
+                    log::error!("integrity check of {}: {why}", path.display());
+                    health.mark_corrupt();
+                }
+                health::Check::Unfinished => {}
+            }
+        })
+        .map(drop)
+        .map_err(|e| OpenError(format!("cannot start the integrity check: {e}")))
 }
 
 /// The sentence a client gets when a database error means "cannot write now" (full or
@@ -484,6 +548,7 @@ pub fn unavailable_reason(e: &rusqlite::Error) -> Option<&'static str> {
         ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
             Some("The database is busy; retry shortly")
         }
+        ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => Some(health::CORRUPT),
         _ => None,
     }
 }
@@ -535,7 +600,9 @@ impl Db {
         T: Send + 'static,
     {
         let pool = self.read.clone();
+        let health = self.health.clone();
         actix_web::web::block(move || {
+            health.readable()?;
             let conn = pool.get()?;
             in_read_transaction(&conn, |c| {
                 if let Some(k) = &check {
@@ -543,6 +610,7 @@ impl Db {
                 }
                 f(c)
             })
+            .map_err(|e| health.note(e))
         })
         .await?
     }
@@ -603,11 +671,20 @@ impl Db {
     where
         F: FnOnce(&Transaction<'_>) -> Result<T, ApiError>,
     {
-        let mut conn = self.write.get()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
-        tx.commit()?;
-        Ok(out)
+        self.health.writable()?;
+        let run = || {
+            let mut conn = self.write.get()?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        };
+        run().map_err(|e| self.health.note(e))
+    }
+
+    /// Whether the database is still the file opened, and sound (see [`health`]).
+    pub fn health(&self) -> &health::DbHealth {
+        &self.health
     }
 
     /// The deep-page anchors of the organization order.
@@ -630,8 +707,9 @@ impl Db {
     where
         F: FnOnce(&Connection) -> Result<T, ApiError>,
     {
+        self.health.readable()?;
         let conn = self.read.get()?;
-        in_read_transaction(&conn, f)
+        in_read_transaction(&conn, f).map_err(|e| self.health.note(e))
     }
 
     /// Writes the WAL back into the main file (on shutdown).

@@ -90,3 +90,231 @@ async fn guessing_secrets_of_a_real_key_id_keeps_memory_bounded() {
         rounds
     );
 }
+
+/// The real binary on `db`, its stderr kept in a file; returns once `/healthz` answers.
+async fn start_logged(
+    db: &Path,
+    log: &Path,
+    env: &[(&str, &str)],
+) -> (std::process::Child, String) {
+    let port = crate::helpers::free_port();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--db"])
+        .arg(db)
+        .env_remove("INVOIS_CONFIG")
+        .env("INVOIS_LOG__LEVEL", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..200 {
+        if reqwest::get(format!("{base}/healthz"))
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return (child, base);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    panic!(
+        "server did not start: {}",
+        std::fs::read_to_string(log).unwrap()
+    );
+}
+
+async fn post_user(base: &str, key: &str, n: u32) -> (u16, Value) {
+    let res = reqwest::Client::new()
+        .post(format!("{base}/api/integrations/users"))
+        .header("X-Invois-Key", key)
+        .json(
+            &serde_json::json!({"name": format!("User {n}"), "email": format!("u{n}@example.com")}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap())
+}
+
+async fn get_json(base: &str, key: &str, path: &str) -> (u16, Value) {
+    let res = reqwest::Client::new()
+        .get(format!("{base}{path}"))
+        .header("X-Invois-Key", key)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap())
+}
+
+fn sidecar(db: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut p = db.as_os_str().to_owned();
+    p.push(suffix);
+    p.into()
+}
+
+#[tokio::test]
+async fn a_database_deleted_under_the_server_refuses_writes_and_turns_unready() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("gone.db");
+    let log = dir.path().join("server.log");
+    let key = cli_key(&db);
+    let (mut child, base) = start_logged(&db, &log, &[]).await;
+    assert_eq!(post_user(&base, &key, 1).await.0, 201);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(sidecar(&db, suffix));
+    }
+    for n in 2..12 {
+        let (status, body) = post_user(&base, &key, n).await;
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "error": "Service Unavailable",
+                "message": "The database file was deleted while the server was running; writes are refused until an operator restarts it",
+                "code": "service_unavailable"
+            })
+        );
+    }
+    let (status, body) = get_json(&base, "", "/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["code"], "service_unavailable");
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("was deleted")).collect();
+    assert_eq!(lines.len(), 1, "one log line says what happened:\n{log}");
+    assert!(lines[0].contains("Stop the server"), "{}", lines[0]);
+}
+
+#[tokio::test]
+async fn a_database_replaced_under_the_server_refuses_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("swapped.db");
+    let log = dir.path().join("server.log");
+    let key = cli_key(&db);
+    let (mut child, base) = start_logged(&db, &log, &[]).await;
+    assert_eq!(post_user(&base, &key, 1).await.0, 201);
+    // Another file moved over the path (as a restore done the wrong way would).
+    let other = dir.path().join("other.db");
+    std::fs::copy(&db, &other).unwrap();
+    std::fs::rename(&other, &db).unwrap();
+    let (status, body) = post_user(&base, &key, 2).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        body["message"],
+        "The database file was replaced by another file while the server was running; writes are refused until an operator restarts it"
+    );
+    // Reads go on: the open file is still consistent.
+    assert_eq!(
+        get_json(&base, &key, "/api/integrations/users").await.0,
+        200
+    );
+    assert_eq!(get_json(&base, "", "/readyz").await.0, 503);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Fills the page at `page` (1-based) of `db` with 0xA5: not a valid b-tree page.
+fn smash_page(db: &Path, page: i64) {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new().write(true).open(db).unwrap();
+    f.seek(SeekFrom::Start(u64::try_from((page - 1) * 4096).unwrap()))
+        .unwrap();
+    f.write_all(&[0xA5; 4096]).unwrap();
+    f.sync_all().unwrap();
+}
+
+/// A database with the demo data, checkpointed, and the root page of its organizations.
+fn demo_db(dir: &Path) -> (std::path::PathBuf, i64, String) {
+    let db = dir.join("demo.db");
+    let out = Command::new(BIN)
+        .args(["seed", "--demo", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = cli_key(&db);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .unwrap();
+    let page_size: i64 = conn
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(page_size, 4096);
+    let root: i64 = conn
+        .query_row(
+            "SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = 'organizations'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    (db, root, key)
+}
+
+#[tokio::test]
+async fn serve_refuses_a_corrupt_database_at_start_up_and_leaves_it_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, root, _) = demo_db(dir.path());
+    smash_page(&db, root);
+    let before = std::fs::read(&db).unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--bind", "127.0.0.1:0", "--db"])
+        .arg(&db)
+        .env("INVOIS_LOG__LEVEL", "off")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("is corrupt") && err.contains("restore it from a backup"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+}
+
+#[tokio::test]
+async fn corruption_found_at_run_time_refuses_every_request_and_never_a_truncated_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, root, key) = demo_db(dir.path());
+    let log = dir.path().join("server.log");
+    let (mut child, base) = start_logged(&db, &log, &[]).await;
+    smash_page(&db, root);
+    let (status, body) = get_json(
+        &base,
+        &key,
+        "/api/integrations/organizations?per_page=100&after=",
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+    let corrupt = serde_json::json!({
+        "error": "Service Unavailable",
+        "message": "The database file is corrupt; requests are refused until it is restored from a backup",
+        "code": "service_unavailable"
+    });
+    assert_eq!(body, corrupt);
+    // From now on nothing is answered from the corrupt file, not even tables that still read.
+    assert_eq!(
+        get_json(&base, &key, "/api/integrations/users").await,
+        (503, corrupt.clone())
+    );
+    assert_eq!(post_user(&base, &key, 1).await, (503, corrupt.clone()));
+    assert_eq!(get_json(&base, "", "/readyz").await, (503, corrupt));
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        log.lines().filter(|l| l.contains("is corrupt")).count(),
+        1,
+        "{log}"
+    );
+}
