@@ -10,7 +10,7 @@ work=$(mktemp -d)
 $bin seed --demo --db "$work/a.db" >/dev/null
 key=$($bin keys create --name ok --json --db "$work/a.db" | python3 -c 'import sys,json;print(json.load(sys.stdin)["key"])')
 port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
-INVOIS_LOG__LEVEL=error INVOIS_RATE_LIMIT__PER_SECOND=1000000 INVOIS_RATE_LIMIT__BURST=1000000 \
+INVOIS_LOG__LEVEL=error INVOIS_RATE_LIMIT__PER_MINUTE=1000000000 INVOIS_RATE_LIMIT__PER_HOUR=1000000000 INVOIS_RATE_LIMIT__PER_DAY=1000000000 \
   $bin serve --bind "127.0.0.1:$port" --db "$work/a.db" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT

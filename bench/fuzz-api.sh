@@ -45,7 +45,7 @@ KEY=$("$BIN" keys create --name fuzz \
   --json --db "$DB" | python3 -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["key"])')
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
-INVOIS_RATE_LIMIT__PER_SECOND=100000000 INVOIS_RATE_LIMIT__BURST=100000000 \
+INVOIS_RATE_LIMIT__PER_MINUTE=0 INVOIS_RATE_LIMIT__PER_HOUR=0 INVOIS_RATE_LIMIT__PER_DAY=0 \
 INVOIS_RATE_LIMIT__AUTH_PER_SECOND=100000000 INVOIS_RATE_LIMIT__AUTH_BURST=100000000 INVOIS_LOG__LEVEL=warn \
   "$BIN" serve --bind "127.0.0.1:$PORT" --db "$DB" >"$OUT/server.log" 2>&1 &
 SERVER_PID=$!

@@ -33,6 +33,9 @@ pub struct ServerConfig {
     pub shutdown_timeout_secs: u64,
     /// Read the client address from `X-Forwarded-For` (only behind a trusted reverse proxy).
     pub trusted_proxy: bool,
+    /// Origins (`scheme://host[:port]`) whose web pages may call the API (CORS); others get
+    /// no CORS headers. Env: comma-separated.
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -61,10 +64,12 @@ pub struct DatabaseConfig {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitConfig {
-    /// Sustained requests per second per API key.
-    pub per_second: u32,
-    /// Requests a key may send at once before the rate applies.
-    pub burst: u32,
+    /// Requests per API key per UTC clock minute; 0 = no limit for that window.
+    pub per_minute: u32,
+    /// Requests per API key per UTC clock hour; 0 = no limit.
+    pub per_hour: u32,
+    /// Requests per API key per UTC day; 0 = no limit.
+    pub per_day: u32,
     /// Key verifications (argon2) per second per client address for keys not yet verified.
     pub auth_per_second: u32,
     /// Burst of such verifications per client address.
@@ -97,6 +102,7 @@ impl Default for ServerConfig {
             keep_alive_secs: 30,
             shutdown_timeout_secs: 30,
             trusted_proxy: false,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -119,8 +125,9 @@ impl Default for DatabaseConfig {
 impl Default for RateLimitConfig {
     fn default() -> Self {
         Self {
-            per_second: 50,
-            burst: 100,
+            per_minute: 1000,
+            per_hour: 10_000,
+            per_day: 100_000,
             auth_per_second: 5,
             auth_burst: 20,
         }
@@ -184,7 +191,7 @@ impl Config {
             };
             let section = section.to_ascii_lowercase();
             let key = key.to_ascii_lowercase();
-            let value = parse_env_value(v);
+            let value = env_value(&section, &key, v);
             let entry = root
                 .entry(section)
                 .or_insert_with(|| toml::Value::Table(toml::Table::new()));
@@ -207,8 +214,8 @@ impl Config {
         {
             return Err("database.synchronous must be one of off, normal, full, extra".into());
         }
-        if self.rate_limit.per_second == 0 || self.rate_limit.burst == 0 {
-            return Err("rate_limit.per_second and rate_limit.burst must be at least 1".into());
+        for origin in &self.server.cors_origins {
+            check_origin(origin)?;
         }
         if self.rate_limit.auth_per_second == 0 || self.rate_limit.auth_burst == 0 {
             return Err(
@@ -226,6 +233,90 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// An environment value as TOML: lists (`server.cors_origins`) comma-separated, others by
+/// [`parse_env_value`].
+fn env_value(section: &str, key: &str, v: &str) -> toml::Value {
+    if (section, key) == ("server", "cors_origins") {
+        return toml::Value::Array(
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.to_owned()))
+                .collect(),
+        );
+    }
+    parse_env_value(v)
+}
+
+/// Refuses a `cors_origins` entry that a browser's `Origin` header could never equal.
+fn check_origin(origin: &str) -> Result<(), String> {
+    let bad = |why: &str| {
+        Err(format!(
+            "server.cors_origins: {origin:?} {why}; write an origin as scheme://host[:port], \
+             e.g. \"https://shop.example.com\""
+        ))
+    };
+    if origin == "*" {
+        return Err(
+            "server.cors_origins: \"*\" is not allowed: it would let scripts on every web site \
+             call this server from their visitors' browsers; list the origins of the pages you \
+             trust, e.g. [\"https://shop.example.com\"]"
+                .into(),
+        );
+    }
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return bad("has no scheme");
+    };
+    if origin.bytes().any(|b| b.is_ascii_uppercase()) {
+        return bad("has capital letters (browsers send origins in lowercase)");
+    }
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_lowercase())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+.-".contains(&b));
+    if !scheme_ok {
+        return bad("has an invalid scheme");
+    }
+    if rest.contains(['/', '?', '#']) {
+        return bad("has a path (or a trailing slash)");
+    }
+    let (host, port) = match rest.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((h, "")) => (h, None),
+            Some((h, p)) => match p.strip_prefix(':') {
+                Some(p) => (h, Some(p)),
+                None => return bad("has an invalid host"),
+            },
+            None => return bad("has an invalid host"),
+        },
+        None => match rest.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (rest, None),
+        },
+    };
+    let host_ok = !host.is_empty()
+        && if rest.starts_with('[') {
+            host.parse::<std::net::Ipv6Addr>().is_ok()
+        } else {
+            host.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.".contains(&b))
+        };
+    if !host_ok {
+        return bad("has an invalid host");
+    }
+    if let Some(p) = port {
+        match p.parse::<u16>() {
+            Ok(n) if n > 0 && !p.starts_with('0') => {
+                if (scheme, n) == ("http", 80) || (scheme, n) == ("https", 443) {
+                    return bad("names its scheme's default port (browsers leave it out)");
+                }
+            }
+            _ => return bad("has an invalid port"),
+        }
+    }
+    Ok(())
 }
 
 /// An environment value as TOML if it parses as a number or boolean, else as a string.
@@ -258,15 +349,136 @@ mod tests {
     #[test]
     fn env_overrides_file_and_defaults() {
         let env = vec![
-            ("INVOIS_RATE_LIMIT__PER_SECOND".to_owned(), "5".to_owned()),
+            ("INVOIS_RATE_LIMIT__PER_MINUTE".to_owned(), "5".to_owned()),
             ("INVOIS_DATABASE__PATH".to_owned(), "/data/x.db".to_owned()),
             ("INVOIS_SERVER__TRUSTED_PROXY".to_owned(), "true".to_owned()),
         ];
         let cfg = Config::load_from(None, &env).unwrap();
-        assert_eq!(cfg.rate_limit.per_second, 5);
+        assert_eq!(cfg.rate_limit.per_minute, 5);
         assert_eq!(cfg.database.path, PathBuf::from("/data/x.db"));
         assert!(cfg.server.trusted_proxy);
-        assert_eq!(cfg.rate_limit.burst, 100);
+        assert_eq!(cfg.rate_limit.per_hour, 10_000);
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn from_toml(text: &str) -> Result<Config, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load_from(Some(&path), &[])
+    }
+
+    #[test]
+    fn rate_limits_default_to_the_published_windows_and_zero_means_no_limit() {
+        let rl = Config::default().rate_limit;
+        assert_eq!(
+            (rl.per_minute, rl.per_hour, rl.per_day),
+            (1000, 10_000, 100_000)
+        );
+        let cfg = from_toml("[rate_limit]\nper_minute = 0\nper_hour = 0\nper_day = 0\n").unwrap();
+        assert_eq!(
+            (
+                cfg.rate_limit.per_minute,
+                cfg.rate_limit.per_hour,
+                cfg.rate_limit.per_day
+            ),
+            (0, 0, 0)
+        );
+        let env = env(&[
+            ("INVOIS_RATE_LIMIT__PER_HOUR", "0"),
+            ("INVOIS_RATE_LIMIT__PER_DAY", "7"),
+        ]);
+        let rl = Config::load_from(None, &env).unwrap().rate_limit;
+        assert_eq!((rl.per_minute, rl.per_hour, rl.per_day), (1000, 0, 7));
+    }
+
+    #[test]
+    fn bad_rate_limit_settings_are_refused() {
+        for text in [
+            "[rate_limit]\nper_minute = -1\n",
+            "[rate_limit]\nper_hour = \"many\"\n",
+            "[rate_limit]\nper_day = 4294967296\n",
+        ] {
+            let e = from_toml(text).unwrap_err();
+            assert!(e.contains("expected u32"), "{text:?}: {e}");
+        }
+        for (text, named) in [
+            // The token-bucket settings of earlier versions are gone.
+            ("[rate_limit]\nper_second = 50\n", "per_second"),
+            ("[rate_limit]\nburst = 100\n", "burst"),
+            ("[rate_limit]\nauth_burst = 0\n", "auth_burst"),
+        ] {
+            let e = from_toml(text).unwrap_err();
+            assert!(e.contains(named), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn cors_origins_come_from_toml_or_a_comma_separated_variable() {
+        let cfg = from_toml(
+            "[server]\ncors_origins = [\"https://shop.example.com\", \"http://localhost:3000\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.server.cors_origins,
+            ["https://shop.example.com", "http://localhost:3000"]
+        );
+        let env = env(&[(
+            "INVOIS_SERVER__CORS_ORIGINS",
+            "https://a.example, http://[::1]:8080,,",
+        )]);
+        let cfg = Config::load_from(None, &env).unwrap();
+        assert_eq!(
+            cfg.server.cors_origins,
+            ["https://a.example", "http://[::1]:8080"]
+        );
+        let env = self::env(&[("INVOIS_SERVER__CORS_ORIGINS", "")]);
+        assert!(Config::load_from(None, &env)
+            .unwrap()
+            .server
+            .cors_origins
+            .is_empty());
+    }
+
+    #[test]
+    fn cors_origins_must_be_origins_a_browser_sends() {
+        for ok in [
+            "https://shop.example.com",
+            "http://localhost:3000",
+            "http://127.0.0.1:8080",
+            "http://[::1]:5173",
+            "tauri://localhost",
+        ] {
+            assert_eq!(check_origin(ok), Ok(()), "{ok}");
+        }
+        for (bad, why) in [
+            ("*", "every web site"),
+            ("https://shop.example.com/", "trailing slash"),
+            ("https://shop.example.com/app", "path"),
+            ("shop.example.com", "no scheme"),
+            ("https://Shop.example.com", "lowercase"),
+            ("https://shop.example.com:443", "default port"),
+            ("http://localhost:0", "port"),
+            ("http://localhost:99999", "port"),
+            ("https://", "host"),
+            ("https://a b", "host"),
+            ("http://[::1", "host"),
+            ("1http://x", "scheme"),
+        ] {
+            let e = check_origin(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+            assert!(e.starts_with("server.cors_origins: "), "{e}");
+        }
+        let env = env(&[("INVOIS_SERVER__CORS_ORIGINS", "https://ok.example,*")]);
+        assert!(Config::load_from(None, &env)
+            .unwrap_err()
+            .contains("\"*\" is not allowed"));
     }
 
     #[test]

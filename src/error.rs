@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
+use chrono::{DateTime, Utc};
+use serde::{Serialize, Serializer};
 
 /// Field name → every problem found with it.
 pub type Details = BTreeMap<String, Vec<String>>;
@@ -36,9 +37,7 @@ pub enum ApiError {
     },
     PayloadTooLarge,
     UnsupportedMediaType(String),
-    RateLimited {
-        retry_after: u64,
-    },
+    RateLimited(RateLimitDetails),
     ServiceUnavailable(String),
     /// Logged, never shown: the client sees a generic sentence.
     Internal(String),
@@ -56,10 +55,41 @@ pub struct ErrorBody {
     /// A stable snake_case machine code.
     #[schema(example = "validation_error")]
     pub code: String,
-    /// Field name → list of messages; present only for field problems.
+    /// Field name → list of messages, for field problems; for `429`, the limit that was hit
+    /// (`retry_after, limit, remaining, reset_time, window`). Absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    pub details: Option<Details>,
+    pub details: Option<ErrorDetails>,
+}
+
+/// What `details` of an error body holds.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum ErrorDetails {
+    /// Field name → every problem found with it.
+    Fields(Details),
+    /// The window a `429` refers to (SPEC §4).
+    RateLimit(RateLimitDetails),
+}
+
+/// `details` of a `429`, in the published field order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RateLimitDetails {
+    /// Seconds to wait; also sent as `Retry-After`.
+    pub retry_after: u64,
+    /// The window's limit.
+    pub limit: u32,
+    /// Requests left in it (0).
+    pub remaining: u32,
+    /// When the window resets: RFC 3339, UTC, whole seconds.
+    #[serde(serialize_with = "rfc3339")]
+    pub reset_time: DateTime<Utc>,
+    /// The window's length in seconds.
+    pub window: u32,
+}
+
+fn rfc3339<S: Serializer>(t: &DateTime<Utc>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_str(&t.format("%Y-%m-%dT%H:%M:%SZ"))
 }
 
 impl ApiError {
@@ -85,7 +115,7 @@ impl ApiError {
             Self::PreconditionFailed(_) => "precondition_failed",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
-            Self::RateLimited { .. } => "rate_limited",
+            Self::RateLimited(_) => "rate_limited",
             Self::ServiceUnavailable(_) => "service_unavailable",
             Self::Internal(_) => "internal_error",
         }
@@ -96,9 +126,7 @@ impl ApiError {
             Self::Validation(_) => "The request contains invalid data".into(),
             Self::InvalidQuery(_) => "Invalid request query string".into(),
             Self::PayloadTooLarge => "The request body is larger than the server accepts".into(),
-            Self::RateLimited { .. } => {
-                "Too many requests; retry after the time in Retry-After".into()
-            }
+            Self::RateLimited(_) => "Too many requests. Please try again later.".into(),
             Self::Internal(_) => "An internal error occurred".into(),
             Self::BadRequest { message, .. }
             | Self::Unprocessable { message, .. }
@@ -117,11 +145,13 @@ impl ApiError {
         let status = self.status_code();
         let error = match self {
             Self::Validation(_) => "Validation Error".to_owned(),
+            Self::RateLimited(_) => "Rate Limit Exceeded".to_owned(),
             _ => status.canonical_reason().unwrap_or("Error").to_owned(),
         };
         let details = match self {
-            Self::Validation(d) | Self::InvalidQuery(d) => Some(d.clone()),
-            Self::Conflict { details, .. } => details.clone(),
+            Self::Validation(d) | Self::InvalidQuery(d) => Some(ErrorDetails::Fields(d.clone())),
+            Self::Conflict { details, .. } => details.clone().map(ErrorDetails::Fields),
+            Self::RateLimited(d) => Some(ErrorDetails::RateLimit(d.clone())),
             _ => None,
         };
         ErrorBody {
@@ -156,7 +186,7 @@ impl ResponseError for ApiError {
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -171,8 +201,8 @@ impl ResponseError for ApiError {
             Self::Unauthorized(_) => {
                 res.insert_header((header::WWW_AUTHENTICATE, "X-Invois-Key"));
             }
-            Self::RateLimited { retry_after } => {
-                res.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+            Self::RateLimited(d) => {
+                res.insert_header((header::RETRY_AFTER, d.retry_after.to_string()));
             }
             _ => {}
         }
@@ -227,6 +257,40 @@ mod tests {
         assert_eq!(
             v,
             serde_json::json!({"error": "Not Found", "message": "User not found", "code": "not_found"})
+        );
+    }
+
+    #[test]
+    fn rate_limited_body_is_the_published_one_to_the_byte() {
+        let e = ApiError::RateLimited(RateLimitDetails {
+            retry_after: 60,
+            limit: 1000,
+            remaining: 0,
+            reset_time: DateTime::parse_from_rfc3339("2024-01-15T15:30:00Z")
+                .unwrap()
+                .with_timezone(&Utc),
+            window: 60,
+        });
+        assert_eq!(
+            serde_json::to_string(&e.body()).unwrap(),
+            r#"{"error":"Rate Limit Exceeded","message":"Too many requests. Please try again later.","code":"rate_limited","details":{"retry_after":60,"limit":1000,"remaining":0,"reset_time":"2024-01-15T15:30:00Z","window":60}}"#
+        );
+        let res = e.error_response();
+        assert_eq!(res.status(), 429);
+        assert_eq!(res.headers().get(header::RETRY_AFTER).unwrap(), "60");
+    }
+
+    #[test]
+    fn conflict_details_keep_the_field_map_shape() {
+        let mut d = Details::new();
+        d.insert("email".into(), vec!["Email is already taken".into()]);
+        let e = ApiError::Conflict {
+            message: "Email already exists".into(),
+            details: Some(d),
+        };
+        assert_eq!(
+            serde_json::to_string(&e.body()).unwrap(),
+            r#"{"error":"Conflict","message":"Email already exists","code":"conflict","details":{"email":["Email is already taken"]}}"#
         );
     }
 

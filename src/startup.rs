@@ -159,8 +159,13 @@ impl Application {
         let auth_data = web::Data::from(auth.clone());
         let db_data = web::Data::new(db.clone());
         let body_limit = cfg.server.body_limit;
+        let cors_origins = cfg.server.cors_origins.clone();
         let mut server = HttpServer::new(move || {
             App::new()
+                // Outside the API scope's guard: preflights need no key, and 401/429 responses
+                // carry Access-Control-Allow-Origin for browser scripts to read.
+                .wrap(crate::cors::cors(&cors_origins))
+                .wrap(from_fn(crate::cors::tidy))
                 .wrap(from_fn(json_errors))
                 .wrap(
                     DefaultHeaders::new()

@@ -14,17 +14,17 @@ use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest, ResponseError};
 use chrono::{DateTime, Utc};
 use governor::clock::{Clock, DefaultClock};
-use governor::middleware::StateInformationMiddleware;
 use governor::{DefaultKeyedRateLimiter, Quota};
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
 use tokio::sync::Semaphore;
 
+use super::rate_limit::{Limits, RateLimiter, WindowStatus};
 use super::verifier::Verifier;
 use super::{split_key, Scope};
 use crate::config::Config;
-use crate::error::{ApiError, Result};
+use crate::error::{ApiError, RateLimitDetails, Result};
 use crate::storage::{keys, Db, KeyCheck};
 
 /// The header that carries the key.
@@ -118,9 +118,7 @@ struct CachedKey {
     expires_at: Option<DateTime<Utc>>,
 }
 
-type RateHeaders = [(HeaderName, HeaderValue); 3];
-
-type KeyLimiter = DefaultKeyedRateLimiter<Arc<str>, StateInformationMiddleware>;
+type RateHeaders = [(HeaderName, HeaderValue); 4];
 
 /// Shared state of the guard.
 pub struct AuthState {
@@ -132,10 +130,12 @@ pub struct AuthState {
     /// argon2 memory for at most as many verifications as there are permits.
     verifier: Arc<Verifier>,
     verify_locks: Vec<tokio::sync::Mutex<()>>,
-    key_limiter: KeyLimiter,
+    key_limiter: RateLimiter,
     ip_limiter: DefaultKeyedRateLimiter<IpAddr>,
-    per_second: u32,
-    burst: u32,
+    /// `auth_burst`, and the seconds it takes to come back in full: the limit and window the
+    /// throttle's 429 reports.
+    auth_burst: u32,
+    auth_window: u32,
     trusted_proxy: bool,
     /// Last use of each key (Unix seconds), written to the database in batches.
     last_used: Mutex<HashMap<Arc<str>, i64>>,
@@ -184,15 +184,16 @@ impl AuthState {
             verify_locks: (0..VERIFY_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
-            key_limiter: DefaultKeyedRateLimiter::keyed(
-                Quota::per_second(nz(rl.per_second)).allow_burst(nz(rl.burst)),
-            )
-            .with_middleware::<StateInformationMiddleware>(),
+            key_limiter: RateLimiter::new(Limits {
+                per_minute: rl.per_minute,
+                per_hour: rl.per_hour,
+                per_day: rl.per_day,
+            }),
             ip_limiter: DefaultKeyedRateLimiter::keyed(
                 Quota::per_second(nz(rl.auth_per_second)).allow_burst(nz(rl.auth_burst)),
             ),
-            per_second: rl.per_second,
-            burst: rl.burst,
+            auth_burst: rl.auth_burst.max(1),
+            auth_window: rl.auth_burst.max(1).div_ceil(rl.auth_per_second.max(1)),
             trusted_proxy: cfg.server.trusted_proxy,
             last_used: Mutex::new(HashMap::new()),
         }
@@ -261,9 +262,7 @@ impl AuthState {
         // throttled per client address before any of that work.
         if let Err(not_until) = self.ip_limiter.check_key(&ip) {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
-            return Err(ApiError::RateLimited {
-                retry_after: wait.as_secs_f64().ceil().max(1.0) as u64,
-            });
+            return Err(self.throttled(wait));
         }
         let (Some(p), Some(tag)) = (presented, tag) else {
             return Err(unauthorized(INVALID_KEY));
@@ -375,50 +374,41 @@ impl AuthState {
 
     /// Drops limiter state of keys and addresses not seen lately.
     pub fn housekeeping(&self) {
-        self.key_limiter.retain_recent();
+        self.key_limiter.prune(Utc::now());
         self.ip_limiter.retain_recent();
     }
 
-    /// The per-key limit: the headers to send, and `Some(retry_after)` when over it.
-    fn rate(&self, key_id: &Arc<str>) -> (Option<u64>, RateHeaders) {
-        let now_unix = Utc::now().timestamp();
-        let per = f64::from(self.per_second);
-        let headers = |remaining: u32, reset_in: f64| {
-            let reset = now_unix + reset_in.ceil() as i64;
-            [
-                (
-                    HeaderName::from_static("x-ratelimit-limit"),
-                    HeaderValue::from(self.burst),
-                ),
-                (
-                    HeaderName::from_static("x-ratelimit-remaining"),
-                    HeaderValue::from(remaining),
-                ),
-                (
-                    HeaderName::from_static("x-ratelimit-reset"),
-                    HeaderValue::from(reset),
-                ),
-            ]
+    /// The per-key limit (see `rate_limit`): the 429's details when over it, and the headers
+    /// to send (none when every window is unlimited).
+    fn rate(&self, key_id: &str) -> (Option<RateLimitDetails>, Option<RateHeaders>) {
+        let decision = self.key_limiter.check_and_count(key_id, Utc::now());
+        let Some(w) = decision.shown else {
+            return (None, None);
         };
-        match self.key_limiter.check_key(key_id) {
-            Ok(snap) => {
-                let remaining = snap.remaining_burst_capacity();
-                (
-                    None,
-                    headers(
-                        remaining,
-                        f64::from(self.burst - remaining.min(self.burst)) / per,
-                    ),
-                )
-            }
-            Err(not_until) => {
-                let wait = not_until
-                    .wait_time_from(DefaultClock::default().now())
-                    .as_secs_f64();
-                let retry = wait.ceil().max(1.0) as u64;
-                (Some(retry), headers(0, wait + f64::from(self.burst) / per))
-            }
-        }
+        let over = decision.over.map(|retry_after| RateLimitDetails {
+            retry_after,
+            limit: w.limit,
+            remaining: w.remaining,
+            reset_time: w.reset,
+            window: w.window_secs,
+        });
+        (over, rate_headers(&w))
+    }
+
+    /// The 429 of the failed-auth throttle (a token bucket, not a fixed window): `limit` is
+    /// `auth_burst`, `window` the seconds the whole burst takes to come back, and
+    /// `reset_time` when the next verification is allowed.
+    fn throttled(&self, wait: std::time::Duration) -> ApiError {
+        let retry_after = wait.as_secs_f64().ceil().max(1.0) as u64;
+        let now = Utc::now().timestamp();
+        let reset = now.saturating_add(i64::try_from(retry_after).unwrap_or(i64::MAX / 2));
+        ApiError::RateLimited(RateLimitDetails {
+            retry_after,
+            limit: self.auth_burst,
+            remaining: 0,
+            reset_time: DateTime::from_timestamp(reset, 0).unwrap_or_default(),
+            window: self.auth_window,
+        })
     }
 
     fn client_ip(&self, req: &ServiceRequest) -> IpAddr {
@@ -437,6 +427,30 @@ impl AuthState {
         req.peer_addr()
             .map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip())
     }
+}
+
+/// The `X-RateLimit-*` headers describing `w` (SPEC §4).
+fn rate_headers(w: &WindowStatus) -> Option<RateHeaders> {
+    let reset = w.reset.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    Some([
+        (
+            HeaderName::from_static("x-ratelimit-limit"),
+            HeaderValue::from(w.limit),
+        ),
+        (
+            HeaderName::from_static("x-ratelimit-remaining"),
+            HeaderValue::from(w.remaining),
+        ),
+        (
+            HeaderName::from_static("x-ratelimit-reset"),
+            // Always ASCII digits, '-', ':', 'T' and 'Z'.
+            HeaderValue::from_str(&reset).ok()?,
+        ),
+        (
+            HeaderName::from_static("x-ratelimit-window"),
+            HeaderValue::from(w.window_secs),
+        ),
+    ])
 }
 
 /// Paths under `/api/integrations` that need no key.
@@ -479,7 +493,7 @@ pub async fn guard(
     };
     let check = authed.check.clone();
     let (over, headers) = state.rate(&authed.key_id);
-    let mut res = if let Some(retry_after) = over {
+    let mut res = if let Some(over) = over {
         // 401 still comes before 429 for a key revoked since it was cached.
         if check.is_owed() {
             if let Err(e) = state.check_now(&check).await {
@@ -487,7 +501,7 @@ pub async fn guard(
                 return Ok(req.into_response(e.error_response()));
             }
         }
-        req.into_response(ApiError::RateLimited { retry_after }.error_response())
+        req.into_response(ApiError::RateLimited(over).error_response())
     } else {
         req.extensions_mut().insert(authed);
         let res = next.call(req).await?.map_into_boxed_body();
@@ -506,7 +520,7 @@ pub async fn guard(
         state.cache().remove(&tag);
         return Ok(res); // a refused key gets no rate-limit headers, as on any 401
     }
-    for (k, v) in headers {
+    for (k, v) in headers.into_iter().flatten() {
         res.headers_mut().insert(k, v);
     }
     Ok(res)

@@ -1,6 +1,7 @@
 //! API keys: format, hashing, creation; the request guard lives in [`guard`].
 
 pub mod guard;
+pub mod rate_limit;
 pub mod verifier;
 
 use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};

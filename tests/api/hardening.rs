@@ -120,6 +120,7 @@ async fn start_logged(
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!(
         "server did not start: {}",
         std::fs::read_to_string(log).unwrap()

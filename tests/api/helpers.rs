@@ -34,8 +34,9 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     config.server.bind = "127.0.0.1:0".into();
     config.server.workers = 2;
     // Generous by default so that tests about other things never meet a 429.
-    config.rate_limit.per_second = 10_000;
-    config.rate_limit.burst = 10_000;
+    config.rate_limit.per_minute = 1_000_000;
+    config.rate_limit.per_hour = 10_000_000;
+    config.rate_limit.per_day = 100_000_000;
     config.rate_limit.auth_per_second = 1_000;
     config.rate_limit.auth_burst = 1_000;
     tweak(&mut config);

@@ -3,6 +3,7 @@
 
 mod auth;
 mod cli;
+mod cors;
 mod cursors;
 mod errors;
 mod etags;

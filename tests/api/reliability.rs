@@ -38,8 +38,9 @@ async fn start_server(db: &Path) -> (Child, String) {
     start_binary(
         db,
         &[
-            ("INVOIS_RATE_LIMIT__PER_SECOND", "1000000"),
-            ("INVOIS_RATE_LIMIT__BURST", "1000000"),
+            ("INVOIS_RATE_LIMIT__PER_MINUTE", "0"),
+            ("INVOIS_RATE_LIMIT__PER_HOUR", "0"),
+            ("INVOIS_RATE_LIMIT__PER_DAY", "0"),
             ("INVOIS_LOG__LEVEL", "warn"),
         ],
     )
