@@ -564,3 +564,65 @@ async fn serve_limits_malloc_arenas_unless_the_operator_set_them() {
     assert!(env.iter().any(|v| v == "MALLOC_ARENA_MAX=8"), "{env:?}");
     assert!(!env.iter().any(|v| v == "MALLOC_ARENA_MAX=2"), "{env:?}");
 }
+
+// ---- rotation keeps the lifetime ----
+
+#[tokio::test]
+async fn rotating_a_key_keeps_its_expiry_exactly_through_the_api() {
+    let app = spawn_app().await;
+    let res = app
+        .post(
+            "/keys",
+            &serde_json::json!({"name": "sync", "expiresInDays": 30}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let old: Value = res.json().await.unwrap();
+    let res = app
+        .post(
+            &format!("/keys/{}/rotate", old["id"].as_str().unwrap()),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let new: Value = res.json().await.unwrap();
+    assert_ne!(new["id"], old["id"]);
+    assert!(old["expiresAt"].is_string());
+    assert_eq!(new["expiresAt"], old["expiresAt"]);
+
+    // A key without an expiry gets a successor without one.
+    let res = app
+        .post("/keys", &serde_json::json!({"name": "forever"}))
+        .await;
+    let old: Value = res.json().await.unwrap();
+    let res = app
+        .post(
+            &format!("/keys/{}/rotate", old["id"].as_str().unwrap()),
+            &serde_json::json!({}),
+        )
+        .await;
+    let new: Value = res.json().await.unwrap();
+    assert_eq!(new["expiresAt"], Value::Null);
+}
+
+#[test]
+fn rotating_a_key_keeps_its_expiry_exactly_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_in(&dir);
+    let old = create_json(&db, &["--name", "ops", "--expires-in", "7"]);
+    let out = invois(&[
+        "keys",
+        "rotate",
+        old["id"].as_str().unwrap(),
+        "--json",
+        "--db",
+        &db,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let new: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(new["expiresAt"], old["expiresAt"]);
+    assert_eq!(
+        (&new["name"], &new["scopes"]),
+        (&old["name"], &old["scopes"])
+    );
+}
