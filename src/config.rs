@@ -162,18 +162,35 @@ impl Config {
     }
 
     /// As [`Config::load`], with the environment given (for tests).
+    ///
+    /// Every error is one line that names where the bad value came from: the file and the
+    /// setting, or the environment variable. To know that, each setting is first checked on
+    /// its own (a configuration holding only it), then all of them together.
     pub fn load_from(file: Option<&Path>, env: &[(String, String)]) -> Result<Self, String> {
         let env_file = env
             .iter()
             .find(|(k, _)| k == "INVOIS_CONFIG")
             .map(|(_, v)| PathBuf::from(v));
         let file = file.map(Path::to_path_buf).or(env_file);
+        // Where each setting was last set, for messages about values that fail `validate`.
+        let mut origins: Vec<(String, String)> = Vec::new();
         let mut root = match &file {
             Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| format!("cannot read config file {}: {e}", p.display()))?;
-                text.parse::<toml::Table>()
-                    .map_err(|e| format!("config file {} is not valid TOML: {e}", p.display()))?
+                let table = read_file(p)?;
+                for (section, value) in &table {
+                    let settings: Vec<(&str, &toml::Value)> = match value {
+                        toml::Value::Table(t) => t.iter().map(|(k, v)| (k.as_str(), v)).collect(),
+                        other => vec![("", other)],
+                    };
+                    for (key, v) in settings {
+                        let name = setting_name(section, key);
+                        check_setting(section, key, v).map_err(|e| {
+                            format!("config file {}, setting {name}: {e}", p.display())
+                        })?;
+                        origins.push((name, format!("in config file {}", p.display())));
+                    }
+                }
+                table
             }
             None => toml::Table::new(),
         };
@@ -186,12 +203,14 @@ impl Config {
             }
             let Some((section, key)) = rest.split_once("__") else {
                 return Err(format!(
-                    "environment variable {k}: expected {ENV_PREFIX}<SECTION>__<KEY>"
+                    "environment variable {k}: expected {ENV_PREFIX}<SECTION>__<KEY>, such as INVOIS_SERVER__BIND"
                 ));
             };
             let section = section.to_ascii_lowercase();
             let key = key.to_ascii_lowercase();
-            let value = env_value(&section, &key, v);
+            let name = setting_name(&section, &key);
+            let value = env_setting(&section, &key, v)
+                .map_err(|e| format!("environment variable {k} (setting {name}): {e}"))?;
             let entry = root
                 .entry(section)
                 .or_insert_with(|| toml::Value::Table(toml::Table::new()));
@@ -199,11 +218,29 @@ impl Config {
                 return Err(format!("environment variable {k}: section is not a table"));
             };
             t.insert(key, value);
+            origins.push((name, format!("by environment variable {k}")));
         }
         let cfg: Config = toml::Value::Table(root)
             .try_into()
             .map_err(|e: toml::de::Error| format!("invalid configuration: {}", e.message()))?;
-        cfg.validate()?;
+        cfg.validate().map_err(|e| {
+            // The last source of each setting the message names (env overrides the file).
+            let mut from: Vec<&str> = Vec::new();
+            for (name, origin) in origins.iter().rev() {
+                let named = e.match_indices(name.as_str()).any(|(i, _)| {
+                    !e[i + name.len()..]
+                        .starts_with(|c: char| c == '_' || c.is_ascii_alphanumeric())
+                });
+                if named && !from.contains(&origin.as_str()) {
+                    from.push(origin);
+                }
+            }
+            if from.is_empty() {
+                e
+            } else {
+                format!("{e} (set {})", from.join(", "))
+            }
+        })?;
         Ok(cfg)
     }
 
@@ -333,6 +370,75 @@ fn parse_env_value(v: &str) -> toml::Value {
         }
     }
     toml::Value::String(v.to_owned())
+}
+
+/// `section.key` as the README and `config.example.toml` write it.
+fn setting_name(section: &str, key: &str) -> String {
+    if key.is_empty() {
+        section.to_owned()
+    } else {
+        format!("{section}.{key}")
+    }
+}
+
+/// `text` with its lines joined by `; ` (stderr gets one line per error).
+fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A config file as a TOML table; a syntax error is one line with its line number.
+fn read_file(p: &Path) -> Result<toml::Table, String> {
+    let text = std::fs::read_to_string(p)
+        .map_err(|e| format!("cannot read config file {}: {e}", p.display()))?;
+    text.parse::<toml::Table>().map_err(|e| {
+        let at = e.span().map_or(String::new(), |s| {
+            let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
+            format!(" at line {line}")
+        });
+        format!(
+            "config file {} is not valid TOML{at}: {}",
+            p.display(),
+            one_line(e.message())
+        )
+    })
+}
+
+/// Whether one setting (or, with an empty `key`, a whole section) has a known name and a
+/// value of the right type; the error says what is wrong with it.
+fn check_setting(section: &str, key: &str, value: &toml::Value) -> Result<(), String> {
+    let inner = if key.is_empty() {
+        value.clone()
+    } else {
+        let mut t = toml::Table::new();
+        t.insert(key.to_owned(), value.clone());
+        toml::Value::Table(t)
+    };
+    let mut root = toml::Table::new();
+    root.insert(section.to_owned(), inner);
+    toml::Value::Table(root)
+        .try_into::<Config>()
+        .map(drop)
+        .map_err(|e| one_line(e.message()))
+}
+
+/// An environment value as the setting it names takes it: a number or boolean where it
+/// parses as one and the setting wants one, else the text itself (so `INVOIS_DATABASE__PATH=2024`
+/// is the file `2024`).
+fn env_setting(section: &str, key: &str, v: &str) -> Result<toml::Value, String> {
+    let typed = env_value(section, key, v);
+    let first = check_setting(section, key, &typed);
+    if first.is_ok() {
+        return Ok(typed);
+    }
+    let text = toml::Value::String(v.to_owned());
+    if typed != text && check_setting(section, key, &text).is_ok() {
+        return Ok(text);
+    }
+    first.map(|()| typed)
 }
 
 #[cfg(test)]
@@ -485,5 +591,105 @@ mod tests {
     fn unknown_settings_are_refused() {
         let env = vec![("INVOIS_SERVER__BINDD".to_owned(), "x".to_owned())];
         assert!(Config::load_from(None, &env).unwrap_err().contains("bindd"));
+    }
+
+    fn config_file(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("invois.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn a_bad_env_value_names_the_variable_and_the_setting_in_one_line() {
+        let err = Config::load_from(None, &env(&[("INVOIS_SERVER__WORKERS", "abc")])).unwrap_err();
+        assert_eq!(
+            err,
+            "environment variable INVOIS_SERVER__WORKERS (setting server.workers): invalid type: string \"abc\", expected usize"
+        );
+    }
+
+    #[test]
+    fn an_unknown_setting_from_env_names_the_variable() {
+        let err = Config::load_from(None, &env(&[("INVOIS_SERVER__BINDD", "x")])).unwrap_err();
+        assert!(
+            err.starts_with(
+                "environment variable INVOIS_SERVER__BINDD (setting server.bindd): unknown field `bindd`, expected one of `bind`"
+            ),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+        let err = Config::load_from(None, &env(&[("INVOIS_SERVR__BIND", "x")])).unwrap_err();
+        assert!(
+            err.starts_with("environment variable INVOIS_SERVR__BIND (setting servr.bind): unknown field `servr`"),
+            "{err}"
+        );
+        let err = Config::load_from(None, &env(&[("INVOIS_BIND", "x")])).unwrap_err();
+        assert!(
+            err.starts_with("environment variable INVOIS_BIND: expected INVOIS_<SECTION>__<KEY>"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_bad_file_value_names_the_file_and_the_setting_in_one_line() {
+        let (_dir, path) = config_file("[server]\nbind = \"127.0.0.1:9\"\nworkers = \"many\"\n");
+        let err = Config::load_from(Some(&path), &[]).unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "config file {}, setting server.workers: invalid type: string \"many\", expected usize",
+                path.display()
+            )
+        );
+        let (_dir, path) = config_file("[server]\nworkerz = 2\n");
+        let err = Config::load_from(Some(&path), &[]).unwrap_err();
+        assert!(
+            err.starts_with(&format!(
+                "config file {}, setting server.workerz: unknown field `workerz`",
+                path.display()
+            )),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+
+    #[test]
+    fn a_toml_syntax_error_is_one_line_with_its_line_number() {
+        let (_dir, path) = config_file("[server]\nbind = \n");
+        let err = Config::load_from(Some(&path), &[]).unwrap_err();
+        assert!(
+            err.starts_with(&format!(
+                "config file {} is not valid TOML at line 2: ",
+                path.display()
+            )),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+
+    #[test]
+    fn an_env_value_that_looks_like_a_number_is_text_where_the_setting_is_text() {
+        let cfg = Config::load_from(None, &env(&[("INVOIS_DATABASE__PATH", "2024")])).unwrap();
+        assert_eq!(cfg.database.path, PathBuf::from("2024"));
+    }
+
+    #[test]
+    fn a_value_refused_by_validation_names_where_it_was_set() {
+        let err = Config::load_from(None, &env(&[("INVOIS_DATABASE__SYNCHRONOUS", "sometimes")]))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "database.synchronous must be one of off, normal, full, extra (set by environment variable INVOIS_DATABASE__SYNCHRONOUS)"
+        );
+        let (_dir, path) = config_file("[database]\nsynchronous = \"sometimes\"\n");
+        let err = Config::load_from(Some(&path), &[]).unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "database.synchronous must be one of off, normal, full, extra (set in config file {})",
+                path.display()
+            )
+        );
     }
 }

@@ -186,16 +186,10 @@ pub fn rotate_key(db: &Db, id: &str, by: Option<&KeyCheck>) -> Result<(KeyInfo, 
         .iter()
         .filter_map(|s| Scope::parse(s))
         .collect();
-    let days = old
-        .info
-        .expires_at
-        .as_deref()
-        .and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok())
-        .map(|e| {
-            let left = (e.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_days();
-            u32::try_from(left.max(1)).unwrap_or(1)
-        });
-    let (info, plain, hash) = auth::generate(&old.info.name, &scopes, days)?;
+    // The successor ends exactly when the old key would have: rotating changes the secret,
+    // not the lifetime (counting the days left would round it down by up to a day each time).
+    let (mut info, plain, hash) = auth::generate(&old.info.name, &scopes, None)?;
+    info.expires_at.clone_from(&old.info.expires_at);
     let row = info.clone();
     let old_id = id.to_owned();
     let actor = by.map(|k| k.key_id.clone());

@@ -1,177 +1,540 @@
-//! JSON export and import of all business data, so a merchant can move to another host or
-//! tool: tiers, organizations, users and memberships with their ids and timestamps. API keys
-//! and the audit trail stay behind (keys are re-issued on the new host).
+//! `invois export` / `invois import`: the whole data set as one JSON document in the API's own
+//! field names and shapes (camelCase, arrays as arrays, nullable fields present as `null`),
+//! so that a merchant can move to another host, engine or tool. Tiers, organizations, users
+//! and memberships keep their ids and timestamps; API keys travel with their argon2id hashes
+//! (never a secret), so that clients keep working after a move; the audit trail travels in
+//! its order. Derived data (search folds, member counts, counters) is recomputed on import.
 
-use rusqlite::types::ValueRef;
-use rusqlite::{Connection, Transaction};
-use serde_json::{Map, Value};
+use rusqlite::{params, Connection, Row, TransactionBehavior};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::domain::fold;
 use crate::error::{ApiError, Result};
+use crate::storage::tiers::parse_features;
 use crate::storage::users::search_text;
 
-/// The format version written into every export.
-pub const FORMAT: i64 = 1;
+/// The format version written into every export; import reads this version only.
+pub const VERSION: u32 = 2;
 
-/// `(table, columns)` in dependency order; derived columns are recomputed on import.
-const TABLES: &[(&str, &[&str])] = &[
-    (
-        "premium_tiers",
-        &[
-            "id",
-            "name",
-            "features",
-            "max_users",
-            "max_storage",
-            "api_calls_per_month",
-            "created_at",
-            "updated_at",
-        ],
-    ),
-    (
-        "organizations",
-        &[
-            "id",
-            "name",
-            "slug",
-            "logo",
-            "premium_tier_id",
-            "created_at",
-            "updated_at",
-        ],
-    ),
-    (
-        "users",
-        &[
-            "id",
-            "name",
-            "first_name",
-            "last_name",
-            "email",
-            "phone",
-            "dob",
-            "role",
-            "created_at",
-            "updated_at",
-        ],
-    ),
-    (
-        "memberships",
-        &["id", "user_id", "organization_id", "role", "created_at"],
-    ),
-];
+/// The whole export document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Export {
+    pub version: u32,
+    pub exported_at: String,
+    pub tiers: Vec<Tier>,
+    pub organizations: Vec<Organization>,
+    pub users: Vec<User>,
+    pub memberships: Vec<Membership>,
+    pub keys: Vec<Key>,
+    pub events: Vec<Event>,
+}
 
-fn to_json(v: ValueRef<'_>) -> Value {
-    match v {
-        ValueRef::Null => Value::Null,
-        ValueRef::Integer(i) => Value::from(i),
-        ValueRef::Real(f) => Value::from(f),
-        ValueRef::Text(t) | ValueRef::Blob(t) => {
-            Value::from(String::from_utf8_lossy(t).into_owned())
-        }
+/// A premium tier, as `GET /tiers/{id}` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Tier {
+    pub id: String,
+    pub name: String,
+    pub features: Vec<String>,
+    pub limits: Limits,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A tier's limits; each may be `null`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Limits {
+    pub max_users: Option<i64>,
+    pub max_storage: Option<String>,
+    pub api_calls_per_month: Option<i64>,
+}
+
+/// An organization; its tier by id (as `PUT /organizations/{id}` takes it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Organization {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    pub logo: Option<String>,
+    pub premium_tier_id: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A user, without the memberships (those are listed on their own).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct User {
+    pub id: String,
+    pub name: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: String,
+    pub phone: Option<String>,
+    pub dob: Option<String>,
+    pub role: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A membership (the Data Models page's `Member` without the embedded objects).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Membership {
+    pub id: String,
+    pub user_id: String,
+    pub organization_id: String,
+    pub role: String,
+    pub created_at: String,
+}
+
+/// An API key as `GET /keys` lists it, plus the argon2id hash of its secret.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Key {
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+    pub last_used_at: Option<String>,
+    pub replaced_by: Option<String>,
+    pub secret_hash: String,
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Key")
+            .field("id", &self.id)
+            .field("secret_hash", &"[redacted]")
+            .finish_non_exhaustive()
     }
 }
 
-/// Every row of every exported table, as one JSON document.
-pub fn export(conn: &Connection) -> Result<Value> {
-    let mut doc = Map::new();
-    doc.insert("format".into(), Value::from(FORMAT));
-    doc.insert("exportedAt".into(), Value::from(crate::domain::now()));
-    for (table, cols) in TABLES {
-        let sql = format!("SELECT {} FROM {table} ORDER BY rowid", cols.join(", "));
-        let mut stmt = conn.prepare(&sql)?;
-        let mut rows = stmt.query([])?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            let mut obj = Map::new();
-            for (i, c) in cols.iter().enumerate() {
-                obj.insert((*c).to_owned(), to_json(r.get_ref(i)?));
-            }
-            out.push(Value::Object(obj));
-        }
-        doc.insert((*table).to_owned(), Value::Array(out));
+/// An audit event, as `GET /events` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Event {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub actor_key_id: Option<String>,
+    pub subject_id: String,
+    pub changes: Vec<String>,
+    pub created_at: String,
+}
+
+fn rows<T>(
+    conn: &Connection,
+    sql: &str,
+    f: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
+    let mut stmt = conn.prepare(sql)?;
+    let out = stmt.query_map([], f)?.collect::<rusqlite::Result<_>>()?;
+    Ok(out)
+}
+
+/// Every exported row, in insertion order (so that export, import, export gives the same
+/// document). Runs in one read transaction: a consistent snapshot.
+pub fn export(conn: &Connection) -> Result<Export> {
+    let tiers = rows(
+        conn,
+        "SELECT id, name, features, max_users, max_storage, api_calls_per_month, created_at, updated_at \
+         FROM premium_tiers ORDER BY rowid",
+        |r| {
+            Ok(Tier {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                features: parse_features(&r.get::<_, String>(2)?),
+                limits: Limits {
+                    max_users: r.get(3)?,
+                    max_storage: r.get(4)?,
+                    api_calls_per_month: r.get(5)?,
+                },
+                created_at: r.get(6)?,
+                updated_at: r.get(7)?,
+            })
+        },
+    )?;
+    let organizations = rows(
+        conn,
+        "SELECT id, name, slug, logo, premium_tier_id, created_at, updated_at FROM organizations ORDER BY rid",
+        |r| {
+            Ok(Organization {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                slug: r.get(2)?,
+                logo: r.get(3)?,
+                premium_tier_id: r.get(4)?,
+                created_at: r.get(5)?,
+                updated_at: r.get(6)?,
+            })
+        },
+    )?;
+    let users = rows(
+        conn,
+        "SELECT id, name, first_name, last_name, email, phone, dob, role, created_at, updated_at \
+         FROM users ORDER BY rid",
+        |r| {
+            Ok(User {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                first_name: r.get(2)?,
+                last_name: r.get(3)?,
+                email: r.get(4)?,
+                phone: r.get(5)?,
+                dob: r.get(6)?,
+                role: r.get(7)?,
+                created_at: r.get(8)?,
+                updated_at: r.get(9)?,
+            })
+        },
+    )?;
+    let memberships = rows(
+        conn,
+        "SELECT id, user_id, organization_id, role, created_at FROM memberships ORDER BY rid",
+        |r| {
+            Ok(Membership {
+                id: r.get(0)?,
+                user_id: r.get(1)?,
+                organization_id: r.get(2)?,
+                role: r.get(3)?,
+                created_at: r.get(4)?,
+            })
+        },
+    )?;
+    let keys = rows(
+        conn,
+        "SELECT id, name, scopes, created_at, expires_at, revoked_at, last_used_at, replaced_by, secret_hash \
+         FROM api_keys ORDER BY rowid",
+        |r| {
+            Ok(Key {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                scopes: r
+                    .get::<_, String>(2)?
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect(),
+                created_at: r.get(3)?,
+                expires_at: r.get(4)?,
+                revoked_at: r.get(5)?,
+                last_used_at: r.get(6)?,
+                replaced_by: r.get(7)?,
+                secret_hash: r.get(8)?,
+            })
+        },
+    )?;
+    let events = rows(
+        conn,
+        "SELECT id, type, actor_key_id, subject_id, changes, created_at FROM events ORDER BY seq",
+        |r| {
+            Ok(Event {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                actor_key_id: r.get(2)?,
+                subject_id: r.get(3)?,
+                changes: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
+                created_at: r.get(5)?,
+            })
+        },
+    )?;
+    Ok(Export {
+        version: VERSION,
+        exported_at: crate::domain::now(),
+        tiers,
+        organizations,
+        users,
+        memberships,
+        keys,
+        events,
+    })
+}
+
+/// The top level of an export, its rows not yet read (so that an error can say which row).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Outline {
+    #[serde(rename = "version")]
+    _version: serde::de::IgnoredAny,
+    exported_at: String,
+    tiers: Vec<Value>,
+    organizations: Vec<Value>,
+    users: Vec<Value>,
+    memberships: Vec<Value>,
+    keys: Vec<Value>,
+    events: Vec<Value>,
+}
+
+fn read_rows<T: DeserializeOwned>(table: &str, rows: Vec<Value>) -> Result<Vec<T>, String> {
+    rows.into_iter()
+        .enumerate()
+        .map(|(i, v)| serde_json::from_value(v).map_err(|e| format!("{table}[{i}]: {e}")))
+        .collect()
+}
+
+/// Reads an export document strictly: every field known, every row of the right shape. The
+/// error names the row and the field (`users[3]: unknown field `nickname`, expected …`).
+pub fn parse(text: &str) -> Result<Export, String> {
+    let doc: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let version = doc
+        .as_object()
+        .ok_or("not an invois export (the document is not a JSON object)")?
+        .get("version")
+        .ok_or("not an invois export of version 2 (it has no \"version\")")?;
+    if version.as_u64() != Some(u64::from(VERSION)) {
+        return Err(format!(
+            "an export of version {version}; this invois imports version {VERSION} only"
+        ));
     }
-    Ok(Value::Object(doc))
+    let o: Outline = serde_json::from_value(doc).map_err(|e| e.to_string())?;
+    Ok(Export {
+        version: VERSION,
+        exported_at: o.exported_at,
+        tiers: read_rows("tiers", o.tiers)?,
+        organizations: read_rows("organizations", o.organizations)?,
+        users: read_rows("users", o.users)?,
+        memberships: read_rows("memberships", o.memberships)?,
+        keys: read_rows("keys", o.keys)?,
+        events: read_rows("events", o.events)?,
+    })
 }
 
-fn text(o: &Map<String, Value>, k: &str) -> Option<String> {
-    o.get(k).and_then(Value::as_str).map(str::to_owned)
-}
-
-fn bad(msg: String) -> ApiError {
+fn bad(message: String) -> ApiError {
     ApiError::BadRequest {
         code: "invalid_import",
-        message: msg,
+        message,
     }
 }
 
-/// Loads an export into an empty database; returns the number of rows per table.
-pub fn import(tx: &Transaction<'_>, doc: &Value) -> Result<Vec<(String, usize)>> {
-    if doc.get("format").and_then(Value::as_i64) != Some(FORMAT) {
-        return Err(bad(format!("not an invois export of format {FORMAT}")));
-    }
+/// Runs one insert; a refused row (duplicate id or email, missing user or organization,
+/// unknown role) becomes an error naming the row.
+fn insert(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    at: (&str, usize, &str),
+    values: impl rusqlite::Params,
+) -> Result<()> {
+    let (table, i, id) = at;
+    stmt.execute(values).map_err(|e| match e {
+        rusqlite::Error::SqliteFailure(_, Some(m)) => bad(format!("{table}[{i}] ({id}): {m}")),
+        other => other.into(),
+    })?;
+    Ok(())
+}
+
+/// Rows imported per table, in the document's order.
+pub type Counts = Vec<(&'static str, usize)>;
+
+/// Loads `doc` into an empty database, all or nothing (one transaction).
+pub fn import(conn: &mut Connection, doc: &Export) -> Result<Counts> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let existing: i64 = tx.query_row(
-        "SELECT (SELECT count(*) FROM organizations) + (SELECT count(*) FROM users) + (SELECT count(*) FROM premium_tiers)",
+        "SELECT (SELECT count(*) FROM premium_tiers) + (SELECT count(*) FROM organizations) \
+         + (SELECT count(*) FROM users) + (SELECT count(*) FROM memberships) \
+         + (SELECT count(*) FROM api_keys) + (SELECT count(*) FROM events)",
         [],
         |r| r.get(0),
     )?;
     if existing > 0 {
         return Err(bad(
-            "the database is not empty; import into a new --db".into()
+            "the database is not empty; import into a new file (--db NEW.db)".into(),
         ));
     }
-    let mut counts = Vec::new();
-    for (table, cols) in TABLES {
-        let rows = doc
-            .get(*table)
-            .and_then(Value::as_array)
-            .ok_or_else(|| bad(format!("missing array {table}")))?;
-        let mut all: Vec<String> = cols.iter().map(|c| (*c).to_owned()).collect();
-        match *table {
-            "organizations" => all.push("name_fold".into()),
-            "users" => all.extend(["email_fold".to_owned(), "search_fold".to_owned()]),
-            _ => {}
-        }
-        let marks: Vec<String> = (1..=all.len()).map(|i| format!("?{i}")).collect();
-        let sql = format!(
-            "INSERT INTO {table} ({}) VALUES ({})",
-            all.join(", "),
-            marks.join(", ")
-        );
-        let mut stmt = tx.prepare(&sql)?;
-        for (n, row) in rows.iter().enumerate() {
-            let o = row
-                .as_object()
-                .ok_or_else(|| bad(format!("{table}[{n}] is not an object")))?;
-            let mut vals: Vec<rusqlite::types::Value> = cols
-                .iter()
-                .map(|c| match o.get(*c) {
-                    Some(Value::String(s)) => rusqlite::types::Value::Text(s.clone()),
-                    Some(Value::Number(x)) => x.as_i64().map_or(
-                        rusqlite::types::Value::Null,
-                        rusqlite::types::Value::Integer,
-                    ),
-                    _ => rusqlite::types::Value::Null,
-                })
-                .collect();
-            match *table {
-                "organizations" => vals.push(rusqlite::types::Value::Text(fold(
-                    &text(o, "name").unwrap_or_default(),
-                ))),
-                "users" => {
-                    let (name, email) = (
-                        text(o, "name").unwrap_or_default(),
-                        text(o, "email").unwrap_or_default(),
-                    );
-                    vals.push(rusqlite::types::Value::Text(fold(&email)));
-                    vals.push(rusqlite::types::Value::Text(search_text(&name, &email)));
-                }
-                _ => {}
-            }
-            stmt.execute(rusqlite::params_from_iter(vals))
-                .map_err(|e| bad(format!("{table}[{n}]: {e}")))?;
-        }
-        counts.push(((*table).to_owned(), rows.len()));
+    insert_all(&tx, doc)?;
+    tx.commit()?;
+    Ok(vec![
+        ("tiers", doc.tiers.len()),
+        ("organizations", doc.organizations.len()),
+        ("users", doc.users.len()),
+        ("memberships", doc.memberships.len()),
+        ("keys", doc.keys.len()),
+        ("events", doc.events.len()),
+    ])
+}
+
+/// Every row of `doc`, in dependency order (tiers before the organizations that use them,
+/// users and organizations before memberships).
+fn insert_all(tx: &Connection, doc: &Export) -> Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO premium_tiers (id, name, features, max_users, max_storage, api_calls_per_month, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for (i, t) in doc.tiers.iter().enumerate() {
+        let features = serde_json::to_string(&t.features)
+            .map_err(|e| ApiError::Internal(format!("features: {e}")))?;
+        let l = &t.limits;
+        insert(
+            &mut stmt,
+            ("tiers", i, &t.id),
+            params![
+                t.id,
+                t.name,
+                features,
+                l.max_users,
+                l.max_storage,
+                l.api_calls_per_month,
+                t.created_at,
+                t.updated_at
+            ],
+        )?;
     }
-    Ok(counts)
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO organizations (id, name, name_fold, slug, logo, premium_tier_id, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for (i, o) in doc.organizations.iter().enumerate() {
+        insert(
+            &mut stmt,
+            ("organizations", i, &o.id),
+            params![
+                o.id,
+                o.name,
+                fold(&o.name),
+                o.slug,
+                o.logo,
+                o.premium_tier_id,
+                o.created_at,
+                o.updated_at
+            ],
+        )?;
+    }
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO users (id, name, first_name, last_name, email, email_fold, search_fold, phone, dob, role, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?;
+    for (i, u) in doc.users.iter().enumerate() {
+        insert(
+            &mut stmt,
+            ("users", i, &u.id),
+            params![
+                u.id,
+                u.name,
+                u.first_name,
+                u.last_name,
+                u.email,
+                fold(&u.email),
+                search_text(&u.name, &u.email),
+                u.phone,
+                u.dob,
+                u.role,
+                u.created_at,
+                u.updated_at
+            ],
+        )?;
+    }
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO memberships (id, user_id, organization_id, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for (i, m) in doc.memberships.iter().enumerate() {
+        insert(
+            &mut stmt,
+            ("memberships", i, &m.id),
+            params![m.id, m.user_id, m.organization_id, m.role, m.created_at],
+        )?;
+    }
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO api_keys (id, name, secret_hash, scopes, created_at, expires_at, revoked_at, last_used_at, replaced_by) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for (i, k) in doc.keys.iter().enumerate() {
+        insert(
+            &mut stmt,
+            ("keys", i, &k.id),
+            params![
+                k.id,
+                k.name,
+                k.secret_hash,
+                k.scopes.join(" "),
+                k.created_at,
+                k.expires_at,
+                k.revoked_at,
+                k.last_used_at,
+                k.replaced_by
+            ],
+        )?;
+    }
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO events (id, type, actor_key_id, subject_id, changes, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for (i, e) in doc.events.iter().enumerate() {
+        let changes = serde_json::to_string(&e.changes)
+            .map_err(|err| ApiError::Internal(format!("changes: {err}")))?;
+        insert(
+            &mut stmt,
+            ("events", i, &e.id),
+            params![
+                e.id,
+                e.kind,
+                e.actor_key_id,
+                e.subject_id,
+                changes,
+                e.created_at
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minimal() -> Value {
+        serde_json::json!({
+            "version": 2, "exportedAt": "2024-01-15T10:00:00Z",
+            "tiers": [], "organizations": [], "users": [{
+                "id": "user-1", "name": "Jane Smith", "firstName": null, "lastName": null,
+                "email": "jane@example.com", "phone": null, "dob": null, "role": "customer",
+                "createdAt": "2024-01-15T10:00:00Z", "updatedAt": "2024-01-15T10:00:00Z"
+            }],
+            "memberships": [], "keys": [], "events": []
+        })
+    }
+
+    #[test]
+    fn an_unknown_field_is_an_error_naming_the_row_and_the_field() {
+        let mut doc = minimal();
+        doc["users"][0]["nickname"] = Value::from("J");
+        let err = parse(&doc.to_string()).unwrap_err();
+        assert!(
+            err.starts_with("users[0]: unknown field `nickname`, expected one of"),
+            "{err}"
+        );
+        let mut doc = minimal();
+        doc["webhooks"] = Value::Array(vec![]);
+        let err = parse(&doc.to_string()).unwrap_err();
+        assert!(err.starts_with("unknown field `webhooks`"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_table_or_another_version_is_refused() {
+        let mut doc = minimal();
+        doc.as_object_mut().unwrap().remove("events");
+        assert_eq!(
+            parse(&doc.to_string()).unwrap_err(),
+            "missing field `events`"
+        );
+        let old = serde_json::json!({"format": 1, "premium_tiers": []});
+        assert!(parse(&old.to_string())
+            .unwrap_err()
+            .contains("no \"version\""));
+        let mut doc = minimal();
+        doc["version"] = Value::from(3);
+        assert_eq!(
+            parse(&doc.to_string()).unwrap_err(),
+            "an export of version 3; this invois imports version 2 only"
+        );
+    }
+
+    #[test]
+    fn a_parsed_document_serializes_back_to_the_same_json() {
+        let doc = minimal();
+        let parsed = parse(&doc.to_string()).unwrap();
+        assert_eq!(serde_json::to_value(&parsed).unwrap(), doc);
+    }
 }

@@ -564,3 +564,810 @@ async fn serve_limits_malloc_arenas_unless_the_operator_set_them() {
     assert!(env.iter().any(|v| v == "MALLOC_ARENA_MAX=8"), "{env:?}");
     assert!(!env.iter().any(|v| v == "MALLOC_ARENA_MAX=2"), "{env:?}");
 }
+
+// ---- issue 10: failures are one line, create no files; pipes; shapes; help; rotation ----
+
+/// Runs the binary with `args`, `env` added and `stdin` fed in (none of the test's own
+/// `INVOIS_*`, `RUST_LOG` or `MALLOC_ARENA_MAX`).
+fn run_with(args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_invois"));
+    cmd.args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("INVOIS_CONFIG")
+        .env_remove("MALLOC_ARENA_MAX")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("INVOIS_") {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let input = child.stdin.take().unwrap();
+    if let Some(bytes) = stdin {
+        let mut input = input;
+        std::io::Write::write_all(&mut input, bytes).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Asserts a failure: the exit code, nothing on stdout, and exactly one line on stderr
+/// (`invois: …`), which is returned.
+fn assert_fails(out: &std::process::Output, code: i32) -> String {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    assert!(stdout(out).is_empty(), "stdout: {}", stdout(out));
+    assert_eq!(err.lines().count(), 1, "one line on stderr: {err:?}");
+    assert!(
+        err.starts_with("invois: ") && err.ends_with('\n'),
+        "{err:?}"
+    );
+    err.trim_end().to_owned()
+}
+
+/// The names in a directory, sorted.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A database with `n` bulk-seeded organizations and users, closed (its WAL checkpointed
+/// away), so that its bytes are stable.
+fn seeded_db(dir: &tempfile::TempDir, n: u32) -> String {
+    let db = db_in(dir);
+    let n = n.to_string();
+    let out = invois(&[
+        "seed",
+        "--db",
+        &db,
+        "--orgs",
+        &n,
+        "--users",
+        &n,
+        "--memberships-per-user",
+        "2",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    drop(rusqlite::Connection::open(&db).unwrap());
+    db
+}
+
+#[test]
+fn export_into_a_pipe_closed_early_ends_quietly_with_exit_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = seeded_db(&dir, 300);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_invois"))
+        .args(["export", "-", "--db", &db])
+        .env_remove("RUST_LOG")
+        .env_remove("INVOIS_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = [0u8; 64];
+    let mut reader = child.stdout.take().unwrap();
+    std::io::Read::read_exact(&mut reader, &mut head).unwrap();
+    assert!(head.starts_with(b"{\n  \"version\": 2,"), "{head:?}");
+    // Like `| head`: the reader goes away while the export (far larger than a pipe
+    // buffer) is still being written.
+    drop(reader);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "", "no message, no backtrace");
+}
+
+#[test]
+fn export_to_stdout_is_the_whole_document_when_read_to_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = seeded_db(&dir, 300);
+    let out = run_with(&["export", "-", "--db", &db], &[], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(out.stdout.len() > 200_000, "{}", out.stdout.len());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["organizations"].as_array().unwrap().len(), 300);
+}
+
+#[test]
+fn backup_into_a_missing_directory_says_so_in_one_line_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = seeded_db(&dir, 10);
+    let before = std::fs::read(&db).unwrap();
+    let names = names_in(dir.path());
+    let missing = dir.path().join("no").join("such");
+    let out_path = missing.join("copy.db");
+    let out = run_with(
+        &["backup", out_path.to_str().unwrap(), "--db", &db],
+        &[],
+        None,
+    );
+    let err = assert_fails(&out, 1);
+    assert_eq!(
+        err,
+        format!(
+            "invois: cannot write backup to {}: directory {} does not exist",
+            out_path.display(),
+            missing.display()
+        )
+    );
+    assert!(!missing.exists());
+    assert_eq!(names_in(dir.path()), names);
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+}
+
+#[test]
+fn backup_refuses_to_overwrite_a_file_and_leaves_it_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = seeded_db(&dir, 10);
+    let target = dir.path().join("precious.db");
+    std::fs::write(&target, b"keep me").unwrap();
+    let out = run_with(
+        &["backup", target.to_str().unwrap(), "--db", &db],
+        &[],
+        None,
+    );
+    let err = assert_fails(&out, 1);
+    assert_eq!(
+        err,
+        format!(
+            "invois: {} exists; choose a new file for the backup",
+            target.display()
+        )
+    );
+    assert_eq!(std::fs::read(&target).unwrap(), b"keep me");
+
+    // A new file gets a complete copy, and no temporary file stays behind.
+    let fresh = dir.path().join("fresh.db");
+    let out = run_with(&["backup", fresh.to_str().unwrap(), "--db", &db], &[], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let c = rusqlite::Connection::open(&fresh).unwrap();
+    let n: i64 = c
+        .query_row("SELECT count(*) FROM organizations", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 10);
+    drop(c);
+    assert!(
+        names_in(dir.path()).iter().all(|n| !n.contains("partial")),
+        "{:?}",
+        names_in(dir.path())
+    );
+}
+
+#[test]
+fn backup_and_export_of_a_missing_database_fail_and_create_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_in(&dir);
+    let out_path = dir.path().join("copy.db");
+    let out = run_with(
+        &["backup", out_path.to_str().unwrap(), "--db", &db],
+        &[],
+        None,
+    );
+    let err = assert_fails(&out, 1);
+    assert!(err.contains(&format!("no database at {db}")), "{err}");
+    let out = run_with(&["export", "-", "--db", &db], &[], None);
+    let err = assert_fails(&out, 1);
+    assert!(err.contains(&format!("no database at {db}")), "{err}");
+    assert!(
+        names_in(dir.path()).is_empty(),
+        "{:?}",
+        names_in(dir.path())
+    );
+}
+
+#[test]
+fn serve_with_a_bad_bind_address_is_a_usage_error_and_creates_no_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_in(&dir);
+    let out = run_with(&["serve", "--bind", "nonsense", "--db", &db], &[], None);
+    let err = assert_fails(&out, 2);
+    assert!(
+        err.starts_with("invois: --bind \"nonsense\" is not an address"),
+        "{err}"
+    );
+    assert!(
+        names_in(dir.path()).is_empty(),
+        "{:?}",
+        names_in(dir.path())
+    );
+
+    // The same from the environment names where it came from.
+    let out = run_with(
+        &["serve", "--db", &db],
+        &[("INVOIS_SERVER__BIND", "nonsense")],
+        None,
+    );
+    let err = assert_fails(&out, 2);
+    assert!(err.contains("INVOIS_SERVER__BIND"), "{err}");
+    assert!(
+        names_in(dir.path()).is_empty(),
+        "{:?}",
+        names_in(dir.path())
+    );
+}
+
+#[test]
+fn serve_on_a_busy_port_fails_in_one_line_and_creates_no_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_in(&dir);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = run_with(&["serve", "--bind", &addr, "--db", &db], &[], None);
+    let err = assert_fails(&out, 1);
+    assert!(
+        err.starts_with(&format!("invois: cannot listen on {addr}: ")),
+        "{err}"
+    );
+    assert!(
+        names_in(dir.path()).is_empty(),
+        "{:?}",
+        names_in(dir.path())
+    );
+}
+
+#[test]
+fn import_of_malformed_json_fails_in_one_line_and_creates_no_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_in(&dir);
+    let input = dir.path().join("broken.json");
+    std::fs::write(&input, b"{\"version\": 2, \"tiers\": [").unwrap();
+    let out = run_with(&["import", input.to_str().unwrap(), "--db", &db], &[], None);
+    let err = assert_fails(&out, 1);
+    assert!(
+        err.starts_with(&format!(
+            "invois: {} is not an invois export: not JSON: ",
+            input.display()
+        )),
+        "{err}"
+    );
+    assert_eq!(names_in(dir.path()), ["broken.json"]);
+
+    // The same through stdin.
+    let out = run_with(&["import", "-", "--db", &db], &[], Some(b"not json"));
+    let err = assert_fails(&out, 1);
+    assert!(
+        err.starts_with("invois: stdin is not an invois export: not JSON"),
+        "{err}"
+    );
+    assert_eq!(names_in(dir.path()), ["broken.json"]);
+}
+
+/// An export document with one user and nothing else.
+fn one_user_export() -> Value {
+    serde_json::json!({
+        "version": 2, "exportedAt": "2024-01-15T10:00:00Z", "tiers": [], "organizations": [],
+        "users": [{"id": "user-1", "name": "Jane Smith", "firstName": "Jane", "lastName": "Smith",
+            "email": "jane@example.com", "phone": null, "dob": null, "role": "customer",
+            "createdAt": "2024-01-15T10:00:00Z", "updatedAt": "2024-01-15T10:00:00Z"}],
+        "memberships": [], "keys": [], "events": []
+    })
+}
+
+#[test]
+fn import_names_an_unknown_field_and_imports_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_in(&dir);
+    let mut doc = one_user_export();
+    doc["users"][0]["nickname"] = Value::from("J");
+    let out = run_with(
+        &["import", "-", "--db", &db],
+        &[],
+        Some(doc.to_string().as_bytes()),
+    );
+    let err = assert_fails(&out, 1);
+    assert!(
+        err.starts_with(
+            "invois: stdin is not an invois export: users[0]: unknown field `nickname`"
+        ),
+        "{err}"
+    );
+    assert!(
+        names_in(dir.path()).is_empty(),
+        "{:?}",
+        names_in(dir.path())
+    );
+}
+
+#[test]
+fn an_import_that_fails_on_a_row_imports_nothing_and_removes_the_file_it_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_in(&dir);
+    let mut doc = one_user_export();
+    doc["memberships"] = serde_json::json!([{"id": "member-1", "userId": "user-1",
+        "organizationId": "org-missing", "role": "owner", "createdAt": "2024-01-15T10:00:00Z"}]);
+    let out = run_with(
+        &["import", "-", "--db", &db],
+        &[],
+        Some(doc.to_string().as_bytes()),
+    );
+    let err = assert_fails(&out, 1);
+    assert_eq!(
+        err,
+        "invois: cannot import stdin: memberships[0] (member-1): FOREIGN KEY constraint failed; nothing was imported"
+    );
+    assert!(
+        names_in(dir.path()).is_empty(),
+        "{:?}",
+        names_in(dir.path())
+    );
+}
+
+#[test]
+fn import_into_a_database_with_data_is_refused_and_leaves_it_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = seeded_db(&dir, 5);
+    let names = names_in(dir.path());
+    let before = std::fs::read(&db).unwrap();
+    let out = run_with(
+        &["import", "-", "--db", &db],
+        &[],
+        Some(one_user_export().to_string().as_bytes()),
+    );
+    let err = assert_fails(&out, 1);
+    assert_eq!(
+        err,
+        "invois: cannot import stdin: the database is not empty; import into a new file (--db NEW.db); nothing was imported"
+    );
+    assert_eq!(names_in(dir.path()), names);
+    assert!(
+        std::fs::read(&db).unwrap() == before,
+        "the database changed"
+    );
+}
+
+#[test]
+fn a_bad_env_value_is_a_one_line_usage_error_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_in(&dir);
+    let out = run_with(
+        &["migrate", "--db", &db],
+        &[("INVOIS_SERVER__WORKERS", "abc")],
+        None,
+    );
+    let err = assert_fails(&out, 2);
+    assert_eq!(
+        err,
+        "invois: environment variable INVOIS_SERVER__WORKERS (setting server.workers): invalid type: string \"abc\", expected usize"
+    );
+    assert!(names_in(dir.path()).is_empty());
+}
+
+#[test]
+fn failed_key_commands_are_one_line_and_leave_no_new_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_in(&dir);
+    for (args, code) in [
+        (vec!["keys", "revoke", "key-0000000000000000"], 1),
+        (vec!["keys", "rotate", "key-0000000000000000"], 1),
+        (
+            vec![
+                "keys",
+                "create",
+                "--name",
+                "x",
+                "--scopes",
+                "read:everything",
+            ],
+            2,
+        ),
+        (
+            vec!["keys", "create", "--name", "x", "--expires-in", "0"],
+            2,
+        ),
+        (vec!["keys", "create", "--name", " "], 2),
+        (vec!["keys", "create"], 2),
+        (vec!["keys", "create", "--nam", "x"], 2),
+        (vec!["keys"], 2),
+        (vec!["seed"], 2),
+        (vec!["frobnicate"], 2),
+    ] {
+        let mut args = args.clone();
+        args.extend(["--db", &db]);
+        let out = run_with(&args, &[], None);
+        let err = assert_fails(&out, code);
+        assert!(
+            names_in(dir.path()).is_empty(),
+            "{args:?} left {:?}",
+            names_in(dir.path())
+        );
+        if code == 2 {
+            assert!(
+                err.ends_with("--help")
+                    || err.contains("scope")
+                    || err.contains("day")
+                    || err.contains("Name")
+                    || err.contains("seed"),
+                "{args:?}: {err}"
+            );
+        }
+    }
+    let out = run_with(
+        &["keys", "revoke", "key-0000000000000000", "--db", &db],
+        &[],
+        None,
+    );
+    assert_eq!(
+        assert_fails(&out, 1),
+        "invois: no key key-0000000000000000; see invois keys list"
+    );
+    let out = run_with(&[], &[], None);
+    assert_eq!(
+        assert_fails(&out, 2),
+        "invois: invois needs a command: serve, migrate, keys, seed, backup, export, import; see invois --help"
+    );
+}
+
+#[test]
+fn keys_create_json_prints_the_fields_in_the_api_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_in(&dir);
+    let out = run_with(
+        &[
+            "keys",
+            "create",
+            "--json",
+            "--name",
+            "ci",
+            "--expires-in",
+            "3",
+            "--db",
+            &db,
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let s = |k: &str| serde_json::to_string(&v[k]).unwrap();
+    assert_eq!(
+        text,
+        format!(
+            "{{\"id\":{},\"name\":{},\"key\":{},\"scopes\":{},\"createdAt\":{},\"expiresAt\":{}}}\n",
+            s("id"),
+            s("name"),
+            s("key"),
+            s("scopes"),
+            s("createdAt"),
+            s("expiresAt")
+        )
+    );
+    assert!(v["expiresAt"].is_string());
+}
+
+/// The entries of a `--help` section (`Options:`, `Arguments:`, `Commands:`): each line that
+/// starts an entry, as (name, help text).
+fn help_entries(help: &str, section: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut inside = false;
+    for line in help.lines() {
+        if !line.starts_with(' ') {
+            inside = line == section;
+            continue;
+        }
+        if !inside {
+            continue;
+        }
+        let t = line.trim_start();
+        let (name, text) = t.split_once("  ").unwrap_or((t, ""));
+        out.push((name.trim().to_owned(), text.trim().to_owned()));
+    }
+    out
+}
+
+/// Help text is there if some words remain once clap's own `[default: …]` is taken away.
+fn has_words(text: &str) -> bool {
+    let without = text.split(" [default:").next().unwrap_or("");
+    let without = without.split("[default:").next().unwrap_or("");
+    without.chars().filter(char::is_ascii_alphabetic).count() >= 3
+}
+
+#[test]
+fn every_command_and_every_option_has_help_text() {
+    let mut todo = vec![Vec::<String>::new()];
+    let mut seen = 0;
+    while let Some(path) = todo.pop() {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let out = run_with(&args, &[], None);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        let help = stdout(&out);
+        seen += 1;
+        for section in ["Options:", "Arguments:"] {
+            for (name, text) in help_entries(&help, section) {
+                assert!(has_words(&text), "invois {args:?}: {name} has no help text");
+            }
+        }
+        for (name, text) in help_entries(&help, "Commands:") {
+            assert!(
+                has_words(&text),
+                "invois {args:?}: command {name} has no help text"
+            );
+            if name != "help" {
+                let mut sub = path.clone();
+                sub.push(name);
+                todo.push(sub);
+            }
+        }
+    }
+    // invois, 7 commands, 4 keys commands.
+    assert_eq!(seen, 12);
+}
+
+/// The field names, in order, of the top level (`section` None) or of the first object in
+/// the array `section` of a pretty-printed export.
+fn field_order(text: &str, section: Option<&str>) -> Vec<String> {
+    let key_at = |line: &str, indent: usize| -> Option<String> {
+        let rest = line.strip_prefix(&" ".repeat(indent))?;
+        let rest = rest.strip_prefix('"')?;
+        (!line[indent..].starts_with("  ")).then(|| rest.split('"').next().unwrap_or("").to_owned())
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(section) = section else {
+        return lines.iter().filter_map(|l| key_at(l, 2)).collect();
+    };
+    let start = lines
+        .iter()
+        .position(|l| *l == format!("  \"{section}\": ["))
+        .unwrap_or_else(|| panic!("no {section} in the export"));
+    assert_eq!(lines[start + 1], "    {", "{section} is empty");
+    lines[start + 2..]
+        .iter()
+        .take_while(|l| **l != "    }" && **l != "    },")
+        .filter_map(|l| key_at(l, 6))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_export_imported_into_a_new_database_exports_the_same_and_serves_the_same() {
+    let app = spawn_app().await;
+    app.load_demo().await;
+    let user = app
+        .create_user("Zoë Export", "zoe.export@example.com")
+        .await;
+    let user_id = user["id"].as_str().unwrap().to_owned();
+    app.add_member("org-123", &user_id, "admin").await;
+    app.add_member("org-456", &user_id, "customer").await;
+    let db = app.config.database.path.to_str().unwrap().to_owned();
+    let first = app.dir.path().join("first.json");
+    let out = run_with(&["export", first.to_str().unwrap(), "--db", &db], &[], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let moved = app.dir.path().join("moved.db");
+    let moved_s = moved.to_str().unwrap();
+    let out = run_with(
+        &["import", first.to_str().unwrap(), "--db", moved_s],
+        &[],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
+    let second = app.dir.path().join("second.json");
+    let out = run_with(
+        &["export", second.to_str().unwrap(), "--db", moved_s],
+        &[],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // The same document, byte for byte but for the moment of the export.
+    let without_time = |p: &Path| -> String {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with("  \"exportedAt\": "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let text = std::fs::read_to_string(&first).unwrap();
+    assert_eq!(without_time(&first), without_time(&second));
+
+    // In the API's names, shapes and order.
+    assert_eq!(
+        field_order(&text, None),
+        [
+            "version",
+            "exportedAt",
+            "tiers",
+            "organizations",
+            "users",
+            "memberships",
+            "keys",
+            "events"
+        ]
+    );
+    let expected: [(&str, &[&str]); 6] = [
+        (
+            "tiers",
+            &["id", "name", "features", "limits", "createdAt", "updatedAt"],
+        ),
+        (
+            "organizations",
+            &[
+                "id",
+                "name",
+                "slug",
+                "logo",
+                "premiumTierId",
+                "createdAt",
+                "updatedAt",
+            ],
+        ),
+        (
+            "users",
+            &[
+                "id",
+                "name",
+                "firstName",
+                "lastName",
+                "email",
+                "phone",
+                "dob",
+                "role",
+                "createdAt",
+                "updatedAt",
+            ],
+        ),
+        (
+            "memberships",
+            &["id", "userId", "organizationId", "role", "createdAt"],
+        ),
+        (
+            "keys",
+            &[
+                "id",
+                "name",
+                "scopes",
+                "createdAt",
+                "expiresAt",
+                "revokedAt",
+                "lastUsedAt",
+                "replacedBy",
+                "secretHash",
+            ],
+        ),
+        (
+            "events",
+            &[
+                "id",
+                "type",
+                "actorKeyId",
+                "subjectId",
+                "changes",
+                "createdAt",
+            ],
+        ),
+    ];
+    for (section, fields) in expected {
+        assert_eq!(field_order(&text, Some(section)), fields, "{section}");
+    }
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["version"], 2);
+    let premium = doc["tiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == "tier-premium")
+        .unwrap();
+    assert!(premium["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(Value::is_string));
+    assert!(premium["limits"].is_object());
+    let org456 = doc["organizations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["id"] == "org-456")
+        .unwrap();
+    assert_eq!(
+        org456["premiumTierId"],
+        Value::Null,
+        "nullable fields are present"
+    );
+    assert!(!text.contains(&app.key), "no plaintext key in the export");
+
+    // The moved database answers exactly as the original, to the original's own key.
+    let (mut child, base) = start_binary(&moved, &[]).await;
+    let client = reqwest::Client::new();
+    for path in [
+        "/organizations/org-123".to_owned(),
+        "/organizations/tech-startup".to_owned(),
+        format!("/users/{user_id}"),
+        "/users/user-123".to_owned(),
+        format!("/users/{user_id}/organizations"),
+        "/organizations?query=acme&per_page=5".to_owned(),
+        "/users?per_page=20&page=2".to_owned(),
+        "/tiers".to_owned(),
+        "/events?per_page=10".to_owned(),
+    ] {
+        let a = app.get(&path).await;
+        let b = client
+            .get(format!("{base}/api/integrations{path}"))
+            .header("X-Invois-Key", &app.key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            (a.status(), b.status()),
+            (200.try_into().unwrap(), 200.try_into().unwrap()),
+            "{path}"
+        );
+        let etags = (
+            a.headers().get("etag").cloned(),
+            b.headers().get("etag").cloned(),
+        );
+        assert_eq!(etags.0, etags.1, "{path}");
+        assert_eq!(a.text().await.unwrap(), b.text().await.unwrap(), "{path}");
+    }
+    stop(&mut child);
+}
+
+// ---- rotation keeps the lifetime ----
+
+#[tokio::test]
+async fn rotating_a_key_keeps_its_expiry_exactly_through_the_api() {
+    let app = spawn_app().await;
+    let res = app
+        .post(
+            "/keys",
+            &serde_json::json!({"name": "sync", "expiresInDays": 30}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let old: Value = res.json().await.unwrap();
+    let res = app
+        .post(
+            &format!("/keys/{}/rotate", old["id"].as_str().unwrap()),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let new: Value = res.json().await.unwrap();
+    assert_ne!(new["id"], old["id"]);
+    assert!(old["expiresAt"].is_string());
+    assert_eq!(new["expiresAt"], old["expiresAt"]);
+
+    // A key without an expiry gets a successor without one.
+    let res = app
+        .post("/keys", &serde_json::json!({"name": "forever"}))
+        .await;
+    let old: Value = res.json().await.unwrap();
+    let res = app
+        .post(
+            &format!("/keys/{}/rotate", old["id"].as_str().unwrap()),
+            &serde_json::json!({}),
+        )
+        .await;
+    let new: Value = res.json().await.unwrap();
+    assert_eq!(new["expiresAt"], Value::Null);
+}
+
+#[test]
+fn rotating_a_key_keeps_its_expiry_exactly_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_in(&dir);
+    let old = create_json(&db, &["--name", "ops", "--expires-in", "7"]);
+    let out = invois(&[
+        "keys",
+        "rotate",
+        old["id"].as_str().unwrap(),
+        "--json",
+        "--db",
+        &db,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let new: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(new["expiresAt"], old["expiresAt"]);
+    assert_eq!(
+        (&new["name"], &new["scopes"]),
+        (&old["name"], &old["scopes"])
+    );
+}
