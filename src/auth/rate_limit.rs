@@ -6,11 +6,10 @@
 //!   budget agrees on.
 //! - A request is counted in every limited window, and only if none of them is exhausted: a
 //!   refused request (429) counts nowhere.
-//! - What the `X-RateLimit-*` headers describe ([`Decision::shown`]): the limited window with
-//!   the fewest requests left — the minute window with the defaults, the hour or day window
-//!   once it is the one running out; among windows with as many left, the longer one (its
-//!   reset is when those requests really come back). A refused request is described by the
-//!   window that refused it (the longest, if several are exhausted), with nothing left.
+//! - What the `X-RateLimit-*` headers describe ([`Decision::shown`]), as SPEC §4 fixes it: the
+//!   minute window (the shortest limited one), unless a longer window is the one exhausted —
+//!   then that window (the longest, if several are), whose reset is when requests really come
+//!   back. A refused request is described by the window that refused it, with nothing left.
 //!
 //! This module knows nothing of HTTP or of a database: a PostgreSQL-backed budget shared by
 //! all instances can give the same [`Decision`] for the same `(key, now)`.
@@ -169,15 +168,24 @@ impl RateLimiter {
                 over: Some(u64::try_from(retry_after).unwrap_or(1)),
             };
         }
+        // SPEC §4: the headers describe the minute window (the shortest limited one), unless
+        // a longer window is the one exhausted: then that one.
         let mut shown: Option<WindowStatus> = None;
+        let mut exhausted: Option<WindowStatus> = None;
         for i in (0..3).filter(|&i| limits[i] > 0) {
             counts[i] = (starts[i], used[i] + 1);
             let s = status(i, limits[i] - used[i] - 1, starts[i]);
-            if shown.is_none_or(|b| s.remaining <= b.remaining) {
+            if shown.is_none() {
                 shown = Some(s);
             }
+            if s.remaining == 0 {
+                exhausted = Some(s);
+            }
         }
-        Decision { shown, over: None }
+        Decision {
+            shown: exhausted.or(shown),
+            over: None,
+        }
     }
 
     /// Forgets keys whose counts all belong to windows that have ended.
@@ -260,10 +268,14 @@ mod tests {
         for _ in 0..10 {
             assert!(rl.check_and_count("k", t(1)).over.is_some());
         }
-        // Next minute, same hour: the hour window counted two requests, not twelve.
+        // Next minute, same hour: the hour window counted two requests, not twelve, so two
+        // more pass, and the second one exhausts the hour (which the headers then describe).
         let d = rl.check_and_count("k", t(60));
         assert_eq!(d.over, None);
-        assert_eq!(shown(d), (4, 1, ts("2024-01-15T16:00:00Z"), 3600));
+        assert_eq!(shown(d), (2, 1, ts("2024-01-15T15:31:00Z"), 60));
+        let d = rl.check_and_count("k", t(61));
+        assert_eq!(d.over, None);
+        assert_eq!(shown(d), (4, 0, ts("2024-01-15T16:00:00Z"), 3600));
     }
 
     #[test]
@@ -277,25 +289,29 @@ mod tests {
     }
 
     #[test]
-    fn the_window_with_fewest_left_is_shown_and_the_longest_exhausted_refuses() {
+    fn the_minute_window_is_shown_until_a_longer_one_is_exhausted() {
         let rl = limiter(1000, 3, 100_000);
         let hour = ts("2024-01-15T16:00:00Z");
-        for left in [2, 1, 0] {
+        let minute = ts("2024-01-15T15:30:00Z");
+        for left in [999, 998] {
             let d = rl.check_and_count("k", t(0));
-            assert_eq!(shown(d), (3, left, hour, 3600));
+            assert_eq!(shown(d), (1000, left, minute, 60));
         }
+        let d = rl.check_and_count("k", t(0));
+        assert_eq!(shown(d), (3, 0, hour, 3600), "the hour is exhausted now");
         let d = rl.check_and_count("k", t(0));
         assert_eq!(d.over, Some(30 * 60 + 50));
         assert_eq!(shown(d), (3, 0, hour, 3600));
 
         // Minute and day both exhausted: the day decides when the next request passes.
         let rl = limiter(2, 0, 2);
-        rl.check_and_count("k", t(0));
+        let d = rl.check_and_count("k", t(0));
+        assert_eq!(shown(d), (2, 1, minute, 60));
         let d = rl.check_and_count("k", t(0));
         assert_eq!(
             shown(d),
             (2, 0, ts("2024-01-16T00:00:00Z"), 86_400),
-            "a tie goes to the longer window"
+            "the longest exhausted window"
         );
         let d = rl.check_and_count("k", t(0));
         assert_eq!(d.over, Some(8 * 3600 + 30 * 60 + 50));
@@ -327,8 +343,8 @@ mod tests {
         let d = rl.check_and_count("k", ts("2024-02-29T23:59:59Z"));
         assert_eq!(d.shown.unwrap().reset, ts("2024-03-01T00:00:00Z"));
         let d = rl.check_and_count("k", ts("2024-03-01T00:00:00Z"));
-        // All three windows restarted at midnight: the tie goes to the day window.
-        assert_eq!(shown(d), (5, 4, ts("2024-03-02T00:00:00Z"), 86_400));
+        // All three windows restarted at midnight; the minute window is the one shown.
+        assert_eq!(shown(d), (5, 4, ts("2024-03-01T00:01:00Z"), 60));
     }
 
     #[test]

@@ -302,7 +302,8 @@ async fn limits_are_per_key_so_one_noisy_key_does_not_starve_another() {
 #[tokio::test]
 async fn when_the_hour_window_runs_out_the_headers_describe_it() {
     let app = limited_app(1000, 3, 100_000).await;
-    let sent = in_one_window(HOUR, async |_| {
+    // One minute window (and so one hour window) for all four requests.
+    let sent = in_one_window(MINUTE, async |_| {
         let key = fresh_key(&app).await;
         let mut sent = Vec::new();
         for _ in 0..4 {
@@ -312,11 +313,15 @@ async fn when_the_hour_window_runs_out_the_headers_describe_it() {
     })
     .await;
     let mut sent = sent.into_iter();
-    for remaining in [2, 1, 0] {
+    // The minute window is described until the hour window is the one exhausted.
+    for remaining in [999, 998] {
         let s = sent.next().unwrap();
         assert_eq!(s.res.status(), 200);
-        assert_window(&s, 3, remaining, HOUR);
+        assert_window(&s, 1000, remaining, MINUTE);
     }
+    let s = sent.next().unwrap();
+    assert_eq!(s.res.status(), 200);
+    assert_window(&s, 3, 0, HOUR);
     assert_over(sent.next().unwrap(), 3, HOUR).await;
 }
 
