@@ -719,11 +719,28 @@ impl Db {
         Ok(())
     }
 
-    /// An online, consistent copy of the database into `out` (SQLite's backup API).
+    /// An online, consistent copy of the database into `out` (SQLite's backup API), checked
+    /// whole with `quick_check` afterwards: a copy of a corrupt database is an error, never a
+    /// backup (the caller removes `out`).
     pub fn backup_to(&self, out: &Path) -> Result<(), ApiError> {
+        self.health.readable()?;
         let conn = self.read.get()?;
-        conn.backup(rusqlite::MAIN_DB, out, None)?;
-        Ok(())
+        conn.backup(rusqlite::MAIN_DB, out, None)
+            .map_err(|e| self.health.note(e.into()))?;
+        drop(conn);
+        let copy = Connection::open_with_flags(out, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        match health::quick_check(&copy, None) {
+            health::Check::Ok => Ok(()),
+            health::Check::Corrupt(why) => {
+                self.health.mark_corrupt();
+                Err(ApiError::ServiceUnavailable(format!(
+                    "the database is corrupt ({why}); no backup was written; restore the last good backup"
+                )))
+            }
+            health::Check::Unfinished => Err(ApiError::Internal(
+                "the check of the backup copy was interrupted".into(),
+            )),
+        }
     }
 }
 

@@ -319,3 +319,50 @@ async fn corruption_found_at_run_time_refuses_every_request_and_never_a_truncate
         "{log}"
     );
 }
+
+#[test]
+fn backup_of_a_corrupt_database_fails_with_one_line_and_writes_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, root, _) = demo_db(dir.path());
+    smash_page(&db, root);
+    let out_path = dir.path().join("copy.db");
+    let out = Command::new(BIN)
+        .args(["backup"])
+        .arg(&out_path)
+        .arg("--db")
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("corrupt"), "{err}");
+    assert!(!out_path.exists());
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("demo.db")]);
+}
+
+#[test]
+fn a_backup_copy_is_checked_whole_before_it_counts() {
+    // The corruption appears after the database was opened (and checked): the copy shows it.
+    let dir = tempfile::tempdir().unwrap();
+    let (db, root, _) = demo_db(dir.path());
+    let cfg = invois::config::DatabaseConfig {
+        path: db.clone(),
+        ..Default::default()
+    };
+    let opened = invois::storage::open(&cfg).unwrap();
+    smash_page(&db, root);
+    let out = dir.path().join("copy.db");
+    let err = opened.backup_to(&out).unwrap_err();
+    assert!(
+        err.to_string().contains("the database is corrupt")
+            && err.to_string().contains("no backup was written"),
+        "{err}"
+    );
+    // And the server side now knows: reads are refused too.
+    assert!(opened.health().readable().is_err());
+}
