@@ -27,6 +27,12 @@ pub struct ServerConfig {
     pub body_limit: usize,
     /// Seconds a client has to send the request head.
     pub request_timeout_secs: u64,
+    /// Seconds a client has to send a whole request body after its head (then JSON 408 and
+    /// the connection closed).
+    pub body_timeout_secs: u64,
+    /// Open connections at most, all workers together; past it new connections wait in the
+    /// listen backlog until one closes.
+    pub max_connections: usize,
     /// Seconds an idle keep-alive connection is kept open.
     pub keep_alive_secs: u64,
     /// Seconds in-flight requests get to finish on shutdown.
@@ -101,6 +107,8 @@ impl Default for ServerConfig {
             request_timeout_secs: 10,
             keep_alive_secs: 30,
             shutdown_timeout_secs: 30,
+            body_timeout_secs: 10,
+            max_connections: 1000,
             trusted_proxy: false,
             cors_origins: Vec::new(),
         }
@@ -257,6 +265,11 @@ impl Config {
         if self.rate_limit.auth_per_second == 0 || self.rate_limit.auth_burst == 0 {
             return Err(
                 "rate_limit.auth_per_second and rate_limit.auth_burst must be at least 1".into(),
+            );
+        }
+        if self.server.body_timeout_secs == 0 || self.server.max_connections == 0 {
+            return Err(
+                "server.body_timeout_secs and server.max_connections must be at least 1".into(),
             );
         }
         if self.database.purge_every_secs == 0 {

@@ -1,6 +1,7 @@
 //! invois: a self-hosted user- and organization-management API over one SQLite file.
 
 pub mod auth;
+pub mod body_deadline;
 pub mod config;
 pub mod cors;
 pub mod domain;

@@ -725,6 +725,10 @@ fn parse_bind(bind: &str, from_flag: bool) -> Result<Vec<SocketAddr>, Fail> {
 /// database file; a failure before the server runs removes a database file it created.
 fn serve(cfg: &Config, bind_from_flag: bool, demo: bool) -> Result<(), Fail> {
     let addrs = parse_bind(&cfg.server.bind, bind_from_flag)?;
+    match invois::startup::raise_fd_limit() {
+        Ok(n) => log::debug!("open-file limit: {n}"),
+        Err(e) => log::warn!("cannot raise the open-file limit: {e}"),
+    }
     let listener = TcpListener::bind(&addrs[..]).map_err(|e| {
         Fail::Other(format!(
             "cannot listen on {}: {e}; choose another with --bind",

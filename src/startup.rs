@@ -159,6 +159,9 @@ impl Application {
         let auth_data = web::Data::from(auth.clone());
         let db_data = web::Data::new(db.clone());
         let body_limit = cfg.server.body_limit;
+        let body_timeout = web::Data::new(crate::body_deadline::BodyTimeout(Duration::from_secs(
+            cfg.server.body_timeout_secs,
+        )));
         let cors_origins = cfg.server.cors_origins.clone();
         let mut server = HttpServer::new(move || {
             App::new()
@@ -174,6 +177,8 @@ impl Application {
                 )
                 .wrap(from_fn(request_id))
                 .wrap(Logger::new(r#"%a "%r" %s %b %Dms rid=%{x-request-id}o"#))
+                .wrap(from_fn(crate::body_deadline::body_deadline))
+                .app_data(body_timeout.clone())
                 .app_data(db_data.clone())
                 .app_data(auth_data.clone())
                 .app_data(
@@ -206,9 +211,13 @@ impl Application {
         .worker_max_blocking_threads(usize::try_from(cfg.database.pool_size).unwrap_or(8) + 4)
         .listen(listener)
         .map_err(|e| format!("cannot listen: {e}"))?;
-        if cfg.server.workers > 0 {
-            server = server.workers(cfg.server.workers);
-        }
+        let workers = match cfg.server.workers {
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            n => n,
+        };
+        server = server
+            .workers(workers)
+            .max_connections(cfg.server.max_connections.div_ceil(workers).max(1));
         spawn_background(auth.clone(), cfg.auth.last_used_flush_secs);
         crate::jobs::spawn_purges(
             db.clone(),
@@ -247,4 +256,10 @@ impl Application {
         }
         res
     }
+}
+
+/// Raises the open-file limit to its hard limit, so that `max_connections` and the
+/// database's files fit (a soft limit of 1,024 is common); returns the new limit.
+pub fn raise_fd_limit() -> std::io::Result<u64> {
+    rlimit::increase_nofile_limit(u64::MAX)
 }

@@ -366,3 +366,123 @@ fn a_backup_copy_is_checked_whole_before_it_counts() {
     // And the server side now knows: reads are refused too.
     assert!(opened.health().readable().is_err());
 }
+
+/// Sends `head_and_body` on a raw connection, then reads until the server closes it (or
+/// `patience` passes: then the connection was held open, which fails the test).
+async fn raw_exchange(address: &str, head_and_body: &[u8], patience: u64) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = address.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(head_and_body).await.unwrap();
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(patience),
+        s.read_to_end(&mut got),
+    )
+    .await;
+    assert!(
+        read.is_ok(),
+        "the connection was still open after {patience} s; got so far: {}",
+        String::from_utf8_lossy(&got)
+    );
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+fn split_response(raw: &str) -> (String, String, Value) {
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    let status = head.lines().next().unwrap().to_owned();
+    (
+        status,
+        head.to_ascii_lowercase(),
+        serde_json::from_str(body).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_body_that_stops_arriving_gets_a_json_408_and_the_connection_closed() {
+    let app = crate::helpers::spawn_app_with(|c| c.server.body_timeout_secs = 1).await;
+    let req = format!(
+        "POST /api/integrations/users HTTP/1.1\r\nHost: t\r\nX-Invois-Key: {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"na",
+        app.key
+    );
+    let raw = raw_exchange(&app.address, req.as_bytes(), 20).await;
+    let (status, head, body) = split_response(&raw);
+    assert_eq!(status, "HTTP/1.1 408 Request Timeout");
+    assert!(head.contains("connection: close"), "{head}");
+    assert!(head.contains("content-type: application/json"), "{head}");
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "error": "Request Timeout",
+            "message": "The request body did not arrive within 1 seconds",
+            "code": "request_timeout"
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_chunked_body_that_stops_arriving_gets_a_json_408_and_the_connection_closed() {
+    let app = crate::helpers::spawn_app_with(|c| c.server.body_timeout_secs = 1).await;
+    let req = format!(
+        "POST /api/integrations/users HTTP/1.1\r\nHost: t\r\nX-Invois-Key: {}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{{\"n\r\n",
+        app.key
+    );
+    let raw = raw_exchange(&app.address, req.as_bytes(), 20).await;
+    let (status, head, body) = split_response(&raw);
+    assert_eq!(status, "HTTP/1.1 408 Request Timeout");
+    assert!(head.contains("connection: close"), "{head}");
+    assert_eq!(body["code"], "request_timeout");
+}
+
+#[tokio::test]
+async fn an_unfinished_chunked_body_over_the_limit_gets_413_and_the_connection_closed() {
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.server.body_limit = 64;
+        c.server.body_timeout_secs = 120;
+    })
+    .await;
+    let chunk = "x".repeat(200);
+    let req = format!(
+        "POST /api/integrations/users HTTP/1.1\r\nHost: t\r\nX-Invois-Key: {}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{chunk}\r\n",
+        app.key,
+        chunk.len()
+    );
+    // The terminating chunk never comes; the body timeout is far away.
+    let raw = raw_exchange(&app.address, req.as_bytes(), 20).await;
+    let (status, head, body) = split_response(&raw);
+    assert_eq!(status, "HTTP/1.1 413 Payload Too Large");
+    assert!(head.contains("connection: close"), "{head}");
+    assert_eq!(body["code"], "payload_too_large");
+}
+
+#[tokio::test]
+async fn a_request_refused_before_its_body_closes_the_connection() {
+    let app = crate::helpers::spawn_app().await;
+    // No key: 401 before anyone reads the body, which never finishes.
+    let req = "POST /api/integrations/users HTTP/1.1\r\nHost: t\r\n\
+               Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{";
+    let raw = raw_exchange(&app.address, req.as_bytes(), 20).await;
+    let (status, head, body) = split_response(&raw);
+    assert_eq!(status, "HTTP/1.1 401 Unauthorized");
+    assert!(head.contains("connection: close"), "{head}");
+    assert_eq!(body["code"], "unauthorized");
+}
+
+#[tokio::test]
+async fn serve_raises_its_open_file_limit_to_the_hard_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("fd.db");
+    let (mut child, _) = start_binary(&db, &[]).await;
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let cols: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(cols[3], cols[4], "soft = hard: {line}");
+}
