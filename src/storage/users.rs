@@ -298,7 +298,7 @@ pub fn email_conflict() -> ApiError {
     let mut d = Details::new();
     d.insert("email".into(), vec!["Email is already taken".into()]);
     ApiError::Conflict {
-        message: "Email is already taken".into(),
+        message: "Email already exists".into(),
         details: Some(d),
     }
 }

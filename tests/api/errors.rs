@@ -218,7 +218,7 @@ async fn every_problem_is_reported_at_once() {
     let keys: Vec<&str> = d.keys().map(String::as_str).collect();
     assert_eq!(keys, ["dob", "email", "name", "nickname", "phone", "role"]);
     assert_eq!(d["name"], json!(["Name must be at least 2 characters"]));
-    assert_eq!(d["email"], json!(["Email must be a valid email address"]));
+    assert_eq!(d["email"], json!(["Email format is invalid"]));
     assert_eq!(d["phone"], json!(["Phone must be a valid phone number"]));
     assert_eq!(d["dob"], json!(["Date of birth must not be in the future"]));
     assert_eq!(
@@ -342,7 +342,7 @@ async fn a_missing_scope_is_403_naming_the_scope_that_would_do() {
     assert_eq!(v["error"], "Forbidden");
     assert_eq!(
         v["message"],
-        "Insufficient scope; expected any of: write:tiers"
+        "Insufficient scope; expected any of: write:tiers."
     );
 }
 

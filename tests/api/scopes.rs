@@ -198,7 +198,7 @@ async fn every_route_refuses_a_key_without_its_scope_and_admits_a_key_with_only_
             body,
             json!({
                 "error": "Forbidden",
-                "message": format!("Insufficient scope; expected any of: {}", scope.as_str()),
+                "message": format!("Insufficient scope; expected any of: {}.", scope.as_str()),
                 "code": "insufficient_scope"
             }),
             "{what}"

@@ -294,7 +294,7 @@ async fn a_validation_error_has_exactly_the_seed_envelope() {
             "error": "Validation Error",
             "message": "The request contains invalid data",
             "code": "validation_error",
-            "details": {"email": ["Email must be a valid email address"]}
+            "details": {"email": ["Email format is invalid"]}
         })
     );
 }
@@ -321,7 +321,7 @@ async fn malformed_emails_are_rejected() {
             .await;
         assert_eq!(
             validation_details(res).await,
-            json!({"email": ["Email must be a valid email address"]}),
+            json!({"email": ["Email format is invalid"]}),
             "{bad}"
         );
     }
@@ -384,7 +384,7 @@ async fn a_taken_email_is_a_409_conflict_naming_the_email() {
         v,
         json!({
             "error": "Conflict",
-            "message": "Email is already taken",
+            "message": "Email already exists",
             "code": "conflict",
             "details": {"email": ["Email is already taken"]}
         })
@@ -676,7 +676,7 @@ async fn every_problem_is_reported_at_once() {
         validation_details(res).await,
         json!({
             "name": ["Name must be at least 2 characters"],
-            "email": ["Email must be a valid email address"],
+            "email": ["Email format is invalid"],
             "role": ["Role must be one of: super-admin, admin, customer"],
             "phone": ["Phone must be a valid phone number"],
             "dob": ["Date of birth must be a valid ISO 8601 date (YYYY-MM-DD)"],
@@ -1041,7 +1041,7 @@ async fn a_patch_applies_the_same_validation_as_create() {
         validation_details(res).await,
         json!({
             "name": ["Name must be at least 2 characters"],
-            "email": ["Email must be a valid email address"],
+            "email": ["Email format is invalid"],
             "role": ["Role must be one of: super-admin, admin, customer"],
             "phone": ["Phone must be a valid phone number"],
             "dob": ["Date of birth must be a valid ISO 8601 date (YYYY-MM-DD)"],
@@ -1099,7 +1099,7 @@ async fn patching_to_another_users_email_is_a_409() {
         v,
         json!({
             "error": "Conflict",
-            "message": "Email is already taken",
+            "message": "Email already exists",
             "code": "conflict",
             "details": {"email": ["Email is already taken"]}
         })
