@@ -179,6 +179,25 @@ pub struct User {
     pub updated_at: String,
 }
 
+/// A user in `GET /users` lists (the published List Users page): no `dob`, no `members`.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct UserSummary {
+    #[schema(example = "user-456")]
+    pub id: String,
+    #[schema(example = "Jane Smith")]
+    pub name: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    #[schema(example = "jane@example.com")]
+    pub email: String,
+    pub phone: Option<String>,
+    #[schema(example = "customer")]
+    pub role: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
 /// Pagination meta of seed 002.
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
 pub struct PageMeta {

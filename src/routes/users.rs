@@ -11,7 +11,7 @@ use crate::auth::{scope, Need};
 use crate::domain::fields::{Fields, Patch};
 use crate::domain::{self, USER_ROLES};
 use crate::error::{ApiError, Result};
-use crate::model::{CountMeta, ListPage, Page, PageMeta, User, UserOrganizations};
+use crate::model::{CountMeta, ListPage, Page, PageMeta, User, UserOrganizations, UserSummary};
 use crate::storage::users::{NewUser, Sort, UserUpdate};
 use crate::storage::{events, orgs, users, Db};
 
@@ -107,7 +107,7 @@ pub async fn create_user(
         ("page" = Option<u32>, Query, description = "From 1 (default 1)"),
         ("per_page" = Option<u32>, Query, description = "1 to 100 (default 10)"),
         ("after" = Option<String>, Query, description = "Keyset pagination instead of page: empty for the start, then meta.next_cursor (same sort)")),
-    responses((status = 200, body = ListPage<User>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    responses((status = 200, body = ListPage<UserSummary>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("api_key" = ["read:users"])))]
 pub async fn list(

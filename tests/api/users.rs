@@ -1522,15 +1522,57 @@ async fn an_empty_user_list_has_one_empty_page() {
 }
 
 #[tokio::test]
-async fn users_are_listed_with_their_full_representation() {
+async fn users_are_listed_in_the_published_list_shape_without_dob_or_members() {
     let app = spawn_app().await;
     let u = create(&app, full_user("jane@example.com")).await;
     let v: Value = app.get("/users").await.json().await.unwrap();
+    let item = json!({
+        "id": u["id"], "name": "Jane Smith", "firstName": "Jane", "lastName": "Smith",
+        "email": "jane@example.com", "phone": "+1234567890", "role": "customer",
+        "createdAt": u["createdAt"], "updatedAt": u["updatedAt"]
+    });
     assert_eq!(
         v,
-        json!({"data": [u], "meta": {"total": 1, "per_page": 10, "current_page": 1,
-                                     "last_page": 1, "from": 1, "to": 1}})
+        json!({"data": [item], "meta": {"total": 1, "per_page": 10, "current_page": 1,
+                                        "last_page": 1, "from": 1, "to": 1}})
     );
+}
+
+#[tokio::test]
+async fn user_list_items_have_the_published_fields_in_order() {
+    let app = spawn_app().await;
+    app.load_demo().await;
+    for q in [
+        "/users?query=jane%40acme.com",
+        "/users?after=&query=jane%40acme.com",
+    ] {
+        let text = app.get(q).await.text().await.unwrap();
+        let data = &text[text.find("\"data\":[{").unwrap()..];
+        let keys: Vec<&str> = [
+            "id",
+            "name",
+            "firstName",
+            "lastName",
+            "email",
+            "phone",
+            "role",
+            "createdAt",
+            "updatedAt",
+        ]
+        .into_iter()
+        .filter(|k| data.contains(&format!("\"{k}\":")))
+        .collect();
+        assert_eq!(keys.len(), 9, "{text}");
+        let positions: Vec<usize> = keys
+            .iter()
+            .map(|k| data.find(&format!("\"{k}\":")).unwrap())
+            .collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{text}");
+        assert!(
+            !data.contains("\"dob\"") && !data.contains("\"members\""),
+            "{text}"
+        );
+    }
 }
 
 #[tokio::test]
