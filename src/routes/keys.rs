@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{no_content, ok_json, API};
+use super::{no_content, ok_json, NoQuery, API};
 use crate::auth::{self, scope, AuthState, Need, Scope};
 use crate::domain::fields::Fields;
 use crate::error::{ApiError, ErrorBody, Result};
@@ -44,7 +44,7 @@ pub struct KeyList {
 #[utoipa::path(get, path = "/api/integrations/keys", tag = "keys",
     responses((status = 200, body = KeyList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("api_key" = ["admin"])))]
-pub async fn list(_key: Need<scope::Admin>, db: web::Data<Db>) -> Result<HttpResponse> {
+pub async fn list(_key: Need<scope::Admin>, _: NoQuery, db: web::Data<Db>) -> Result<HttpResponse> {
     let data = db.read(keys::list).await?;
     ok_json(&KeyList { data })
 }
@@ -55,6 +55,7 @@ pub async fn list(_key: Need<scope::Admin>, db: web::Data<Db>) -> Result<HttpRes
     security(("api_key" = ["admin"])))]
 pub async fn create_key(
     key: Need<scope::Admin>,
+    _: NoQuery,
     db: web::Data<Db>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
@@ -107,6 +108,7 @@ pub async fn create_key(
     security(("api_key" = ["admin"])))]
 pub async fn revoke(
     key: Need<scope::Admin>,
+    _: NoQuery,
     db: web::Data<Db>,
     auth: web::Data<AuthState>,
     id: web::Path<String>,
@@ -133,6 +135,7 @@ pub async fn revoke(
     security(("api_key" = ["admin"])))]
 pub async fn rotate(
     key: Need<scope::Admin>,
+    _: NoQuery,
     db: web::Data<Db>,
     auth: web::Data<AuthState>,
     id: web::Path<String>,

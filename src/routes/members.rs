@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::{
     check_if_match, create, created, if_match, no_content, ok_json, resource, IdemKey, ListParams,
-    API,
+    NoQuery, API,
 };
 use crate::auth::{scope, Need};
 use crate::domain::fields::Fields;
@@ -93,6 +93,7 @@ pub async fn list(
 pub async fn get(
     req: HttpRequest,
     _key: Need<scope::ReadOrganizations>,
+    _: NoQuery,
     db: web::Data<Db>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse> {
@@ -116,6 +117,7 @@ pub async fn get(
 pub async fn add(
     req: HttpRequest,
     key: Need<scope::WriteOrganizations>,
+    _: NoQuery,
     db: web::Data<Db>,
     id: web::Path<String>,
     body: web::Json<Value>,
@@ -165,6 +167,7 @@ pub async fn add(
 pub async fn update(
     req: HttpRequest,
     key: Need<scope::WriteOrganizations>,
+    _: NoQuery,
     db: web::Data<Db>,
     path: web::Path<(String, String)>,
     body: web::Json<Value>,
@@ -209,6 +212,7 @@ pub async fn update(
 pub async fn delete(
     req: HttpRequest,
     key: Need<scope::WriteOrganizations>,
+    _: NoQuery,
     db: web::Data<Db>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse> {

@@ -45,10 +45,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 #[utoipa::path(get, path = "/api/integrations/openapi.json", tag = "health", responses((status = 200, description = "This document")))]
-pub async fn openapi_json() -> HttpResponse {
+pub async fn openapi_json(_: super::NoQuery) -> HttpResponse {
+    static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let doc = DOC.get_or_init(|| ApiDoc::openapi().to_json().unwrap_or_default());
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(ApiDoc::openapi().to_json().unwrap_or_default())
+        .body(doc.as_str())
 }
 
 /// `/docs` without the slash: a redirect to the Swagger UI at `/docs/`.
@@ -58,8 +60,10 @@ pub async fn docs_redirect() -> HttpResponse {
         .finish()
 }
 
-/// The Swagger UI service at `/docs`.
+/// The Swagger UI service at `/docs`. It reads the document from [`openapi_json`] (not a
+/// copy served by the UI itself, which would bypass the API's own rules for that path).
 pub fn docs() -> utoipa_swagger_ui::SwaggerUi {
-    utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
-        .url("/api/integrations/openapi.json", ApiDoc::openapi())
+    utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").config(utoipa_swagger_ui::Config::new([
+        "/api/integrations/openapi.json",
+    ]))
 }

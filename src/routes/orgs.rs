@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::{
     check_if_match, create, created, if_match, no_content, ok_json, resource, IdemKey, ListParams,
-    API,
+    NoQuery, API,
 };
 use crate::auth::{scope, Need};
 use crate::domain::fields::{Fields, Patch};
@@ -92,6 +92,7 @@ pub async fn list(
 pub async fn get(
     req: HttpRequest,
     _key: Need<scope::ReadOrganizations>,
+    _: NoQuery,
     db: web::Data<Db>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
@@ -122,6 +123,7 @@ pub async fn get(
 pub async fn create_org(
     req: HttpRequest,
     key: Need<scope::WriteOrganizations>,
+    _: NoQuery,
     db: web::Data<Db>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
@@ -160,6 +162,7 @@ pub async fn create_org(
 pub async fn update(
     req: HttpRequest,
     key: Need<scope::WriteOrganizations>,
+    _: NoQuery,
     db: web::Data<Db>,
     id: web::Path<String>,
     body: web::Json<Value>,
@@ -200,6 +203,7 @@ pub async fn update(
 pub async fn delete(
     req: HttpRequest,
     key: Need<scope::WriteOrganizations>,
+    _: NoQuery,
     db: web::Data<Db>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::{
     check_if_match, create, created, if_match, no_content, ok_json, resource, IdemKey, ListParams,
-    API,
+    NoQuery, API,
 };
 use crate::auth::{scope, Need};
 use crate::domain;
@@ -124,6 +124,7 @@ pub async fn list(
 pub async fn get(
     req: HttpRequest,
     _key: Need<scope::ReadTiers>,
+    _: NoQuery,
     db: web::Data<Db>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
@@ -145,6 +146,7 @@ pub async fn get(
 pub async fn create_tier(
     req: HttpRequest,
     key: Need<scope::WriteTiers>,
+    _: NoQuery,
     db: web::Data<Db>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
@@ -171,6 +173,7 @@ pub async fn create_tier(
 pub async fn update(
     req: HttpRequest,
     key: Need<scope::WriteTiers>,
+    _: NoQuery,
     db: web::Data<Db>,
     id: web::Path<String>,
     body: web::Json<Value>,
@@ -202,6 +205,7 @@ pub async fn update(
 pub async fn delete(
     req: HttpRequest,
     key: Need<scope::WriteTiers>,
+    _: NoQuery,
     db: web::Data<Db>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {

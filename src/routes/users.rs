@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::{
     check_if_match, create, created, if_match, no_content, ok_json, resource, IdemKey, ListParams,
-    API,
+    NoQuery, API,
 };
 use crate::auth::{scope, Need};
 use crate::domain::fields::{Fields, Patch};
@@ -68,6 +68,7 @@ fn read(body: Value) -> Result<(UserUpdate, Fields)> {
 pub async fn create_user(
     req: HttpRequest,
     key: Need<scope::WriteUsers>,
+    _: NoQuery,
     db: web::Data<Db>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
@@ -161,6 +162,7 @@ pub async fn list(
 pub async fn get(
     req: HttpRequest,
     _key: Need<scope::ReadUsers>,
+    _: NoQuery,
     db: web::Data<Db>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
@@ -182,6 +184,7 @@ pub async fn get(
 pub async fn update(
     req: HttpRequest,
     key: Need<scope::WriteUsers>,
+    _: NoQuery,
     db: web::Data<Db>,
     id: web::Path<String>,
     body: web::Json<Value>,
@@ -214,6 +217,7 @@ pub async fn update(
 pub async fn delete(
     req: HttpRequest,
     key: Need<scope::WriteUsers>,
+    _: NoQuery,
     db: web::Data<Db>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
@@ -241,6 +245,7 @@ pub async fn delete(
     security(("api_key" = ["read:organizations"])))]
 pub async fn organizations(
     _key: Need<scope::ReadOrganizations>,
+    _: NoQuery,
     db: web::Data<Db>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
