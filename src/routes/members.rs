@@ -23,7 +23,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/organizations/{id}/members/{memberId}")
             .route(web::get().to(get))
-            .route(web::patch().to(update))
+            .route(web::put().to(put))
+            .route(web::patch().to(patch))
             .route(web::delete().to(delete)),
     );
 }
@@ -158,16 +159,45 @@ pub async fn add(
     .await
 }
 
+#[utoipa::path(put, path = "/api/integrations/organizations/{id}/members/{memberId}", tag = "members",
+    params(("id" = String, Path), ("memberId" = String, Path), ("If-Match" = Option<String>, Header)),
+    request_body(content = Object, description = "role (owner | admin | customer)", example = json!({"role": "owner"})),
+    responses((status = 200, body = Membership), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("api_key" = ["write:organizations"])))]
+pub async fn put(
+    req: HttpRequest,
+    key: Need<scope::WriteOrganizations>,
+    _: NoQuery,
+    db: web::Data<Db>,
+    path: web::Path<(String, String)>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse> {
+    update(req, key, db, path, body).await
+}
+
 #[utoipa::path(patch, path = "/api/integrations/organizations/{id}/members/{memberId}", tag = "members",
     params(("id" = String, Path), ("memberId" = String, Path), ("If-Match" = Option<String>, Header)),
     request_body(content = Object, description = "role (owner | admin | customer)", example = json!({"role": "owner"})),
     responses((status = 200, body = Membership), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("api_key" = ["write:organizations"])))]
-pub async fn update(
+pub async fn patch(
     req: HttpRequest,
     key: Need<scope::WriteOrganizations>,
     _: NoQuery,
+    db: web::Data<Db>,
+    path: web::Path<(String, String)>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse> {
+    update(req, key, db, path, body).await
+}
+
+/// PUT and PATCH alike: only the fields given change (the published Update pages use PUT
+/// with partial bodies).
+async fn update(
+    req: HttpRequest,
+    key: Need<scope::WriteOrganizations>,
     db: web::Data<Db>,
     path: web::Path<(String, String)>,
     body: web::Json<Value>,

@@ -27,10 +27,10 @@ impl Modify for Security {
 #[openapi(
     info(title = "invois", description = "Shopify Integration user- and organization-management API. Errors share one JSON body (ErrorBody); authenticated responses carry X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset."),
     paths(
-        users::create_user, users::list, users::get, users::update, users::delete, users::organizations,
-        orgs::list, orgs::create_org, orgs::get, orgs::update, orgs::delete,
-        members::list, members::add, members::get, members::update, members::delete,
-        tiers::list, tiers::create_tier, tiers::get, tiers::update, tiers::delete,
+        users::create_user, users::list, users::get, users::put, users::patch, users::delete, users::organizations,
+        orgs::list, orgs::create_org, orgs::get, orgs::put, orgs::patch, orgs::delete,
+        members::list, members::add, members::get, members::put, members::patch, members::delete,
+        tiers::list, tiers::create_tier, tiers::get, tiers::put, tiers::patch, tiers::delete,
         keys::list, keys::create_key, keys::revoke, keys::rotate,
         events::list, openapi_json, health::healthz, health::readyz,
     ),

@@ -24,7 +24,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/organizations/{id}")
             .route(web::get().to(get))
-            .route(web::patch().to(update))
+            .route(web::put().to(put))
+            .route(web::patch().to(patch))
             .route(web::delete().to(delete)),
     );
 }
@@ -152,6 +153,24 @@ pub async fn create_org(
     .await
 }
 
+#[utoipa::path(put, path = "/api/integrations/organizations/{id}", tag = "organizations",
+    params(("id" = String, Path, description = "Organization id or slug"), ("If-Match" = Option<String>, Header, description = "ETag from a GET")),
+    request_body(content = Object, description = "Any of name, slug, logo, premiumTierId (null removes the tier); a rename keeps the slug", example = json!({"premiumTierId": null})),
+    responses((status = 200, body = OrgDetail, headers(("ETag" = String))), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 412, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("api_key" = ["write:organizations"])))]
+pub async fn put(
+    req: HttpRequest,
+    key: Need<scope::WriteOrganizations>,
+    _: NoQuery,
+    db: web::Data<Db>,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse> {
+    update(req, key, db, id, body).await
+}
+
 #[utoipa::path(patch, path = "/api/integrations/organizations/{id}", tag = "organizations",
     params(("id" = String, Path, description = "Organization id or slug"), ("If-Match" = Option<String>, Header, description = "ETag from a GET")),
     request_body(content = Object, description = "Any of name, slug, logo, premiumTierId (null removes the tier); a rename keeps the slug", example = json!({"premiumTierId": null})),
@@ -159,10 +178,22 @@ pub async fn create_org(
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 412, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("api_key" = ["write:organizations"])))]
-pub async fn update(
+pub async fn patch(
     req: HttpRequest,
     key: Need<scope::WriteOrganizations>,
     _: NoQuery,
+    db: web::Data<Db>,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse> {
+    update(req, key, db, id, body).await
+}
+
+/// PUT and PATCH alike: only the fields given change (the published Update pages use PUT
+/// with partial bodies).
+async fn update(
+    req: HttpRequest,
+    key: Need<scope::WriteOrganizations>,
     db: web::Data<Db>,
     id: web::Path<String>,
     body: web::Json<Value>,

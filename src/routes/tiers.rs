@@ -24,7 +24,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/tiers/{id}")
             .route(web::get().to(get))
-            .route(web::patch().to(update))
+            .route(web::put().to(put))
+            .route(web::patch().to(patch))
             .route(web::delete().to(delete)),
     );
 }
@@ -164,16 +165,45 @@ pub async fn create_tier(
     .await
 }
 
+#[utoipa::path(put, path = "/api/integrations/tiers/{id}", tag = "tiers",
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header)),
+    request_body(content = Object, description = "Any of name, features, limits (each limit may be null)", example = json!({"limits": {"maxUsers": 5000}})),
+    responses((status = 200, body = Tier), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 412, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("api_key" = ["write:tiers"])))]
+pub async fn put(
+    req: HttpRequest,
+    key: Need<scope::WriteTiers>,
+    _: NoQuery,
+    db: web::Data<Db>,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse> {
+    update(req, key, db, id, body).await
+}
+
 #[utoipa::path(patch, path = "/api/integrations/tiers/{id}", tag = "tiers",
     params(("id" = String, Path), ("If-Match" = Option<String>, Header)),
     request_body(content = Object, description = "Any of name, features, limits (each limit may be null)", example = json!({"limits": {"maxUsers": 5000}})),
     responses((status = 200, body = Tier), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 412, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("api_key" = ["write:tiers"])))]
-pub async fn update(
+pub async fn patch(
     req: HttpRequest,
     key: Need<scope::WriteTiers>,
     _: NoQuery,
+    db: web::Data<Db>,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse> {
+    update(req, key, db, id, body).await
+}
+
+/// PUT and PATCH alike: only the fields given change (the published Update pages use PUT
+/// with partial bodies).
+async fn update(
+    req: HttpRequest,
+    key: Need<scope::WriteTiers>,
     db: web::Data<Db>,
     id: web::Path<String>,
     body: web::Json<Value>,

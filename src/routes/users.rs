@@ -24,7 +24,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/users/{id}")
             .route(web::get().to(get))
-            .route(web::patch().to(update))
+            .route(web::put().to(put))
+            .route(web::patch().to(patch))
             .route(web::delete().to(delete)),
     )
     .service(web::resource("/users/{id}/organizations").route(web::get().to(organizations)));
@@ -174,6 +175,24 @@ pub async fn get(
     resource(&req, &user)
 }
 
+#[utoipa::path(put, path = "/api/integrations/users/{id}", tag = "users",
+    params(("id" = String, Path, description = "User id"), ("If-Match" = Option<String>, Header, description = "ETag from a GET; 412 if the user changed since")),
+    request_body(content = Object, description = "Any of name, firstName, lastName, email, phone, dob, role; absent = unchanged, null clears a nullable field", example = json!({"phone": "+60123456789", "lastName": null})),
+    responses((status = 200, body = User, headers(("ETag" = String))), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 412, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("api_key" = ["write:users"])))]
+pub async fn put(
+    req: HttpRequest,
+    key: Need<scope::WriteUsers>,
+    _: NoQuery,
+    db: web::Data<Db>,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse> {
+    update(req, key, db, id, body).await
+}
+
 #[utoipa::path(patch, path = "/api/integrations/users/{id}", tag = "users",
     params(("id" = String, Path, description = "User id"), ("If-Match" = Option<String>, Header, description = "ETag from a GET; 412 if the user changed since")),
     request_body(content = Object, description = "Any of name, firstName, lastName, email, phone, dob, role; absent = unchanged, null clears a nullable field", example = json!({"phone": "+60123456789", "lastName": null})),
@@ -181,10 +200,22 @@ pub async fn get(
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 412, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("api_key" = ["write:users"])))]
-pub async fn update(
+pub async fn patch(
     req: HttpRequest,
     key: Need<scope::WriteUsers>,
     _: NoQuery,
+    db: web::Data<Db>,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse> {
+    update(req, key, db, id, body).await
+}
+
+/// PUT and PATCH alike: only the fields given change (the published Update pages use PUT
+/// with partial bodies).
+async fn update(
+    req: HttpRequest,
+    key: Need<scope::WriteUsers>,
     db: web::Data<Db>,
     id: web::Path<String>,
     body: web::Json<Value>,

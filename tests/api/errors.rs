@@ -413,7 +413,7 @@ fn endpoints_without_query(spare_key: &str) -> Vec<(Method, String, Option<Value
     let tier = json!({"name": "Query Tier"});
     let role = json!({"role": "owner"});
     let key = json!({"name": "query-key"});
-    vec![
+    let mut all = vec![
         (Method::POST, "/users".into(), Some(user)),
         (Method::GET, "/users/user-123".into(), None),
         (
@@ -463,7 +463,15 @@ fn endpoints_without_query(spare_key: &str) -> Vec<(Method, String, Option<Value
         (Method::DELETE, "/organizations/org-123".into(), None),
         (Method::DELETE, "/users/user-123".into(), None),
         (Method::DELETE, "/tiers/tier-basic".into(), None),
-    ]
+    ];
+    // PUT answers as PATCH: the same bodies.
+    let puts: Vec<_> = all
+        .iter()
+        .filter(|(m, _, _)| *m == Method::PATCH)
+        .map(|(_, p, b)| (Method::PUT, p.clone(), b.clone()))
+        .collect();
+    all.splice(0..0, puts);
+    all
 }
 
 #[tokio::test]

@@ -22,6 +22,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/integrations/users"),
     ("post", "/api/integrations/users"),
     ("get", "/api/integrations/users/{id}"),
+    ("put", "/api/integrations/users/{id}"),
     ("patch", "/api/integrations/users/{id}"),
     ("delete", "/api/integrations/users/{id}"),
     ("get", "/api/integrations/users/{id}/organizations"),
@@ -29,6 +30,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/integrations/organizations"),
     ("post", "/api/integrations/organizations"),
     ("get", "/api/integrations/organizations/{id}"),
+    ("put", "/api/integrations/organizations/{id}"),
     ("patch", "/api/integrations/organizations/{id}"),
     ("delete", "/api/integrations/organizations/{id}"),
     // members.rs
@@ -36,6 +38,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/integrations/organizations/{id}/members"),
     (
         "get",
+        "/api/integrations/organizations/{id}/members/{memberId}",
+    ),
+    (
+        "put",
         "/api/integrations/organizations/{id}/members/{memberId}",
     ),
     (
@@ -50,6 +56,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/integrations/tiers"),
     ("post", "/api/integrations/tiers"),
     ("get", "/api/integrations/tiers/{id}"),
+    ("put", "/api/integrations/tiers/{id}"),
     ("patch", "/api/integrations/tiers/{id}"),
     ("delete", "/api/integrations/tiers/{id}"),
     // keys.rs
@@ -147,7 +154,7 @@ async fn every_listed_route_is_really_mounted() {
             .client
             .request(m, format!("{}{concrete}", app.address))
             .header("X-Invois-Key", &app.key);
-        if matches!(*method, "post" | "patch") {
+        if matches!(*method, "post" | "put" | "patch") {
             req = req.json(&serde_json::json!({}));
         }
         let res = req.send().await.unwrap();

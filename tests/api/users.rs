@@ -1902,3 +1902,144 @@ async fn email_uniqueness_ignores_unicode_composition() {
         .await;
     assert_error(res, 409, "conflict").await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// PUT /users/{id} (the published Update User page): partial, as PATCH
+// ---------------------------------------------------------------------------------------------
+
+async fn put(app: &TestApp, path: &str, body: &Value) -> Response {
+    app.req(Method::PUT, path).json(body).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_put_with_a_partial_body_changes_only_the_fields_given() {
+    let app = spawn_app().await;
+    let u = create(&app, full_user("jane@example.com")).await;
+    let id = u["id"].as_str().unwrap();
+    let res = put(
+        &app,
+        &format!("/users/{id}"),
+        &json!({"name": "Jane Doe", "phone": "+1987654321"}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().contains_key("etag"));
+    let v: Value = res.json().await.unwrap();
+    let mut want = u.clone();
+    want["name"] = json!("Jane Doe");
+    want["phone"] = json!("+1987654321");
+    want["updatedAt"] = v["updatedAt"].clone();
+    assert_eq!(v, want);
+    assert_eq!(
+        app.get(&format!("/users/{id}"))
+            .await
+            .json::<Value>()
+            .await
+            .unwrap(),
+        v
+    );
+}
+
+#[tokio::test]
+async fn a_put_clears_nullable_fields_with_null() {
+    let app = spawn_app().await;
+    let u = create(&app, full_user("jane@example.com")).await;
+    let id = u["id"].as_str().unwrap();
+    let res = put(
+        &app,
+        &format!("/users/{id}"),
+        &json!({"phone": null, "dob": null}),
+    )
+    .await;
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(
+        (&v["phone"], &v["dob"], &v["name"]),
+        (&Value::Null, &Value::Null, &json!("Jane Smith"))
+    );
+}
+
+#[tokio::test]
+async fn a_put_applies_the_same_validation_as_patch() {
+    let app = spawn_app().await;
+    let u = create(&app, full_user("jane@example.com")).await;
+    let path = format!("/users/{}", u["id"].as_str().unwrap());
+    let body = json!({"name": "J", "email": "nope", "role": "boss", "nickname": "JJ"});
+    let via_put = validation_details(put(&app, &path, &body).await).await;
+    let via_patch = validation_details(app.patch(&path, &body).await).await;
+    assert_eq!(
+        via_put,
+        json!({
+            "email": ["Email format is invalid"],
+            "name": ["Name must be at least 2 characters"],
+            "nickname": ["Unknown field: nickname"],
+            "role": ["Role must be one of: super-admin, admin, customer"]
+        })
+    );
+    assert_eq!(via_put, via_patch);
+    assert_eq!(app.get(&path).await.json::<Value>().await.unwrap(), u);
+}
+
+#[tokio::test]
+async fn a_put_to_another_users_email_is_a_409() {
+    let app = spawn_app().await;
+    create(&app, full_user("jane@example.com")).await;
+    let other = create(&app, full_user("john@example.com")).await;
+    let res = put(
+        &app,
+        &format!("/users/{}", other["id"].as_str().unwrap()),
+        &json!({"email": "JANE@example.com"}),
+    )
+    .await;
+    assert_eq!(res.status(), 409);
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({"error": "Conflict", "message": "Email already exists", "code": "conflict",
+               "details": {"email": ["Email is already taken"]}})
+    );
+}
+
+#[tokio::test]
+async fn a_put_with_a_stale_if_match_is_412_and_changes_nothing() {
+    let app = spawn_app().await;
+    let u = create(&app, full_user("jane@example.com")).await;
+    let path = format!("/users/{}", u["id"].as_str().unwrap());
+    let res = app
+        .req(Method::PUT, &path)
+        .header("If-Match", "\"stale\"")
+        .json(&json!({"name": "Jane Lim"}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, 412, "precondition_failed").await;
+    assert_eq!(app.get(&path).await.json::<Value>().await.unwrap(), u);
+}
+
+#[tokio::test]
+async fn a_put_records_a_user_updated_event_with_the_changed_fields() {
+    let app = spawn_app().await;
+    let u = create(&app, full_user("jane@example.com")).await;
+    let id = u["id"].as_str().unwrap();
+    let res = put(
+        &app,
+        &format!("/users/{id}"),
+        &json!({"name": "Jane Smith", "phone": "+60123456789"}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let page: Value = app
+        .get("/events?type=user.updated")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["data"][0]["subjectId"], json!(id), "{page}");
+    assert_eq!(page["data"][0]["changes"], json!(["phone"]), "{page}");
+}
+
+#[tokio::test]
+async fn a_put_to_an_unknown_user_is_404() {
+    let app = spawn_app().await;
+    let res = put(&app, "/users/user-nope", &json!({"name": "Jane Doe"})).await;
+    assert_eq!(res.status(), 404);
+    assert_eq!(res.json::<Value>().await.unwrap(), not_found_user());
+}
