@@ -1,13 +1,13 @@
 //! `/keys`: the key-management API (scope `admin`).
 
 use actix_web::{web, HttpResponse};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::{no_content, ok_json, NoQuery, API};
 use crate::auth::{self, scope, AuthState, Need, Scope};
-use crate::domain::fields::Fields;
+use crate::domain::fields::{Fields, Patch};
 use crate::error::{ApiError, ErrorBody, Result};
 use crate::storage::keys::KeyInfo;
 use crate::storage::{events, keys, Db};
@@ -20,6 +20,54 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/keys/{id}").route(web::delete().to(revoke)))
     .service(web::resource("/keys/{id}/rotate").route(web::post().to(rotate)));
+}
+
+/// A scope, as a key body names it (the scopes of SPEC §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum KeyScope {
+    #[serde(rename = "read:users")]
+    ReadUsers,
+    #[serde(rename = "write:users")]
+    WriteUsers,
+    #[serde(rename = "read:organizations")]
+    ReadOrganizations,
+    #[serde(rename = "write:organizations")]
+    WriteOrganizations,
+    #[serde(rename = "read:tiers")]
+    ReadTiers,
+    #[serde(rename = "write:tiers")]
+    WriteTiers,
+    #[serde(rename = "admin")]
+    Admin,
+}
+
+impl From<KeyScope> for Scope {
+    fn from(s: KeyScope) -> Self {
+        match s {
+            KeyScope::ReadUsers => Scope::ReadUsers,
+            KeyScope::WriteUsers => Scope::WriteUsers,
+            KeyScope::ReadOrganizations => Scope::ReadOrganizations,
+            KeyScope::WriteOrganizations => Scope::WriteOrganizations,
+            KeyScope::ReadTiers => Scope::ReadTiers,
+            KeyScope::WriteTiers => Scope::WriteTiers,
+            KeyScope::Admin => Scope::Admin,
+        }
+    }
+}
+
+/// The body of `POST /keys`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"name": "shopify-sync", "scopes": ["read:organizations"], "expiresInDays": 90}))]
+pub struct CreateKey {
+    #[schema(min_length = 1, max_length = 100, example = "shopify-sync")]
+    pub name: String,
+    /// Default: every scope but `admin`.
+    #[schema(min_items = 1, max_items = 10)]
+    pub scopes: Option<Vec<KeyScope>>,
+    /// Days until the key expires; `0` or absent: never.
+    #[schema(minimum = 0, maximum = 36_500, example = 90)]
+    pub expires_in_days: Option<u32>,
 }
 
 /// A new key with its plaintext, shown only in this response.
@@ -61,28 +109,23 @@ pub async fn create_key(
 ) -> Result<HttpResponse> {
     let mut f = Fields::new(body.into_inner())?;
     let name = f.string("name", auth::parse_key_name);
-    let name = f.require("name", name, "Name is required");
+    f.require("name", name, "Name is required");
     let scopes = f.string_list("scopes", 10, |s| {
         Scope::parse(s)
             .map(|x| x.as_str().to_owned())
             .ok_or_else(|| format!("unknown scope {s}"))
     });
-    let scopes: Vec<Scope> = match scopes.value() {
-        Some(v) if v.is_empty() => {
-            f.error("scopes", "at least one scope is needed");
-            Vec::new()
-        }
-        Some(v) => v.iter().filter_map(|s| Scope::parse(s)).collect(),
+    if matches!(scopes, Patch::Value(v) if v.is_empty()) {
+        f.error("scopes", "at least one scope is needed");
+    }
+    f.integer("expiresInDays", 36_500);
+    let body = f.finish_into::<CreateKey>()?;
+    let name = body.name;
+    let scopes: Vec<Scope> = match body.scopes {
+        Some(v) => v.into_iter().map(Scope::from).collect(),
         None => Scope::defaults(),
     };
-    let days = f
-        .integer("expiresInDays", 36_500)
-        .value()
-        .and_then(|d| u32::try_from(d).ok());
-    f.finish()?;
-    let Some(name) = name else {
-        return Err(ApiError::Internal("unreachable".into()));
-    };
+    let days = body.expires_in_days;
     let db = db.get_ref().clone();
     let actor = key.key_id.clone();
     let (info, plain) = web::block(move || {
@@ -208,4 +251,17 @@ pub fn rotate_key(db: &Db, id: &str, actor: Option<&str>) -> Result<(KeyInfo, au
         events::record(tx, "key.rotated", actor.as_deref(), &old_id, &[], &now)
     })?;
     Ok((info, plain))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_scope_can_be_named_in_a_key_body() {
+        for s in Scope::ALL {
+            let named: KeyScope = serde_json::from_value(Value::from(s.as_str())).unwrap();
+            assert_eq!(Scope::from(named), s);
+        }
+    }
 }

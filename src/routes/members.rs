@@ -1,7 +1,9 @@
 //! `/organizations/{id}/members`: list, add, change role, remove.
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use super::{
     check_if_match, create, created, if_match, no_content, ok_json, resource, IdemKey, ListParams,
@@ -27,6 +29,65 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::patch().to(patch))
             .route(web::delete().to(delete)),
     );
+}
+
+/// A member's role within an organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum MemberRole {
+    Owner,
+    Admin,
+    Customer,
+}
+
+impl MemberRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Admin => "admin",
+            Self::Customer => "customer",
+        }
+    }
+}
+
+/// The body of `POST /organizations/{id}/members`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"userId": "user-789", "role": "admin"}))]
+pub struct AddMember {
+    /// The id of an existing user.
+    #[schema(min_length = 1, example = "user-789")]
+    pub user_id: String,
+    /// Default `customer`.
+    #[schema(nullable = false, default = "customer")]
+    pub role: Option<MemberRole>,
+}
+
+/// The body of `PUT` and `PATCH /organizations/{id}/members/{memberId}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"role": "owner"}))]
+pub struct UpdateMember {
+    pub role: MemberRole,
+}
+
+/// The query of `GET /organizations/{id}/members`, as documented (read by [`ListParams`]).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MemberListQuery {
+    /// User name or email, partial, case-insensitive.
+    #[param(max_length = 200)]
+    pub query: Option<String>,
+    #[param(inline)]
+    pub role: Option<MemberRole>,
+    /// Page number, from 1 (default 1).
+    #[param(minimum = 1, maximum = 10_000_000, default = 1)]
+    pub page: Option<u32>,
+    /// Members per page (default 10, max 100).
+    #[param(minimum = 1, maximum = 100, default = 10)]
+    pub per_page: Option<u32>,
+    /// Keyset pagination instead of `page`: empty for the start, then `meta.next_cursor`.
+    pub after: Option<String>,
 }
 
 fn org_of(c: &rusqlite::Connection, id_or_slug: &str) -> Result<String> {
@@ -133,16 +194,12 @@ pub async fn add(
             Ok(s.to_owned())
         }
     });
-    let user_id = f.require("userId", user_id, "userId is required");
+    f.require("userId", user_id, "userId is required");
     let role = f.string("role", |s| domain::parse_role(s, &MEMBER_ROLES));
-    let role = f
-        .not_null("role", role)
-        .value()
-        .unwrap_or_else(|| "customer".into());
-    f.finish()?;
-    let Some(user_id) = user_id else {
-        return Err(ApiError::Internal("unreachable".into()));
-    };
+    f.not_null("role", role);
+    let add = f.finish_into::<AddMember>()?;
+    let user_id = add.user_id;
+    let role = add.role.unwrap_or(MemberRole::Customer).as_str().to_owned();
     let id = id.into_inner();
     let actor = key.key_id.clone();
     create(&db, &key, idem, move |tx, now| {
@@ -204,11 +261,8 @@ async fn update(
 ) -> Result<HttpResponse> {
     let mut f = Fields::new(body.into_inner())?;
     let role = f.string("role", |s| domain::parse_role(s, &MEMBER_ROLES));
-    let role = f.require("role", role, "Role is required");
-    f.finish()?;
-    let Some(role) = role else {
-        return Err(ApiError::Internal("unreachable".into()));
-    };
+    f.require("role", role, "Role is required");
+    let role = f.finish_into::<UpdateMember>()?.role.as_str().to_owned();
     let (id, mid) = path.into_inner();
     let im = if_match(&req);
     let actor = key.key_id.clone();
@@ -265,4 +319,18 @@ pub async fn delete(
     })
     .await?;
     Ok(no_content())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_role_enum_is_the_list_of_member_roles() {
+        for r in MEMBER_ROLES {
+            let role: MemberRole = serde_json::from_value(Value::from(r)).unwrap();
+            assert_eq!(role.as_str(), r);
+        }
+        assert!(serde_json::from_value::<MemberRole>(Value::from("super-admin")).is_err());
+    }
 }

@@ -159,6 +159,16 @@ impl FromRequest for NoQuery {
     }
 }
 
+/// For an update DTO's nullable field: `None` when absent, `Some(None)` for `null` (clear
+/// it), `Some(Some(v))` for a value. Use with `#[serde(default, deserialize_with = "…")]`.
+pub(crate) fn present<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 /// The error for a cursor this list did not make.
 pub(crate) fn bad_cursor() -> ApiError {
     ApiError::InvalidQuery(one("after", "after is not a cursor from this list"))

@@ -1,14 +1,16 @@
 //! `/organizations`: list (seed 002), get (seed 001), create, update, delete.
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
 use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use super::{
-    check_if_match, create, created, if_match, no_content, ok_json, resource, IdemKey, ListParams,
-    NoQuery, API,
+    check_if_match, create, created, if_match, no_content, ok_json, present, resource, IdemKey,
+    ListParams, NoQuery, API,
 };
 use crate::auth::{scope, Need};
-use crate::domain::fields::{Fields, Patch};
+use crate::domain::fields::Fields;
 use crate::domain::{self};
 use crate::error::{ApiError, ErrorBody, Result};
 use crate::model::{ListPage, OrgDetail, OrgSummary, Page, PageMeta};
@@ -30,29 +32,117 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-fn read(body: Value) -> Result<(OrgUpdate, Fields)> {
-    let mut f = Fields::new(body)?;
+/// The body of `POST /organizations`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"name": "Zeta Café Sdn Bhd", "slug": "zeta-cafe",
+    "logo": "https://example.com/logos/zeta.png", "premiumTierId": "tier-premium"}))]
+pub struct CreateOrganization {
+    #[schema(min_length = 2, max_length = 200, example = "Acme Corporation")]
+    pub name: String,
+    /// Lowercase letters, digits and single hyphens; unique. Generated from the name when
+    /// absent.
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[a-z0-9]+(-[a-z0-9]+)*$",
+        example = "acme-corp"
+    )]
+    pub slug: Option<String>,
+    /// An http(s) URL.
+    #[schema(
+        format = "uri",
+        max_length = 2048,
+        example = "https://example.com/logos/acme.png"
+    )]
+    pub logo: Option<String>,
+    /// The id of a premium tier.
+    #[schema(min_length = 1, max_length = 100, example = "tier-premium")]
+    pub premium_tier_id: Option<String>,
+}
+
+impl From<CreateOrganization> for NewOrg {
+    fn from(o: CreateOrganization) -> Self {
+        Self {
+            name: o.name,
+            slug: o.slug,
+            logo: o.logo,
+            premium_tier_id: o.premium_tier_id,
+        }
+    }
+}
+
+/// The body of `PUT` and `PATCH /organizations/{id}`: only include the fields you want to
+/// modify; `null` removes the logo or the tier. A rename keeps the slug.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"name": "Acme Corporation", "slug": "acme-corp",
+    "logo": "https://example.com/logos/acme.png", "premiumTierId": "tier-premium"}))]
+pub struct UpdateOrganization {
+    #[schema(nullable = false, min_length = 2, max_length = 200)]
+    pub name: Option<String>,
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[a-z0-9]+(-[a-z0-9]+)*$"
+    )]
+    pub slug: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, format = "uri", max_length = 2048)]
+    pub logo: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100)]
+    pub premium_tier_id: Option<Option<String>>,
+}
+
+impl From<UpdateOrganization> for OrgUpdate {
+    fn from(o: UpdateOrganization) -> Self {
+        Self {
+            name: o.name,
+            slug: o.slug,
+            logo: o.logo,
+            premium_tier_id: o.premium_tier_id,
+        }
+    }
+}
+
+/// The query of `GET /organizations` (seed 002), as documented (read by [`ListParams`]).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OrgListQuery {
+    /// Search term to filter organizations by name (partial, case-insensitive).
+    #[param(max_length = 200)]
+    pub query: Option<String>,
+    /// Page number for pagination (default: 1).
+    #[param(minimum = 1, maximum = 10_000_000, default = 1)]
+    pub page: Option<u32>,
+    /// Number of organizations per page (default: 10, max: 100).
+    #[param(minimum = 1, maximum = 100, default = 10)]
+    pub per_page: Option<u32>,
+    /// Keyset pagination instead of `page`: empty for the start, then `meta.next_cursor`;
+    /// the answer is then a CursorPage.
+    pub after: Option<String>,
+}
+
+/// Reads an organization body into `f` (every problem, normalized fields for the DTO).
+fn read(f: &mut Fields, creating: bool) {
     let name = f.string("name", |s| domain::parse_name(s, "Name", 200));
     let name = f.not_null("name", name);
     let slug = f.string("slug", domain::parse_slug);
-    let slug = f.not_null("slug", slug);
-    let logo = f.string("logo", |s| domain::parse_url(s, "Logo"));
-    let tier = f.string("premiumTierId", |s| {
+    f.not_null("slug", slug);
+    f.string("logo", |s| domain::parse_url(s, "Logo"));
+    f.string("premiumTierId", |s| {
         if s.is_empty() || s.len() > 100 {
             Err("premiumTierId must be a tier id".to_owned())
         } else {
             Ok(s.to_owned())
         }
     });
-    Ok((
-        OrgUpdate {
-            name: name.value(),
-            slug: slug.value(),
-            logo: logo.into_update(),
-            premium_tier_id: tier.into_update(),
-        },
-        f,
-    ))
+    if creating {
+        f.require("name", name, "Name is required");
+    }
 }
 
 #[utoipa::path(get, path = "/api/integrations/organizations", tag = "organizations",
@@ -130,18 +220,9 @@ pub async fn create_org(
 ) -> Result<HttpResponse> {
     let body = body.into_inner();
     let idem = IdemKey::from_request(&req, &body)?;
-    let (u, mut f) = read(body)?;
-    let name = f.require("name", Patch::from_option(u.name), "Name is required");
-    f.finish()?;
-    let Some(name) = name else {
-        return Err(ApiError::Internal("unreachable".into()));
-    };
-    let new = NewOrg {
-        name,
-        slug: u.slug,
-        logo: u.logo.flatten(),
-        premium_tier_id: u.premium_tier_id.flatten(),
-    };
+    let mut f = Fields::new(body)?;
+    read(&mut f, true);
+    let new = NewOrg::from(f.finish_into::<CreateOrganization>()?);
     let actor = key.key_id.clone();
     create(&db, &key, idem, move |tx, now| {
         let id = orgs::create(tx, &new, now)?;
@@ -198,8 +279,9 @@ async fn update(
     id: web::Path<String>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    let (u, f) = read(body.into_inner())?;
-    f.finish()?;
+    let mut f = Fields::new(body.into_inner())?;
+    read(&mut f, false);
+    let u = OrgUpdate::from(f.finish_into::<UpdateOrganization>()?);
     let id = id.into_inner();
     let im = if_match(&req);
     let actor = key.key_id.clone();

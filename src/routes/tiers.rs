@@ -1,11 +1,13 @@
 //! `/tiers`: premium tiers.
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
 use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use super::{
-    check_if_match, create, created, if_match, no_content, ok_json, resource, IdemKey, ListParams,
-    NoQuery, API,
+    check_if_match, create, created, if_match, no_content, ok_json, present, resource, IdemKey,
+    ListParams, NoQuery, API,
 };
 use crate::auth::{scope, Need};
 use crate::domain;
@@ -40,10 +42,113 @@ fn feature(s: &str) -> std::result::Result<String, String> {
 
 const MAX_LIMIT: i64 = 1 << 53;
 
-fn read(body: Value, creating: bool) -> Result<TierInput> {
-    let mut f = Fields::new(body)?;
-    let id = if creating {
-        f.string("id", |s| {
+/// Usage limits in a tier body: only the limits given change; `null` unsets one.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"maxUsers": 1000, "maxStorage": "100GB", "apiCallsPerMonth": 100000}))]
+pub struct TierLimitsInput {
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 9_007_199_254_740_992_i64, example = 1000)]
+    pub max_users: Option<Option<i64>>,
+    /// Free text such as `100GB`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 50, example = "100GB")]
+    pub max_storage: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 9_007_199_254_740_992_i64, example = 100_000)]
+    pub api_calls_per_month: Option<Option<i64>>,
+}
+
+/// The body of `POST /tiers`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"id": "tier-gold", "name": "Gold", "features": ["priority-support"],
+    "limits": {"maxUsers": 50, "maxStorage": "20GB", "apiCallsPerMonth": 50000}}))]
+pub struct CreateTier {
+    /// `tier-` and lowercase letters, digits or hyphens; generated when absent.
+    #[schema(
+        nullable = false,
+        min_length = 6,
+        max_length = 100,
+        pattern = "^tier-[a-z0-9-]+$",
+        example = "tier-gold"
+    )]
+    pub id: Option<String>,
+    #[schema(min_length = 2, max_length = 100, example = "Gold")]
+    pub name: String,
+    /// Each 1 to 100 characters; duplicates are dropped.
+    #[schema(nullable = false, max_items = 100)]
+    pub features: Option<Vec<String>>,
+    #[schema(nullable = false)]
+    pub limits: Option<TierLimitsInput>,
+}
+
+/// The body of `PUT` and `PATCH /tiers/{id}`: only include the fields you want to modify.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"name": "Premium",
+    "features": ["advanced-reporting", "priority-support", "custom-integrations", "unlimited-users"],
+    "limits": {"maxUsers": 1000, "maxStorage": "100GB", "apiCallsPerMonth": 100000}}))]
+pub struct UpdateTier {
+    #[schema(nullable = false, min_length = 2, max_length = 100)]
+    pub name: Option<String>,
+    /// Replaces the list.
+    #[schema(nullable = false, max_items = 100)]
+    pub features: Option<Vec<String>>,
+    #[schema(nullable = false)]
+    pub limits: Option<TierLimitsInput>,
+}
+
+fn limits(t: &mut TierInput, l: Option<TierLimitsInput>) {
+    if let Some(l) = l {
+        t.max_users = l.max_users;
+        t.max_storage = l.max_storage;
+        t.api_calls_per_month = l.api_calls_per_month;
+    }
+}
+
+impl From<CreateTier> for TierInput {
+    fn from(c: CreateTier) -> Self {
+        let mut t = TierInput {
+            id: c.id,
+            name: Some(c.name),
+            features: c.features,
+            ..TierInput::default()
+        };
+        limits(&mut t, c.limits);
+        t
+    }
+}
+
+impl From<UpdateTier> for TierInput {
+    fn from(u: UpdateTier) -> Self {
+        let mut t = TierInput {
+            name: u.name,
+            features: u.features,
+            ..TierInput::default()
+        };
+        limits(&mut t, u.limits);
+        t
+    }
+}
+
+/// The query of `GET /tiers`, as documented (read by [`ListParams`]).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TierListQuery {
+    /// Page number, from 1 (default 1).
+    #[param(minimum = 1, maximum = 10_000_000, default = 1)]
+    pub page: Option<u32>,
+    /// Tiers per page (default 10, max 100).
+    #[param(minimum = 1, maximum = 100, default = 10)]
+    pub per_page: Option<u32>,
+}
+
+/// Reads a tier body into `f` (every problem, normalized fields for the DTO); `id` only when
+/// `creating`, where `name` is required.
+fn read(f: &mut Fields, creating: bool) {
+    if creating {
+        let id = f.string("id", |s| {
             let ok = s.len() > 5
                 && s.len() <= 100
                 && s.starts_with("tier-")
@@ -55,49 +160,37 @@ fn read(body: Value, creating: bool) -> Result<TierInput> {
             } else {
                 Err("id must be tier- followed by lowercase letters, digits or hyphens".into())
             }
-        })
-    } else {
-        Patch::Absent
-    };
-    let id = f.not_null("id", id);
+        });
+        f.not_null("id", id);
+    }
     let name = f.string("name", |s| domain::parse_name(s, "Name", 100));
     let name = f.not_null("name", name);
     let features = f.string_list("features", 100, feature);
-    let features = f.not_null("features", features);
-    let mut t = TierInput {
-        id: id.value(),
-        name: name.value(),
-        features: features.value(),
-        ..TierInput::default()
-    };
+    f.not_null("features", features);
     match f.object("limits") {
         Patch::Value(v) => {
             let Ok(mut l) = Fields::new(v) else {
-                return Err(ApiError::Internal("limits not an object".into()));
+                f.error("limits", "limits must be an object");
+                return;
             };
-            t.max_users = l.integer("maxUsers", MAX_LIMIT).into_update();
-            t.max_storage = l
-                .string("maxStorage", |s| {
-                    let t = s.trim();
-                    if t.is_empty() || t.len() > 50 {
-                        Err("maxStorage must be 1 to 50 characters, e.g. 100GB".into())
-                    } else {
-                        Ok(t.to_owned())
-                    }
-                })
-                .into_update();
-            t.api_calls_per_month = l.integer("apiCallsPerMonth", MAX_LIMIT).into_update();
-            let nested = l.finish_nested();
-            f.merge_nested("limits", nested);
+            l.integer("maxUsers", MAX_LIMIT);
+            l.string("maxStorage", |s| {
+                let t = s.trim();
+                if t.is_empty() || t.len() > 50 {
+                    Err("maxStorage must be 1 to 50 characters, e.g. 100GB".into())
+                } else {
+                    Ok(t.to_owned())
+                }
+            });
+            l.integer("apiCallsPerMonth", MAX_LIMIT);
+            f.nested("limits", l);
         }
         Patch::Null => f.error("limits", "limits must be an object"),
         Patch::Absent => {}
     }
-    if creating && t.name.is_none() {
-        f.require::<String>("name", Patch::Absent, "Name is required");
+    if creating {
+        f.require("name", name, "Name is required");
     }
-    f.finish()?;
-    Ok(t)
 }
 
 #[utoipa::path(get, path = "/api/integrations/tiers", tag = "tiers",
@@ -153,7 +246,9 @@ pub async fn create_tier(
 ) -> Result<HttpResponse> {
     let body = body.into_inner();
     let idem = IdemKey::from_request(&req, &body)?;
-    let t = read(body, true)?;
+    let mut f = Fields::new(body)?;
+    read(&mut f, true);
+    let t = TierInput::from(f.finish_into::<CreateTier>()?);
     let actor = key.key_id.clone();
     create(&db, &key, idem, move |tx, now| {
         let id = tiers::create(tx, &t, now)?;
@@ -208,7 +303,9 @@ async fn update(
     id: web::Path<String>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    let t = read(body.into_inner(), false)?;
+    let mut f = Fields::new(body.into_inner())?;
+    read(&mut f, false);
+    let t = TierInput::from(f.finish_into::<UpdateTier>()?);
     let id = id.into_inner();
     let im = if_match(&req);
     let actor = key.key_id.clone();

@@ -311,6 +311,13 @@ pub struct NewUser {
     pub role: String,
 }
 
+/// Whether another user than `except` has `email` (compared as the unique index does).
+pub fn email_taken(conn: &Connection, email: &str, except: Option<&str>) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM users WHERE email_fold = ?1 AND id IS NOT ?2")?
+        .exists(params![fold(email), except])?)
+}
+
 pub fn email_conflict() -> ApiError {
     let mut d = Details::new();
     d.insert("email".into(), vec!["Email is already taken".into()]);

@@ -2043,3 +2043,96 @@ async fn a_put_to_an_unknown_user_is_404() {
     assert_eq!(res.status(), 404);
     assert_eq!(res.json::<Value>().await.unwrap(), not_found_user());
 }
+
+// ---------------------------------------------------------------------------------------------
+// A taken email among other problems: one 400 (seed 003's validation example)
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_taken_email_and_a_missing_name_are_one_400_as_in_seed_003() {
+    let app = spawn_app().await;
+    create(&app, full_user("jane@example.com")).await;
+    let res = app
+        .post("/users", &json!({"email": "Jane@Example.com"}))
+        .await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({
+            "error": "Validation Error",
+            "message": "The request contains invalid data",
+            "code": "validation_error",
+            "details": {"email": ["Email is already taken"], "name": ["Name is required"]}
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_taken_email_is_listed_with_an_unknown_field_too() {
+    let app = spawn_app().await;
+    create(&app, full_user("jane@example.com")).await;
+    let mut body = full_user("jane@example.com");
+    body["nickname"] = json!("JJ");
+    let d = validation_details(app.post("/users", &body).await).await;
+    assert_eq!(
+        d,
+        json!({"email": ["Email is already taken"], "nickname": ["Unknown field: nickname"]})
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_email_is_not_also_reported_as_taken() {
+    let app = spawn_app().await;
+    let d = validation_details(app.post("/users", &json!({"email": "jane@"})).await).await;
+    assert_eq!(
+        d,
+        json!({"email": ["Email format is invalid"], "name": ["Name is required"]})
+    );
+}
+
+#[tokio::test]
+async fn a_free_email_with_other_problems_lists_only_those() {
+    let app = spawn_app().await;
+    create(&app, full_user("jane@example.com")).await;
+    let d = validation_details(
+        app.post("/users", &json!({"email": "john@example.com", "name": "J"}))
+            .await,
+    )
+    .await;
+    assert_eq!(d, json!({"name": ["Name must be at least 2 characters"]}));
+}
+
+#[tokio::test]
+async fn an_update_lists_a_taken_email_with_its_other_problems() {
+    let app = spawn_app().await;
+    create(&app, full_user("jane@example.com")).await;
+    let other = create(&app, full_user("john@example.com")).await;
+    let path = format!("/users/{}", other["id"].as_str().unwrap());
+    let body = json!({"email": "JANE@example.com", "role": "boss"});
+    let want = json!({
+        "email": ["Email is already taken"],
+        "role": ["Role must be one of: super-admin, admin, customer"]
+    });
+    assert_eq!(
+        validation_details(app.patch(&path, &body).await).await,
+        want
+    );
+    assert_eq!(
+        validation_details(put(&app, &path, &body).await).await,
+        want
+    );
+    assert_eq!(app.get(&path).await.json::<Value>().await.unwrap(), other);
+}
+
+#[tokio::test]
+async fn an_update_to_its_own_email_with_other_problems_does_not_call_it_taken() {
+    let app = spawn_app().await;
+    let u = create(&app, full_user("jane@example.com")).await;
+    let path = format!("/users/{}", u["id"].as_str().unwrap());
+    let d = validation_details(
+        app.patch(&path, &json!({"email": "JANE@example.com", "name": "J"}))
+            .await,
+    )
+    .await;
+    assert_eq!(d, json!({"name": ["Name must be at least 2 characters"]}));
+}
