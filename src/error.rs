@@ -58,7 +58,7 @@ pub struct ErrorBody {
     pub code: String,
     /// Field name → list of messages; present only for field problems.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<std::collections::BTreeMap<String, Vec<String>>>)]
     pub details: Option<Details>,
 }
 

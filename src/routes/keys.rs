@@ -89,17 +89,19 @@ pub struct KeyList {
     pub data: Vec<KeyInfo>,
 }
 
-#[utoipa::path(get, path = "/api/integrations/keys", tag = "keys",
-    responses((status = 200, body = KeyList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// List API keys.
+#[utoipa::path(get, path = "/api/integrations/keys", tag = "keys", operation_id = "listKeys",
+    responses((status = 200, description = "Every API key (never its secret)", body = KeyList)),
     security(("api_key" = ["admin"])))]
 pub async fn list(_key: Need<scope::Admin>, _: NoQuery, db: web::Data<Db>) -> Result<HttpResponse> {
     let data = db.read(keys::list).await?;
     ok_json(&KeyList { data })
 }
 
-#[utoipa::path(post, path = "/api/integrations/keys", tag = "keys",
-    request_body(content = Object, description = "name (required), scopes (default: all but admin), expiresInDays", example = json!({"name": "shopify-sync", "scopes": ["read:organizations"], "expiresInDays": 90})),
-    responses((status = 201, body = NewKey), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// Create an API key.
+#[utoipa::path(post, path = "/api/integrations/keys", tag = "keys", operation_id = "createKey",
+    request_body = CreateKey,
+    responses((status = 201, description = "The new key with its plaintext, shown only this once", body = NewKey, headers(("Location" = String, description = "URL of the new resource")))),
     security(("api_key" = ["admin"])))]
 pub async fn create_key(
     key: Need<scope::Admin>,
@@ -145,9 +147,11 @@ pub async fn create_key(
         .json(body))
 }
 
-#[utoipa::path(delete, path = "/api/integrations/keys/{id}", tag = "keys",
+/// Revoke an API key.
+#[utoipa::path(delete, path = "/api/integrations/keys/{id}", tag = "keys", operation_id = "revokeKey",
     params(("id" = String, Path, description = "Key id")),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
+    responses((status = 204, description = "Revoked (again: no change)"),
+        (status = 404, description = "API key not found", body = ErrorBody)),
     security(("api_key" = ["admin"])))]
 pub async fn revoke(
     key: Need<scope::Admin>,
@@ -172,9 +176,12 @@ pub async fn revoke(
     Ok(no_content())
 }
 
-#[utoipa::path(post, path = "/api/integrations/keys/{id}/rotate", tag = "keys",
+/// Rotate an API key: a successor with the same name, scopes and remaining lifetime.
+#[utoipa::path(post, path = "/api/integrations/keys/{id}/rotate", tag = "keys", operation_id = "rotateKey",
     params(("id" = String, Path, description = "Key id")),
-    responses((status = 201, body = NewKey), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
+    responses((status = 201, description = "The successor with its plaintext; the old key is revoked", body = NewKey, headers(("Location" = String, description = "URL of the new resource"))),
+        (status = 404, description = "API key not found", body = ErrorBody),
+        (status = 409, description = "The key is revoked or expired", body = ErrorBody)),
     security(("api_key" = ["admin"])))]
 pub async fn rotate(
     key: Need<scope::Admin>,

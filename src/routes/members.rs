@@ -1,7 +1,7 @@
 //! `/organizations/{id}/members`: list, add, change role, remove.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
@@ -13,7 +13,7 @@ use crate::auth::{scope, Need};
 use crate::domain::fields::Fields;
 use crate::domain::{self, MEMBER_ROLES};
 use crate::error::{ApiError, ErrorBody, Result};
-use crate::model::{ListPage, Membership, Page, PageMeta};
+use crate::model::{ListPage, MemberRole, Membership, Page, PageMeta};
 use crate::storage::{events, members, orgs, users, Db};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -29,25 +29,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::patch().to(patch))
             .route(web::delete().to(delete)),
     );
-}
-
-/// A member's role within an organization.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum MemberRole {
-    Owner,
-    Admin,
-    Customer,
-}
-
-impl MemberRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Owner => "owner",
-            Self::Admin => "admin",
-            Self::Customer => "customer",
-        }
-    }
 }
 
 /// The body of `POST /organizations/{id}/members`.
@@ -94,14 +75,11 @@ fn org_of(c: &rusqlite::Connection, id_or_slug: &str) -> Result<String> {
     orgs::resolve(c, id_or_slug)?.ok_or_else(|| ApiError::not_found("Organization"))
 }
 
-#[utoipa::path(get, path = "/api/integrations/organizations/{id}/members", tag = "members",
-    params(("id" = String, Path, description = "Organization id or slug"),
-        ("query" = Option<String>, Query, description = "User name or email, partial, case-insensitive"),
-        ("role" = Option<String>, Query, description = "owner | admin | customer"),
-        ("page" = Option<u32>, Query), ("per_page" = Option<u32>, Query),
-        ("after" = Option<String>, Query, description = "Keyset pagination instead of page: empty for the start, then meta.next_cursor")),
-    responses((status = 200, body = ListPage<Membership>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// List an organization's members: search by user name or email, filter by role.
+#[utoipa::path(get, path = "/api/integrations/organizations/{id}/members", tag = "members", operation_id = "listMembers",
+    params(("id" = String, Path, description = "Organization id or slug"), MemberListQuery),
+    responses((status = 200, description = "A page of members by join date; with `after`, a cursor page", body = ListPage<Membership>),
+        (status = 404, description = "Organization not found", body = ErrorBody)),
     security(("api_key" = ["read:organizations"])))]
 pub async fn list(
     req: HttpRequest,
@@ -147,10 +125,12 @@ pub async fn list(
     ok_json(&Page { data: rows, meta })
 }
 
-#[utoipa::path(get, path = "/api/integrations/organizations/{id}/members/{memberId}", tag = "members",
+/// Get a membership.
+#[utoipa::path(get, path = "/api/integrations/organizations/{id}/members/{memberId}", tag = "members", operation_id = "getMember",
     params(("id" = String, Path, description = "Organization id or slug"), ("memberId" = String, Path, description = "Membership id")),
-    responses((status = 200, body = Membership, headers(("ETag" = String))), (status = 304), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
+    responses((status = 200, description = "The membership", body = Membership, headers(("ETag" = String, description = "Strong ETag of this representation (for If-None-Match and If-Match)"))),
+        (status = 304, description = "Not modified: If-None-Match holds the current ETag"),
+        (status = 404, description = "Organization or membership not found", body = ErrorBody)),
     security(("api_key" = ["read:organizations"])))]
 pub async fn get(
     req: HttpRequest,
@@ -169,12 +149,14 @@ pub async fn get(
     resource(&req, &m)
 }
 
-#[utoipa::path(post, path = "/api/integrations/organizations/{id}/members", tag = "members",
-    params(("id" = String, Path, description = "Organization id or slug"), ("Idempotency-Key" = Option<String>, Header)),
-    request_body(content = Object, description = "userId (required), role (owner | admin | customer, default customer)", example = json!({"userId": "user-123", "role": "admin"})),
-    responses((status = 201, body = Membership, headers(("Location" = String))), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// Add a user to an organization.
+#[utoipa::path(post, path = "/api/integrations/organizations/{id}/members", tag = "members", operation_id = "addMember",
+    params(("id" = String, Path, description = "Organization id or slug"), ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, description = "Replays the first response (per API key, for 24 hours) instead of creating again; reused with another request it is 422")),
+    request_body = AddMember,
+    responses((status = 201, description = "The new membership", body = Membership, headers(("Location" = String, description = "URL of the new resource"), ("ETag" = String, description = "Strong ETag of this representation (for If-None-Match and If-Match)"))),
+        (status = 404, description = "Organization or user not found", body = ErrorBody),
+        (status = 409, description = "The user is already a member", body = ErrorBody),
+        (status = 422, description = "Idempotency-Key reused with another request", body = ErrorBody)),
     security(("api_key" = ["write:organizations"])))]
 pub async fn add(
     req: HttpRequest,
@@ -216,11 +198,13 @@ pub async fn add(
     .await
 }
 
-#[utoipa::path(put, path = "/api/integrations/organizations/{id}/members/{memberId}", tag = "members",
-    params(("id" = String, Path), ("memberId" = String, Path), ("If-Match" = Option<String>, Header)),
-    request_body(content = Object, description = "role (owner | admin | customer)", example = json!({"role": "owner"})),
-    responses((status = 200, body = Membership), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// Change a member's role.
+#[utoipa::path(put, path = "/api/integrations/organizations/{id}/members/{memberId}", tag = "members", operation_id = "updateMember",
+    params(("id" = String, Path, description = "Organization id or slug"), ("memberId" = String, Path, description = "Membership id"), ("If-Match" = Option<String>, Header, nullable = false, description = "An ETag from a GET: the write is refused with 412 if the resource changed since")),
+    request_body = UpdateMember,
+    responses((status = 200, description = "The updated membership", body = Membership, headers(("ETag" = String, description = "Strong ETag of this representation (for If-None-Match and If-Match)"))),
+        (status = 404, description = "Organization or membership not found", body = ErrorBody),
+        (status = 412, description = "If-Match does not match the current ETag", body = ErrorBody)),
     security(("api_key" = ["write:organizations"])))]
 pub async fn put(
     req: HttpRequest,
@@ -233,11 +217,13 @@ pub async fn put(
     update(req, key, db, path, body).await
 }
 
-#[utoipa::path(patch, path = "/api/integrations/organizations/{id}/members/{memberId}", tag = "members",
-    params(("id" = String, Path), ("memberId" = String, Path), ("If-Match" = Option<String>, Header)),
-    request_body(content = Object, description = "role (owner | admin | customer)", example = json!({"role": "owner"})),
-    responses((status = 200, body = Membership), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// Change a member's role: the same as PUT.
+#[utoipa::path(patch, path = "/api/integrations/organizations/{id}/members/{memberId}", tag = "members", operation_id = "patchMember",
+    params(("id" = String, Path, description = "Organization id or slug"), ("memberId" = String, Path, description = "Membership id"), ("If-Match" = Option<String>, Header, nullable = false, description = "An ETag from a GET: the write is refused with 412 if the resource changed since")),
+    request_body = UpdateMember,
+    responses((status = 200, description = "The updated membership", body = Membership, headers(("ETag" = String, description = "Strong ETag of this representation (for If-None-Match and If-Match)"))),
+        (status = 404, description = "Organization or membership not found", body = ErrorBody),
+        (status = 412, description = "If-Match does not match the current ETag", body = ErrorBody)),
     security(("api_key" = ["write:organizations"])))]
 pub async fn patch(
     req: HttpRequest,
@@ -288,10 +274,12 @@ async fn update(
     resource(&req, &m)
 }
 
-#[utoipa::path(delete, path = "/api/integrations/organizations/{id}/members/{memberId}", tag = "members",
-    params(("id" = String, Path), ("memberId" = String, Path), ("If-Match" = Option<String>, Header)),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 412, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// Remove a member from an organization.
+#[utoipa::path(delete, path = "/api/integrations/organizations/{id}/members/{memberId}", tag = "members", operation_id = "removeMember",
+    params(("id" = String, Path, description = "Organization id or slug"), ("memberId" = String, Path, description = "Membership id"), ("If-Match" = Option<String>, Header, nullable = false, description = "An ETag from a GET: the write is refused with 412 if the resource changed since")),
+    responses((status = 204, description = "Removed"),
+        (status = 404, description = "Organization or membership not found", body = ErrorBody),
+        (status = 412, description = "If-Match does not match the current ETag", body = ErrorBody)),
     security(("api_key" = ["write:organizations"])))]
 pub async fn delete(
     req: HttpRequest,

@@ -145,13 +145,10 @@ fn read(f: &mut Fields, creating: bool) {
     }
 }
 
-#[utoipa::path(get, path = "/api/integrations/organizations", tag = "organizations",
-    params(("query" = Option<String>, Query, description = "Search term to filter organizations by name (partial, case-insensitive)"),
-        ("page" = Option<u32>, Query, description = "Page number for pagination (default: 1)"),
-        ("per_page" = Option<u32>, Query, description = "Number of organizations per page (default: 10, max: 100)"),
-        ("after" = Option<String>, Query, description = "Keyset pagination instead of page: empty for the start, then meta.next_cursor; the response is a CursorPage")),
-    responses((status = 200, body = ListPage<OrgSummary>, description = "A page; with `after`, a CursorPage (meta {per_page, count, next_cursor}) instead"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// List organizations (seed 002): search by name, paginate.
+#[utoipa::path(get, path = "/api/integrations/organizations", tag = "organizations", operation_id = "listOrganizations",
+    params(OrgListQuery),
+    responses((status = 200, description = "A page of organizations (seed 002); with `after`, a cursor page", body = ListPage<OrgSummary>)),
     security(("api_key" = ["read:organizations"])))]
 pub async fn list(
     req: HttpRequest,
@@ -175,10 +172,12 @@ pub async fn list(
     ok_json(&Page { data: rows, meta })
 }
 
-#[utoipa::path(get, path = "/api/integrations/organizations/{id}", tag = "organizations",
+/// Get an organization by id or slug (seed 001).
+#[utoipa::path(get, path = "/api/integrations/organizations/{id}", tag = "organizations", operation_id = "getOrganization",
     params(("id" = String, Path, description = "The unique identifier of the organization, or its slug")),
-    responses((status = 200, body = OrgDetail, headers(("ETag" = String))), (status = 304), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
+    responses((status = 200, description = "The organization with members and tier limits (seed 001)", body = OrgDetail, headers(("ETag" = String, description = "Strong ETag of this representation (for If-None-Match and If-Match)"))),
+        (status = 304, description = "Not modified: If-None-Match holds the current ETag"),
+        (status = 404, description = "Organization not found", body = ErrorBody)),
     security(("api_key" = ["read:organizations"])))]
 pub async fn get(
     req: HttpRequest,
@@ -204,12 +203,14 @@ pub async fn get(
     Ok(super::rendered(&req, view.body.clone(), view.etag.clone()))
 }
 
-#[utoipa::path(post, path = "/api/integrations/organizations", tag = "organizations",
-    request_body(content = Object, description = "name (required), slug (generated from the name when absent), logo, premiumTierId", example = json!({"name": "Zeta Café Sdn Bhd", "logo": "https://example.com/logos/zeta.png", "premiumTierId": "tier-premium"})),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h")),
-    responses((status = 201, body = OrgDetail, headers(("Location" = String), ("ETag" = String))), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// Create an organization; the slug is generated from the name when absent.
+#[utoipa::path(post, path = "/api/integrations/organizations", tag = "organizations", operation_id = "createOrganization",
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, description = "Replays the first response (per API key, for 24 hours) instead of creating again; reused with another request it is 422")),
+    request_body = CreateOrganization,
+    responses((status = 201, description = "The new organization", body = OrgDetail, headers(("Location" = String, description = "URL of the new resource"), ("ETag" = String, description = "Strong ETag of this representation (for If-None-Match and If-Match)"))),
+        (status = 404, description = "Premium tier not found", body = ErrorBody),
+        (status = 409, description = "The slug is already taken", body = ErrorBody),
+        (status = 422, description = "Idempotency-Key reused with another request", body = ErrorBody)),
     security(("api_key" = ["write:organizations"])))]
 pub async fn create_org(
     req: HttpRequest,
@@ -234,12 +235,14 @@ pub async fn create_org(
     .await
 }
 
-#[utoipa::path(put, path = "/api/integrations/organizations/{id}", tag = "organizations",
-    params(("id" = String, Path, description = "Organization id or slug"), ("If-Match" = Option<String>, Header, description = "ETag from a GET")),
-    request_body(content = Object, description = "Any of name, slug, logo, premiumTierId (null removes the tier); a rename keeps the slug", example = json!({"premiumTierId": null})),
-    responses((status = 200, body = OrgDetail, headers(("ETag" = String))), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 412, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// Update an organization: only the fields given change (the published Update Organization page).
+#[utoipa::path(put, path = "/api/integrations/organizations/{id}", tag = "organizations", operation_id = "updateOrganization",
+    params(("id" = String, Path, description = "The unique identifier of the organization, or its slug"), ("If-Match" = Option<String>, Header, nullable = false, description = "An ETag from a GET: the write is refused with 412 if the resource changed since")),
+    request_body = UpdateOrganization,
+    responses((status = 200, description = "The updated organization", body = OrgDetail, headers(("ETag" = String, description = "Strong ETag of this representation (for If-None-Match and If-Match)"))),
+        (status = 404, description = "Organization (or premium tier) not found", body = ErrorBody),
+        (status = 409, description = "The slug is already taken", body = ErrorBody),
+        (status = 412, description = "If-Match does not match the current ETag", body = ErrorBody)),
     security(("api_key" = ["write:organizations"])))]
 pub async fn put(
     req: HttpRequest,
@@ -252,12 +255,14 @@ pub async fn put(
     update(req, key, db, id, body).await
 }
 
-#[utoipa::path(patch, path = "/api/integrations/organizations/{id}", tag = "organizations",
-    params(("id" = String, Path, description = "Organization id or slug"), ("If-Match" = Option<String>, Header, description = "ETag from a GET")),
-    request_body(content = Object, description = "Any of name, slug, logo, premiumTierId (null removes the tier); a rename keeps the slug", example = json!({"premiumTierId": null})),
-    responses((status = 200, body = OrgDetail, headers(("ETag" = String))), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 412, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// Update an organization: the same as PUT.
+#[utoipa::path(patch, path = "/api/integrations/organizations/{id}", tag = "organizations", operation_id = "patchOrganization",
+    params(("id" = String, Path, description = "The unique identifier of the organization, or its slug"), ("If-Match" = Option<String>, Header, nullable = false, description = "An ETag from a GET: the write is refused with 412 if the resource changed since")),
+    request_body = UpdateOrganization,
+    responses((status = 200, description = "The updated organization", body = OrgDetail, headers(("ETag" = String, description = "Strong ETag of this representation (for If-None-Match and If-Match)"))),
+        (status = 404, description = "Organization (or premium tier) not found", body = ErrorBody),
+        (status = 409, description = "The slug is already taken", body = ErrorBody),
+        (status = 412, description = "If-Match does not match the current ETag", body = ErrorBody)),
     security(("api_key" = ["write:organizations"])))]
 pub async fn patch(
     req: HttpRequest,
@@ -308,10 +313,12 @@ async fn update(
     resource(&req, &org)
 }
 
-#[utoipa::path(delete, path = "/api/integrations/organizations/{id}", tag = "organizations",
-    params(("id" = String, Path, description = "Organization id or slug"), ("If-Match" = Option<String>, Header, description = "ETag from a GET")),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 412, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// Delete an organization and its memberships.
+#[utoipa::path(delete, path = "/api/integrations/organizations/{id}", tag = "organizations", operation_id = "deleteOrganization",
+    params(("id" = String, Path, description = "The unique identifier of the organization, or its slug"), ("If-Match" = Option<String>, Header, nullable = false, description = "An ETag from a GET: the write is refused with 412 if the resource changed since")),
+    responses((status = 204, description = "Deleted, with its memberships"),
+        (status = 404, description = "Organization not found", body = ErrorBody),
+        (status = 412, description = "If-Match does not match the current ETag", body = ErrorBody)),
     security(("api_key" = ["write:organizations"])))]
 pub async fn delete(
     req: HttpRequest,

@@ -193,10 +193,10 @@ fn read(f: &mut Fields, creating: bool) {
     }
 }
 
-#[utoipa::path(get, path = "/api/integrations/tiers", tag = "tiers",
-    params(("page" = Option<u32>, Query), ("per_page" = Option<u32>, Query)),
-    responses((status = 200, body = Page<Tier>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// List premium tiers.
+#[utoipa::path(get, path = "/api/integrations/tiers", tag = "tiers", operation_id = "listTiers",
+    params(TierListQuery),
+    responses((status = 200, description = "A page of premium tiers", body = Page<Tier>)),
     security(("api_key" = ["read:tiers"])))]
 pub async fn list(
     req: HttpRequest,
@@ -210,10 +210,12 @@ pub async fn list(
     ok_json(&Page { data: rows, meta })
 }
 
-#[utoipa::path(get, path = "/api/integrations/tiers/{id}", tag = "tiers",
+/// Get a premium tier.
+#[utoipa::path(get, path = "/api/integrations/tiers/{id}", tag = "tiers", operation_id = "getTier",
     params(("id" = String, Path, description = "Tier id")),
-    responses((status = 200, body = Tier, headers(("ETag" = String))), (status = 304), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
+    responses((status = 200, description = "The premium tier", body = Tier, headers(("ETag" = String, description = "Strong ETag of this representation (for If-None-Match and If-Match)"))),
+        (status = 304, description = "Not modified: If-None-Match holds the current ETag"),
+        (status = 404, description = "Premium tier not found", body = ErrorBody)),
     security(("api_key" = ["read:tiers"])))]
 pub async fn get(
     req: HttpRequest,
@@ -230,12 +232,13 @@ pub async fn get(
     resource(&req, &t)
 }
 
-#[utoipa::path(post, path = "/api/integrations/tiers", tag = "tiers",
-    params(("Idempotency-Key" = Option<String>, Header)),
-    request_body(content = Object, description = "name (required), id (optional, tier-…), features, limits {maxUsers, maxStorage, apiCallsPerMonth}",
-        example = json!({"name": "Premium", "features": ["advanced-reporting", "priority-support"], "limits": {"maxUsers": 1000, "maxStorage": "100GB", "apiCallsPerMonth": 100000}})),
-    responses((status = 201, body = Tier, headers(("Location" = String))), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// Create a premium tier.
+#[utoipa::path(post, path = "/api/integrations/tiers", tag = "tiers", operation_id = "createTier",
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, description = "Replays the first response (per API key, for 24 hours) instead of creating again; reused with another request it is 422")),
+    request_body = CreateTier,
+    responses((status = 201, description = "The new premium tier", body = Tier, headers(("Location" = String, description = "URL of the new resource"), ("ETag" = String, description = "Strong ETag of this representation (for If-None-Match and If-Match)"))),
+        (status = 409, description = "A tier with this id already exists", body = ErrorBody),
+        (status = 422, description = "Idempotency-Key reused with another request", body = ErrorBody)),
     security(("api_key" = ["write:tiers"])))]
 pub async fn create_tier(
     req: HttpRequest,
@@ -260,11 +263,13 @@ pub async fn create_tier(
     .await
 }
 
-#[utoipa::path(put, path = "/api/integrations/tiers/{id}", tag = "tiers",
-    params(("id" = String, Path), ("If-Match" = Option<String>, Header)),
-    request_body(content = Object, description = "Any of name, features, limits (each limit may be null)", example = json!({"limits": {"maxUsers": 5000}})),
-    responses((status = 200, body = Tier), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 412, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// Update a premium tier: only the fields given change (each limit alike).
+#[utoipa::path(put, path = "/api/integrations/tiers/{id}", tag = "tiers", operation_id = "updateTier",
+    params(("id" = String, Path, description = "Tier id"), ("If-Match" = Option<String>, Header, nullable = false, description = "An ETag from a GET: the write is refused with 412 if the resource changed since")),
+    request_body = UpdateTier,
+    responses((status = 200, description = "The updated premium tier", body = Tier, headers(("ETag" = String, description = "Strong ETag of this representation (for If-None-Match and If-Match)"))),
+        (status = 404, description = "Premium tier not found", body = ErrorBody),
+        (status = 412, description = "If-Match does not match the current ETag", body = ErrorBody)),
     security(("api_key" = ["write:tiers"])))]
 pub async fn put(
     req: HttpRequest,
@@ -277,11 +282,13 @@ pub async fn put(
     update(req, key, db, id, body).await
 }
 
-#[utoipa::path(patch, path = "/api/integrations/tiers/{id}", tag = "tiers",
-    params(("id" = String, Path), ("If-Match" = Option<String>, Header)),
-    request_body(content = Object, description = "Any of name, features, limits (each limit may be null)", example = json!({"limits": {"maxUsers": 5000}})),
-    responses((status = 200, body = Tier), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 412, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// Update a premium tier: the same as PUT.
+#[utoipa::path(patch, path = "/api/integrations/tiers/{id}", tag = "tiers", operation_id = "patchTier",
+    params(("id" = String, Path, description = "Tier id"), ("If-Match" = Option<String>, Header, nullable = false, description = "An ETag from a GET: the write is refused with 412 if the resource changed since")),
+    request_body = UpdateTier,
+    responses((status = 200, description = "The updated premium tier", body = Tier, headers(("ETag" = String, description = "Strong ETag of this representation (for If-None-Match and If-Match)"))),
+        (status = 404, description = "Premium tier not found", body = ErrorBody),
+        (status = 412, description = "If-Match does not match the current ETag", body = ErrorBody)),
     security(("api_key" = ["write:tiers"])))]
 pub async fn patch(
     req: HttpRequest,
@@ -324,10 +331,13 @@ async fn update(
     resource(&req, &tier)
 }
 
-#[utoipa::path(delete, path = "/api/integrations/tiers/{id}", tag = "tiers",
-    params(("id" = String, Path), ("If-Match" = Option<String>, Header)),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 412, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// Delete a premium tier that no organization uses.
+#[utoipa::path(delete, path = "/api/integrations/tiers/{id}", tag = "tiers", operation_id = "deleteTier",
+    params(("id" = String, Path, description = "Tier id"), ("If-Match" = Option<String>, Header, nullable = false, description = "An ETag from a GET: the write is refused with 412 if the resource changed since")),
+    responses((status = 204, description = "Deleted"),
+        (status = 404, description = "Premium tier not found", body = ErrorBody),
+        (status = 409, description = "The tier is in use by organizations", body = ErrorBody),
+        (status = 412, description = "If-Match does not match the current ETag", body = ErrorBody)),
     security(("api_key" = ["write:tiers"])))]
 pub async fn delete(
     req: HttpRequest,

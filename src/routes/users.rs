@@ -13,7 +13,9 @@ use crate::auth::{scope, Need};
 use crate::domain::fields::Fields;
 use crate::domain::{self, USER_ROLES};
 use crate::error::{ApiError, ErrorBody, Result};
-use crate::model::{CountMeta, ListPage, Page, PageMeta, User, UserOrganizations, UserSummary};
+use crate::model::{
+    CountMeta, ListPage, Page, PageMeta, User, UserOrganizations, UserRole, UserSummary,
+};
 use crate::storage::users::{NewUser, Sort, UserUpdate};
 use crate::storage::{events, orgs, users, Db};
 
@@ -31,25 +33,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::delete().to(delete)),
     )
     .service(web::resource("/users/{id}/organizations").route(web::get().to(organizations)));
-}
-
-/// A user's global role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum UserRole {
-    SuperAdmin,
-    Admin,
-    Customer,
-}
-
-impl UserRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::SuperAdmin => "super-admin",
-            Self::Admin => "admin",
-            Self::Customer => "customer",
-        }
-    }
 }
 
 /// The body of `POST /users` (seed 003).
@@ -224,12 +207,15 @@ async fn taken_email_too(
     Ok(())
 }
 
-#[utoipa::path(post, path = "/api/integrations/users", tag = "users",
-    request_body(content = Object, description = "name (required), firstName, lastName, email (required), phone, dob, role", example = json!({"name": "Jane Smith", "firstName": "Jane", "lastName": "Smith", "email": "jane@example.com", "phone": "+1234567890", "dob": "1985-03-20", "role": "customer"})),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h")),
-    responses((status = 201, body = User, headers(("Location" = String), ("ETag" = String))), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// Create a user (seed 003).
+///
+/// A taken email together with other problems is one 400 listing all of them.
+#[utoipa::path(post, path = "/api/integrations/users", tag = "users", operation_id = "createUser",
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, description = "Replays the first response (per API key, for 24 hours) instead of creating again; reused with another request it is 422")),
+    request_body = CreateUser,
+    responses((status = 201, description = "The new user", body = User, headers(("Location" = String, description = "URL of the new resource"), ("ETag" = String, description = "Strong ETag of this representation (for If-None-Match and If-Match)"))),
+        (status = 409, description = "Email already exists (when it is the only problem)", body = ErrorBody),
+        (status = 422, description = "Idempotency-Key reused with another request", body = ErrorBody)),
     security(("api_key" = ["write:users"])))]
 pub async fn create_user(
     req: HttpRequest,
@@ -255,15 +241,10 @@ pub async fn create_user(
     .await
 }
 
-#[utoipa::path(get, path = "/api/integrations/users", tag = "users",
-    params(("query" = Option<String>, Query, description = "Name or email, partial, case-insensitive"),
-        ("role" = Option<String>, Query, description = "super-admin | admin | customer"),
-        ("sort" = Option<String>, Query, description = "name | -name | createdAt | -createdAt (default name)"),
-        ("page" = Option<u32>, Query, description = "From 1 (default 1)"),
-        ("per_page" = Option<u32>, Query, description = "1 to 100 (default 10)"),
-        ("after" = Option<String>, Query, description = "Keyset pagination instead of page: empty for the start, then meta.next_cursor (same sort)")),
-    responses((status = 200, body = ListPage<UserSummary>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// List users: search by name or email, filter by role, sort, paginate.
+#[utoipa::path(get, path = "/api/integrations/users", tag = "users", operation_id = "listUsers",
+    params(UserListQuery),
+    responses((status = 200, description = "A page of users; with `after`, a cursor page", body = ListPage<UserSummary>)),
     security(("api_key" = ["read:users"])))]
 pub async fn list(
     req: HttpRequest,
@@ -308,10 +289,12 @@ pub async fn list(
     ok_json(&Page { data: rows, meta })
 }
 
-#[utoipa::path(get, path = "/api/integrations/users/{id}", tag = "users",
-    params(("id" = String, Path, description = "User id")),
-    responses((status = 200, body = User, headers(("ETag" = String))), (status = 304), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// Get a user with its memberships.
+#[utoipa::path(get, path = "/api/integrations/users/{id}", tag = "users", operation_id = "getUser",
+    params(("id" = String, Path, description = "The unique identifier of the user")),
+    responses((status = 200, description = "The user with its memberships", body = User, headers(("ETag" = String, description = "Strong ETag of this representation (for If-None-Match and If-Match)"))),
+        (status = 304, description = "Not modified: If-None-Match holds the current ETag"),
+        (status = 404, description = "User not found", body = ErrorBody)),
     security(("api_key" = ["read:users"])))]
 pub async fn get(
     req: HttpRequest,
@@ -328,12 +311,14 @@ pub async fn get(
     resource(&req, &user)
 }
 
-#[utoipa::path(put, path = "/api/integrations/users/{id}", tag = "users",
-    params(("id" = String, Path, description = "User id"), ("If-Match" = Option<String>, Header, description = "ETag from a GET; 412 if the user changed since")),
-    request_body(content = Object, description = "Any of name, firstName, lastName, email, phone, dob, role; absent = unchanged, null clears a nullable field", example = json!({"phone": "+60123456789", "lastName": null})),
-    responses((status = 200, body = User, headers(("ETag" = String))), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 412, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// Update a user: only the fields given change (the published Update User page).
+#[utoipa::path(put, path = "/api/integrations/users/{id}", tag = "users", operation_id = "updateUser",
+    params(("id" = String, Path, description = "The unique identifier of the user"), ("If-Match" = Option<String>, Header, nullable = false, description = "An ETag from a GET: the write is refused with 412 if the resource changed since")),
+    request_body = UpdateUser,
+    responses((status = 200, description = "The updated user", body = User, headers(("ETag" = String, description = "Strong ETag of this representation (for If-None-Match and If-Match)"))),
+        (status = 404, description = "User not found", body = ErrorBody),
+        (status = 409, description = "Email already exists", body = ErrorBody),
+        (status = 412, description = "If-Match does not match the current ETag", body = ErrorBody)),
     security(("api_key" = ["write:users"])))]
 pub async fn put(
     req: HttpRequest,
@@ -346,12 +331,14 @@ pub async fn put(
     update(req, key, db, id, body).await
 }
 
-#[utoipa::path(patch, path = "/api/integrations/users/{id}", tag = "users",
-    params(("id" = String, Path, description = "User id"), ("If-Match" = Option<String>, Header, description = "ETag from a GET; 412 if the user changed since")),
-    request_body(content = Object, description = "Any of name, firstName, lastName, email, phone, dob, role; absent = unchanged, null clears a nullable field", example = json!({"phone": "+60123456789", "lastName": null})),
-    responses((status = 200, body = User, headers(("ETag" = String))), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 412, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// Update a user: the same as PUT.
+#[utoipa::path(patch, path = "/api/integrations/users/{id}", tag = "users", operation_id = "patchUser",
+    params(("id" = String, Path, description = "The unique identifier of the user"), ("If-Match" = Option<String>, Header, nullable = false, description = "An ETag from a GET: the write is refused with 412 if the resource changed since")),
+    request_body = UpdateUser,
+    responses((status = 200, description = "The updated user", body = User, headers(("ETag" = String, description = "Strong ETag of this representation (for If-None-Match and If-Match)"))),
+        (status = 404, description = "User not found", body = ErrorBody),
+        (status = 409, description = "Email already exists", body = ErrorBody),
+        (status = 412, description = "If-Match does not match the current ETag", body = ErrorBody)),
     security(("api_key" = ["write:users"])))]
 pub async fn patch(
     req: HttpRequest,
@@ -395,10 +382,12 @@ async fn update(
     resource(&req, &user)
 }
 
-#[utoipa::path(delete, path = "/api/integrations/users/{id}", tag = "users",
-    params(("id" = String, Path, description = "User id"), ("If-Match" = Option<String>, Header, description = "ETag from a GET")),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 412, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// Delete a user and its memberships.
+#[utoipa::path(delete, path = "/api/integrations/users/{id}", tag = "users", operation_id = "deleteUser",
+    params(("id" = String, Path, description = "The unique identifier of the user"), ("If-Match" = Option<String>, Header, nullable = false, description = "An ETag from a GET: the write is refused with 412 if the resource changed since")),
+    responses((status = 204, description = "Deleted, with the user's memberships"),
+        (status = 404, description = "User not found", body = ErrorBody),
+        (status = 412, description = "If-Match does not match the current ETag", body = ErrorBody)),
     security(("api_key" = ["write:users"])))]
 pub async fn delete(
     req: HttpRequest,
@@ -424,10 +413,11 @@ pub async fn delete(
     Ok(no_content())
 }
 
-#[utoipa::path(get, path = "/api/integrations/users/{id}/organizations", tag = "users",
+/// A user's organizations (seed 000).
+#[utoipa::path(get, path = "/api/integrations/users/{id}/organizations", tag = "users", operation_id = "listUserOrganizations",
     params(("id" = String, Path, description = "The unique identifier of the user")),
-    responses((status = 200, body = UserOrganizations), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
+    responses((status = 200, description = "Every organization the user belongs to, with the membership", body = UserOrganizations),
+        (status = 404, description = "User not found", body = ErrorBody)),
     security(("api_key" = ["read:organizations"])))]
 pub async fn organizations(
     _key: Need<scope::ReadOrganizations>,
