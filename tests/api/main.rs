@@ -19,5 +19,6 @@ mod rate_limits;
 mod reliability;
 mod scopes;
 mod search;
+mod seeds;
 mod tiers;
 mod users;
