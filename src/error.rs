@@ -58,22 +58,22 @@ pub struct ErrorBody {
     /// Field name → list of messages, for field problems; for `429`, the limit that was hit
     /// (`retry_after, limit, remaining, reset_time, window`). Absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
     pub details: Option<ErrorDetails>,
 }
 
 /// What `details` of an error body holds.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum ErrorDetails {
     /// Field name → every problem found with it.
+    #[schema(value_type = std::collections::BTreeMap<String, Vec<String>>)]
     Fields(Details),
     /// The window a `429` refers to (SPEC §4).
     RateLimit(RateLimitDetails),
 }
 
 /// `details` of a `429`, in the published field order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RateLimitDetails {
     /// Seconds to wait; also sent as `Retry-After`.
     pub retry_after: u64,
@@ -83,6 +83,7 @@ pub struct RateLimitDetails {
     pub remaining: u32,
     /// When the window resets: RFC 3339, UTC, whole seconds.
     #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub reset_time: DateTime<Utc>,
     /// The window's length in seconds.
     pub window: u32,

@@ -1,7 +1,45 @@
 //! The API's JSON representations (field names and order as in the seeds).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+
+/// A user's global role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum UserRole {
+    SuperAdmin,
+    Admin,
+    Customer,
+}
+
+impl UserRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SuperAdmin => "super-admin",
+            Self::Admin => "admin",
+            Self::Customer => "customer",
+        }
+    }
+}
+
+/// A member's role within an organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum MemberRole {
+    Owner,
+    Admin,
+    Customer,
+}
+
+impl MemberRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Admin => "admin",
+            Self::Customer => "customer",
+        }
+    }
+}
 
 /// A premium tier as embedded in organization lists (seed 000, 002).
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
@@ -18,11 +56,11 @@ pub struct TierSummary {
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct TierLimits {
-    #[schema(example = 1000)]
+    #[schema(required = true, example = 1000)]
     pub max_users: Option<i64>,
-    #[schema(example = "100GB")]
+    #[schema(required = true, example = "100GB")]
     pub max_storage: Option<String>,
-    #[schema(example = 100_000)]
+    #[schema(required = true, example = 100_000)]
     pub api_calls_per_month: Option<i64>,
 }
 
@@ -44,7 +82,9 @@ pub struct Tier {
     pub name: String,
     pub features: Vec<String>,
     pub limits: TierLimits,
+    #[schema(format = DateTime, example = "2024-01-15T14:30:00Z")]
     pub created_at: String,
+    #[schema(format = DateTime, example = "2024-01-15T14:30:00Z")]
     pub updated_at: String,
 }
 
@@ -58,10 +98,18 @@ pub struct OrgSummary {
     pub name: String,
     #[schema(example = "acme-corp")]
     pub slug: String,
+    #[schema(
+        required = true,
+        format = "uri",
+        example = "https://example.com/logos/acme.png"
+    )]
     pub logo: Option<String>,
     pub member_count: i64,
+    #[schema(required = true)]
     pub premium_tier: Option<TierSummary>,
+    #[schema(format = DateTime, example = "2024-01-15T14:30:00Z")]
     pub created_at: String,
+    #[schema(format = DateTime, example = "2024-01-15T14:30:00Z")]
     pub updated_at: String,
 }
 
@@ -70,7 +118,9 @@ pub struct OrgSummary {
 #[serde(rename_all = "camelCase")]
 pub struct MembershipBrief {
     pub id: String,
+    #[schema(value_type = MemberRole)]
     pub role: String,
+    #[schema(format = DateTime, example = "2024-01-15T14:30:00Z")]
     pub created_at: String,
 }
 
@@ -81,11 +131,19 @@ pub struct UserOrganization {
     pub id: String,
     pub name: String,
     pub slug: String,
+    #[schema(
+        required = true,
+        format = "uri",
+        example = "https://example.com/logos/acme.png"
+    )]
     pub logo: Option<String>,
     pub member_count: i64,
+    #[schema(required = true)]
     pub premium_tier: Option<TierSummary>,
     pub membership: MembershipBrief,
+    #[schema(format = DateTime, example = "2024-01-15T14:30:00Z")]
     pub created_at: String,
+    #[schema(format = DateTime, example = "2024-01-15T14:30:00Z")]
     pub updated_at: String,
 }
 
@@ -95,6 +153,7 @@ pub struct UserOrganization {
 pub struct UserBrief {
     pub id: String,
     pub name: String,
+    #[schema(format = Email)]
     pub email: String,
 }
 
@@ -104,8 +163,10 @@ pub struct UserBrief {
 pub struct OrgMember {
     pub id: String,
     pub user_id: String,
+    #[schema(value_type = MemberRole)]
     pub role: String,
     pub user: UserBrief,
+    #[schema(format = DateTime, example = "2024-01-15T14:30:00Z")]
     pub created_at: String,
 }
 
@@ -116,12 +177,20 @@ pub struct OrgDetail {
     pub id: String,
     pub name: String,
     pub slug: String,
+    #[schema(
+        required = true,
+        format = "uri",
+        example = "https://example.com/logos/acme.png"
+    )]
     pub logo: Option<String>,
     pub member_count: i64,
+    #[schema(required = true)]
     pub premium_tier: Option<TierDetail>,
     /// The first 100 members by join date; all of them via `/organizations/{id}/members`.
     pub members: Vec<OrgMember>,
+    #[schema(format = DateTime, example = "2024-01-15T14:30:00Z")]
     pub created_at: String,
+    #[schema(format = DateTime, example = "2024-01-15T14:30:00Z")]
     pub updated_at: String,
 }
 
@@ -132,8 +201,10 @@ pub struct Membership {
     pub id: String,
     pub user_id: String,
     pub organization_id: String,
+    #[schema(value_type = MemberRole)]
     pub role: String,
     pub user: UserBrief,
+    #[schema(format = DateTime, example = "2024-01-15T14:30:00Z")]
     pub created_at: String,
 }
 
@@ -152,7 +223,9 @@ pub struct OrgBrief {
 pub struct UserMember {
     pub id: String,
     pub organization_id: String,
+    #[schema(value_type = MemberRole)]
     pub role: String,
+    #[schema(format = DateTime, example = "2024-01-15T14:30:00Z")]
     pub created_at: String,
     pub organization: OrgBrief,
 }
@@ -165,17 +238,46 @@ pub struct User {
     pub id: String,
     #[schema(example = "Jane Smith")]
     pub name: String,
+    #[schema(required = true)]
     pub first_name: Option<String>,
+    #[schema(required = true)]
     pub last_name: Option<String>,
-    #[schema(example = "jane@example.com")]
+    #[schema(format = Email, example = "jane@example.com")]
     pub email: String,
+    #[schema(required = true)]
     pub phone: Option<String>,
-    #[schema(example = "1985-03-20")]
+    #[schema(required = true, format = Date, example = "1985-03-20")]
     pub dob: Option<String>,
-    #[schema(example = "customer")]
+    #[schema(value_type = UserRole, example = "customer")]
     pub role: String,
     pub members: Vec<UserMember>,
+    #[schema(format = DateTime, example = "2024-01-15T14:30:00Z")]
     pub created_at: String,
+    #[schema(format = DateTime, example = "2024-01-15T14:30:00Z")]
+    pub updated_at: String,
+}
+
+/// A user in `GET /users` lists (the published List Users page): no `dob`, no `members`.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct UserSummary {
+    #[schema(example = "user-456")]
+    pub id: String,
+    #[schema(example = "Jane Smith")]
+    pub name: String,
+    #[schema(required = true)]
+    pub first_name: Option<String>,
+    #[schema(required = true)]
+    pub last_name: Option<String>,
+    #[schema(format = Email, example = "jane@example.com")]
+    pub email: String,
+    #[schema(required = true)]
+    pub phone: Option<String>,
+    #[schema(value_type = UserRole, example = "customer")]
+    pub role: String,
+    #[schema(format = DateTime, example = "2024-01-15T14:30:00Z")]
+    pub created_at: String,
+    #[schema(format = DateTime, example = "2024-01-15T14:30:00Z")]
     pub updated_at: String,
 }
 
@@ -186,7 +288,9 @@ pub struct PageMeta {
     pub per_page: u32,
     pub current_page: u32,
     pub last_page: i64,
+    #[schema(required = true)]
     pub from: Option<i64>,
+    #[schema(required = true)]
     pub to: Option<i64>,
 }
 
@@ -226,6 +330,7 @@ pub struct CursorMeta {
     pub per_page: u32,
     pub count: usize,
     /// `null` at the end of the list.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 

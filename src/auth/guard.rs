@@ -46,7 +46,7 @@ impl Authed {
             Ok(())
         } else {
             Err(ApiError::InsufficientScope(format!(
-                "Insufficient scope; expected any of: {}",
+                "Insufficient scope; expected any of: {}.",
                 scope.as_str()
             )))
         }

@@ -1,8 +1,14 @@
 //! Strict reading of a JSON request body: every field problem is collected, wrong types and
 //! unknown fields are errors (a typo must not pass silently), absent and `null` are told apart.
+//!
+//! The reader is the validator; what it read, normalized (trimmed, empty text as `null`), is
+//! then deserialized into the request's DTO ([`Fields::finish_into`]), whose OpenAPI schema
+//! is the published contract of the body.
 
 use std::collections::BTreeSet;
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::{ApiError, Details};
@@ -42,6 +48,8 @@ impl<T> Patch<T> {
 pub struct Fields {
     map: Map<String, Value>,
     seen: BTreeSet<String>,
+    /// The fields read so far, normalized by their parsers (the DTO is read from this).
+    out: Map<String, Value>,
     details: Details,
 }
 
@@ -52,6 +60,7 @@ impl Fields {
             Value::Object(map) => Ok(Self {
                 map,
                 seen: BTreeSet::new(),
+                out: Map::new(),
                 details: Details::new(),
             }),
             _ => Err(ApiError::field(
@@ -73,13 +82,26 @@ impl Fields {
         self.seen.insert(field.to_owned());
         match self.map.get(field) {
             None => Patch::Absent,
-            Some(Value::Null) => Patch::Null,
+            Some(Value::Null) => {
+                self.out.insert(field.to_owned(), Value::Null);
+                Patch::Null
+            }
             Some(v) => Patch::Value(v.clone()),
         }
     }
 
+    /// Keeps the normalized value of `field` for the DTO.
+    fn keep<T: Serialize>(&mut self, field: &str, v: &T) {
+        match serde_json::to_value(v) {
+            Ok(j) => {
+                self.out.insert(field.to_owned(), j);
+            }
+            Err(e) => self.error(field, format!("{field} could not be read: {e}")),
+        }
+    }
+
     /// A string field, parsed by `parse`; a wrong type or a parse failure is recorded.
-    pub fn string<T>(
+    pub fn string<T: Serialize>(
         &mut self,
         field: &str,
         parse: impl FnOnce(&str) -> Result<T, String>,
@@ -88,7 +110,10 @@ impl Fields {
             Patch::Absent => Patch::Absent,
             Patch::Null => Patch::Null,
             Patch::Value(Value::String(s)) => match parse(&s) {
-                Ok(v) => Patch::Value(v),
+                Ok(v) => {
+                    self.keep(field, &v);
+                    Patch::Value(v)
+                }
                 Err(m) => {
                     self.error(field, m);
                     Patch::Absent
@@ -107,7 +132,10 @@ impl Fields {
             Patch::Absent => Patch::Absent,
             Patch::Null => Patch::Null,
             Patch::Value(Value::Number(n)) => match n.as_i64() {
-                Some(i) if (0..=max).contains(&i) => Patch::Value(i),
+                Some(i) if (0..=max).contains(&i) => {
+                    self.keep(field, &i);
+                    Patch::Value(i)
+                }
                 _ => {
                     self.error(field, format!("{field} must be an integer from 0 to {max}"));
                     Patch::Absent
@@ -158,6 +186,7 @@ impl Fields {
                     }
                 }
                 if ok {
+                    self.keep(field, &out);
                     Patch::Value(out)
                 } else {
                     Patch::Absent
@@ -204,18 +233,25 @@ impl Fields {
         v
     }
 
-    /// Merges the problems of a nested object under `prefix.`.
-    pub fn merge_nested(&mut self, prefix: &str, nested: Details) {
-        for (k, v) in nested {
+    /// Takes in `nested`, the reader of the object in `field`: its problems under
+    /// `field.` and its normalized value as `field`.
+    pub fn nested(&mut self, field: &str, mut nested: Fields) {
+        nested.flag_unknown();
+        for (k, v) in nested.details {
             self.details
-                .entry(format!("{prefix}.{k}"))
+                .entry(format!("{field}.{k}"))
                 .or_default()
                 .extend(v);
         }
+        self.out.insert(field.to_owned(), Value::Object(nested.out));
     }
 
-    /// Unknown fields become errors; returns every problem found, or nothing.
-    pub fn finish(mut self) -> Result<(), ApiError> {
+    /// Whether nothing is wrong so far, unknown fields included.
+    pub fn is_clean(&self) -> bool {
+        self.details.is_empty() && self.map.keys().all(|k| self.seen.contains(k))
+    }
+
+    fn flag_unknown(&mut self) {
         let unknown: Vec<String> = self
             .map
             .keys()
@@ -225,6 +261,11 @@ impl Fields {
         for k in unknown {
             self.error(&k, format!("Unknown field: {k}"));
         }
+    }
+
+    /// Unknown fields become errors; returns every problem found, or nothing.
+    pub fn finish(mut self) -> Result<(), ApiError> {
+        self.flag_unknown();
         if self.details.is_empty() {
             Ok(())
         } else {
@@ -232,25 +273,110 @@ impl Fields {
         }
     }
 
-    /// Like [`Fields::finish`], but hands the problems back for nesting.
-    pub fn finish_nested(mut self) -> Details {
-        let unknown: Vec<String> = self
-            .map
-            .keys()
-            .filter(|k| !self.seen.contains(*k))
-            .cloned()
-            .collect();
-        for k in unknown {
-            self.error(&k, format!("Unknown field: {k}"));
+    /// As [`Fields::finish`], then the request's DTO from the normalized fields. The DTO's
+    /// own checks (`deny_unknown_fields`, required fields, types) are a backstop: they fail
+    /// only if the DTO and this reader disagree, and then it is a 400 all the same.
+    pub fn finish_into<T: DeserializeOwned>(mut self) -> Result<T, ApiError> {
+        self.flag_unknown();
+        if !self.details.is_empty() {
+            return Err(ApiError::Validation(self.details));
         }
-        self.details
+        serde_json::from_value(Value::Object(self.out)).map_err(|e| {
+            log::warn!("a body the reader accepted does not fit its DTO: {e}");
+            ApiError::field(
+                "body",
+                format!("The request body does not match its schema: {e}"),
+            )
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::Deserialize;
     use serde_json::json;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    struct Dto {
+        name: String,
+        nick_name: Option<String>,
+        limits: Option<Limits>,
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    struct Limits {
+        max_users: Option<i64>,
+    }
+
+    fn trimmed(s: &str) -> Result<Option<String>, String> {
+        let t = s.trim();
+        Ok((!t.is_empty()).then(|| t.to_owned()))
+    }
+
+    #[test]
+    fn the_dto_gets_the_normalized_values() {
+        let body = json!({"name": "  Jo ", "nickName": "", "limits": {"maxUsers": 5}});
+        let mut f = Fields::new(body).unwrap();
+        f.string("name", |s| Ok(s.trim().to_owned()));
+        f.string("nickName", trimmed);
+        let Patch::Value(v) = f.object("limits") else {
+            panic!("limits")
+        };
+        let mut l = Fields::new(v).unwrap();
+        l.integer("maxUsers", 10);
+        f.nested("limits", l);
+        assert!(f.is_clean());
+        let dto: Dto = f.finish_into().unwrap();
+        assert_eq!(
+            dto,
+            Dto {
+                name: "Jo".into(),
+                nick_name: None,
+                limits: Some(Limits { max_users: Some(5) })
+            }
+        );
+    }
+
+    #[test]
+    fn nested_problems_and_unknown_fields_are_named_with_their_prefix() {
+        let mut f =
+            Fields::new(json!({"name": "Jo", "limits": {"maxUsers": -1, "seats": 2}})).unwrap();
+        f.string("name", |s| Ok(s.to_owned()));
+        let Patch::Value(v) = f.object("limits") else {
+            panic!("limits")
+        };
+        let mut l = Fields::new(v).unwrap();
+        l.integer("maxUsers", 10);
+        f.nested("limits", l);
+        assert!(!f.is_clean());
+        let Err(ApiError::Validation(d)) = f.finish_into::<Dto>() else {
+            panic!("expected validation")
+        };
+        assert_eq!(
+            d["limits.maxUsers"],
+            vec!["maxUsers must be an integer from 0 to 10"]
+        );
+        assert_eq!(d["limits.seats"], vec!["Unknown field: seats"]);
+    }
+
+    #[test]
+    fn an_unread_field_is_not_clean() {
+        let f = Fields::new(json!({"x": 1})).unwrap();
+        assert!(!f.is_clean());
+    }
+
+    #[test]
+    fn a_body_the_reader_passes_but_the_dto_refuses_is_still_a_400() {
+        // The reader forgot to require `name`: the DTO is the backstop.
+        let f = Fields::new(json!({})).unwrap();
+        let Err(ApiError::Validation(d)) = f.finish_into::<Dto>() else {
+            panic!("expected validation")
+        };
+        assert!(d["body"][0].starts_with("The request body does not match its schema"));
+    }
 
     #[test]
     fn collects_every_problem_and_unknown_fields() {

@@ -80,7 +80,7 @@ pub fn parse_email(raw: &str) -> Result<String, String> {
     if e.is_empty() {
         return Err("Email is required".into());
     }
-    let invalid = || Err("Email must be a valid email address".to_owned());
+    let invalid = || Err("Email format is invalid".to_owned());
     if e.len() > 254 || e.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return invalid();
     }

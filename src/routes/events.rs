@@ -2,17 +2,33 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::{ok_json, ListParams};
 use crate::auth::{scope, Need};
-use crate::error::{ApiError, ErrorBody, Result};
+use crate::error::{ApiError, Result};
 use crate::model::CursorMeta;
 use crate::storage::events::{self, Event};
 use crate::storage::Db;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/events").route(web::get().to(list)));
+}
+
+/// The query of `GET /events`, as documented (read by [`ListParams`]).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventListQuery {
+    /// Event type, e.g. `user.created`.
+    #[param(rename = "type")]
+    pub kind: Option<String>,
+    /// The id of the subject (user, organization, membership, tier or key).
+    pub subject: Option<String>,
+    /// Cursor: `meta.next_cursor` of the previous page.
+    pub after: Option<String>,
+    /// Events per page (default 10, max 100).
+    #[param(minimum = 1, maximum = 100, default = 10)]
+    pub per_page: Option<u32>,
 }
 
 /// A page of events.
@@ -22,10 +38,10 @@ pub struct EventPage {
     pub meta: CursorMeta,
 }
 
-#[utoipa::path(get, path = "/api/integrations/events", tag = "events",
-    params(("type" = Option<String>, Query, description = "e.g. user.created"), ("subject" = Option<String>, Query, description = "Subject id"),
-        ("after" = Option<String>, Query, description = "Cursor: next_cursor of the previous page"), ("per_page" = Option<u32>, Query)),
-    responses((status = 200, body = EventPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// List the audit trail, newest first.
+#[utoipa::path(get, path = "/api/integrations/events", tag = "events", operation_id = "listEvents",
+    params(EventListQuery),
+    responses((status = 200, description = "A page of events, newest first", body = EventPage)),
     security(("api_key" = ["admin"])))]
 pub async fn list(
     req: HttpRequest,

@@ -11,15 +11,34 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/readyz").route(web::get().to(readyz)));
 }
 
-#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "The process is alive")))]
+/// Liveness.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    #[schema(example = "ok")]
+    pub status: String,
+}
+
+/// Readiness: the database answers and accepts writes.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    #[schema(example = "ready")]
+    pub status: String,
+    #[schema(example = "ok")]
+    pub database: String,
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "health", operation_id = "checkLiveness",
+    responses((status = 200, description = "The process is alive", body = Health)))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(r#"{"status":"ok"}"#)
 }
 
-#[utoipa::path(get, path = "/readyz", tag = "health",
-    responses((status = 200, description = "The database answers"), (status = 503, body = crate::error::ErrorBody)))]
+/// Readiness: the database answers reads and accepts writes.
+#[utoipa::path(get, path = "/readyz", tag = "health", operation_id = "checkReadiness",
+    responses((status = 200, description = "The database answers", body = Readiness), (status = 503, description = "The database is not available", body = crate::error::ErrorBody)))]
 pub async fn readyz(db: web::Data<Db>) -> Result<HttpResponse> {
     // A deleted, replaced or corrupt database file makes the server unready for good.
     db.health().writable()?;

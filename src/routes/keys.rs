@@ -1,13 +1,13 @@
 //! `/keys`: the key-management API (scope `admin`).
 
 use actix_web::{web, HttpResponse};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{no_content, ok_json, API};
+use super::{no_content, ok_json, NoQuery, API};
 use crate::auth::{self, scope, AuthState, Need, Scope};
-use crate::domain::fields::Fields;
+use crate::domain::fields::{Fields, Patch};
 use crate::error::{ApiError, ErrorBody, Result};
 use crate::storage::keys::KeyInfo;
 use crate::storage::{events, keys, Db, KeyCheck};
@@ -20,6 +20,54 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/keys/{id}").route(web::delete().to(revoke)))
     .service(web::resource("/keys/{id}/rotate").route(web::post().to(rotate)));
+}
+
+/// A scope, as a key body names it (the scopes of SPEC §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum KeyScope {
+    #[serde(rename = "read:users")]
+    ReadUsers,
+    #[serde(rename = "write:users")]
+    WriteUsers,
+    #[serde(rename = "read:organizations")]
+    ReadOrganizations,
+    #[serde(rename = "write:organizations")]
+    WriteOrganizations,
+    #[serde(rename = "read:tiers")]
+    ReadTiers,
+    #[serde(rename = "write:tiers")]
+    WriteTiers,
+    #[serde(rename = "admin")]
+    Admin,
+}
+
+impl From<KeyScope> for Scope {
+    fn from(s: KeyScope) -> Self {
+        match s {
+            KeyScope::ReadUsers => Scope::ReadUsers,
+            KeyScope::WriteUsers => Scope::WriteUsers,
+            KeyScope::ReadOrganizations => Scope::ReadOrganizations,
+            KeyScope::WriteOrganizations => Scope::WriteOrganizations,
+            KeyScope::ReadTiers => Scope::ReadTiers,
+            KeyScope::WriteTiers => Scope::WriteTiers,
+            KeyScope::Admin => Scope::Admin,
+        }
+    }
+}
+
+/// The body of `POST /keys`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"name": "shopify-sync", "scopes": ["read:organizations"], "expiresInDays": 90}))]
+pub struct CreateKey {
+    #[schema(min_length = 1, max_length = 100, example = "shopify-sync")]
+    pub name: String,
+    /// Default: every scope but `admin`.
+    #[schema(min_items = 1, max_items = 10)]
+    pub scopes: Option<Vec<KeyScope>>,
+    /// Days until the key expires; `0` or absent: never.
+    #[schema(minimum = 0, maximum = 36_500, example = 90)]
+    pub expires_in_days: Option<u32>,
 }
 
 /// A new key with its plaintext, shown only in this response.
@@ -41,47 +89,45 @@ pub struct KeyList {
     pub data: Vec<KeyInfo>,
 }
 
-#[utoipa::path(get, path = "/api/integrations/keys", tag = "keys",
-    responses((status = 200, body = KeyList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// List API keys.
+#[utoipa::path(get, path = "/api/integrations/keys", tag = "keys", operation_id = "listKeys",
+    responses((status = 200, description = "Every API key (never its secret)", body = KeyList)),
     security(("api_key" = ["admin"])))]
-pub async fn list(key: Need<scope::Admin>, db: web::Data<Db>) -> Result<HttpResponse> {
+pub async fn list(key: Need<scope::Admin>, _: NoQuery, db: web::Data<Db>) -> Result<HttpResponse> {
     let data = db.read(&key.check, keys::list).await?;
     ok_json(&KeyList { data })
 }
 
-#[utoipa::path(post, path = "/api/integrations/keys", tag = "keys",
-    request_body(content = Object, description = "name (required), scopes (default: all but admin), expiresInDays", example = json!({"name": "shopify-sync", "scopes": ["read:organizations"], "expiresInDays": 90})),
-    responses((status = 201, body = NewKey), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// Create an API key.
+#[utoipa::path(post, path = "/api/integrations/keys", tag = "keys", operation_id = "createKey",
+    request_body = CreateKey,
+    responses((status = 201, description = "The new key with its plaintext, shown only this once", body = NewKey, headers(("Location" = String, description = "URL of the new resource")))),
     security(("api_key" = ["admin"])))]
 pub async fn create_key(
     key: Need<scope::Admin>,
+    _: NoQuery,
     db: web::Data<Db>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
     let mut f = Fields::new(body.into_inner())?;
     let name = f.string("name", auth::parse_key_name);
-    let name = f.require("name", name, "Name is required");
+    f.require("name", name, "Name is required");
     let scopes = f.string_list("scopes", 10, |s| {
         Scope::parse(s)
             .map(|x| x.as_str().to_owned())
             .ok_or_else(|| format!("unknown scope {s}"))
     });
-    let scopes: Vec<Scope> = match scopes.value() {
-        Some(v) if v.is_empty() => {
-            f.error("scopes", "at least one scope is needed");
-            Vec::new()
-        }
-        Some(v) => v.iter().filter_map(|s| Scope::parse(s)).collect(),
+    if matches!(scopes, Patch::Value(v) if v.is_empty()) {
+        f.error("scopes", "at least one scope is needed");
+    }
+    f.integer("expiresInDays", 36_500);
+    let body = f.finish_into::<CreateKey>()?;
+    let name = body.name;
+    let scopes: Vec<Scope> = match body.scopes {
+        Some(v) => v.into_iter().map(Scope::from).collect(),
         None => Scope::defaults(),
     };
-    let days = f
-        .integer("expiresInDays", 36_500)
-        .value()
-        .and_then(|d| u32::try_from(d).ok());
-    f.finish()?;
-    let Some(name) = name else {
-        return Err(ApiError::Internal("unreachable".into()));
-    };
+    let days = body.expires_in_days;
     let db = db.get_ref().clone();
     let check = key.check.clone();
     let (info, plain) = web::block(move || {
@@ -101,12 +147,15 @@ pub async fn create_key(
         .json(body))
 }
 
-#[utoipa::path(delete, path = "/api/integrations/keys/{id}", tag = "keys",
+/// Revoke an API key.
+#[utoipa::path(delete, path = "/api/integrations/keys/{id}", tag = "keys", operation_id = "revokeKey",
     params(("id" = String, Path, description = "Key id")),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
+    responses((status = 204, description = "Revoked (again: no change)"),
+        (status = 404, description = "API key not found", body = ErrorBody)),
     security(("api_key" = ["admin"])))]
 pub async fn revoke(
     key: Need<scope::Admin>,
+    _: NoQuery,
     db: web::Data<Db>,
     auth: web::Data<AuthState>,
     id: web::Path<String>,
@@ -127,12 +176,16 @@ pub async fn revoke(
     Ok(no_content())
 }
 
-#[utoipa::path(post, path = "/api/integrations/keys/{id}/rotate", tag = "keys",
+/// Rotate an API key: a successor with the same name, scopes and remaining lifetime.
+#[utoipa::path(post, path = "/api/integrations/keys/{id}/rotate", tag = "keys", operation_id = "rotateKey",
     params(("id" = String, Path, description = "Key id")),
-    responses((status = 201, body = NewKey), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
+    responses((status = 201, description = "The successor with its plaintext; the old key is revoked", body = NewKey, headers(("Location" = String, description = "URL of the new resource"))),
+        (status = 404, description = "API key not found", body = ErrorBody),
+        (status = 409, description = "The key is revoked or expired", body = ErrorBody)),
     security(("api_key" = ["admin"])))]
 pub async fn rotate(
     key: Need<scope::Admin>,
+    _: NoQuery,
     db: web::Data<Db>,
     auth: web::Data<AuthState>,
     id: web::Path<String>,
@@ -201,4 +254,17 @@ pub fn rotate_key(db: &Db, id: &str, by: Option<&KeyCheck>) -> Result<(KeyInfo, 
         events::record(tx, "key.rotated", actor.as_deref(), &old_id, &[], &now)
     })?;
     Ok((info, plain))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_scope_can_be_named_in_a_key_body() {
+        for s in Scope::ALL {
+            let named: KeyScope = serde_json::from_value(Value::from(s.as_str())).unwrap();
+            assert_eq!(Scope::from(named), s);
+        }
+    }
 }

@@ -1,17 +1,19 @@
 //! `/organizations/{id}/members`: list, add, change role, remove.
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
 use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use super::{
     check_if_match, create, created, if_match, no_content, ok_json, resource, IdemKey, ListParams,
-    API,
+    NoQuery, API,
 };
 use crate::auth::{scope, Need};
 use crate::domain::fields::Fields;
 use crate::domain::{self, MEMBER_ROLES};
 use crate::error::{ApiError, ErrorBody, Result};
-use crate::model::{ListPage, Membership, Page, PageMeta};
+use crate::model::{ListPage, MemberRole, Membership, Page, PageMeta};
 use crate::storage::{events, members, orgs, users, Db};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -23,23 +25,61 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/organizations/{id}/members/{memberId}")
             .route(web::get().to(get))
-            .route(web::patch().to(update))
+            .route(web::put().to(put))
+            .route(web::patch().to(patch))
             .route(web::delete().to(delete)),
     );
+}
+
+/// The body of `POST /organizations/{id}/members`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"userId": "user-789", "role": "admin"}))]
+pub struct AddMember {
+    /// The id of an existing user.
+    #[schema(min_length = 1, example = "user-789")]
+    pub user_id: String,
+    /// Default `customer`.
+    #[schema(nullable = false, default = "customer")]
+    pub role: Option<MemberRole>,
+}
+
+/// The body of `PUT` and `PATCH /organizations/{id}/members/{memberId}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"role": "owner"}))]
+pub struct UpdateMember {
+    pub role: MemberRole,
+}
+
+/// The query of `GET /organizations/{id}/members`, as documented (read by [`ListParams`]).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MemberListQuery {
+    /// User name or email, partial, case-insensitive.
+    #[param(max_length = 200)]
+    pub query: Option<String>,
+    #[param(inline)]
+    pub role: Option<MemberRole>,
+    /// Page number, from 1 (default 1).
+    #[param(minimum = 1, maximum = 10_000_000, default = 1)]
+    pub page: Option<u32>,
+    /// Members per page (default 10, max 100).
+    #[param(minimum = 1, maximum = 100, default = 10)]
+    pub per_page: Option<u32>,
+    /// Keyset pagination instead of `page`: empty for the start, then `meta.next_cursor`.
+    pub after: Option<String>,
 }
 
 fn org_of(c: &rusqlite::Connection, id_or_slug: &str) -> Result<String> {
     orgs::resolve(c, id_or_slug)?.ok_or_else(|| ApiError::not_found("Organization"))
 }
 
-#[utoipa::path(get, path = "/api/integrations/organizations/{id}/members", tag = "members",
-    params(("id" = String, Path, description = "Organization id or slug"),
-        ("query" = Option<String>, Query, description = "User name or email, partial, case-insensitive"),
-        ("role" = Option<String>, Query, description = "owner | admin | customer"),
-        ("page" = Option<u32>, Query), ("per_page" = Option<u32>, Query),
-        ("after" = Option<String>, Query, description = "Keyset pagination instead of page: empty for the start, then meta.next_cursor")),
-    responses((status = 200, body = ListPage<Membership>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// List an organization's members: search by user name or email, filter by role.
+#[utoipa::path(get, path = "/api/integrations/organizations/{id}/members", tag = "members", operation_id = "listMembers",
+    params(("id" = String, Path, description = "Organization id or slug"), MemberListQuery),
+    responses((status = 200, description = "A page of members by join date; with `after`, a cursor page", body = ListPage<Membership>),
+        (status = 404, description = "Organization not found", body = ErrorBody)),
     security(("api_key" = ["read:organizations"])))]
 pub async fn list(
     req: HttpRequest,
@@ -85,14 +125,17 @@ pub async fn list(
     ok_json(&Page { data: rows, meta })
 }
 
-#[utoipa::path(get, path = "/api/integrations/organizations/{id}/members/{memberId}", tag = "members",
+/// Get a membership.
+#[utoipa::path(get, path = "/api/integrations/organizations/{id}/members/{memberId}", tag = "members", operation_id = "getMember",
     params(("id" = String, Path, description = "Organization id or slug"), ("memberId" = String, Path, description = "Membership id")),
-    responses((status = 200, body = Membership, headers(("ETag" = String))), (status = 304), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
+    responses((status = 200, description = "The membership", body = Membership, headers(("ETag" = String, description = "Strong ETag of this representation (for If-None-Match and If-Match)"))),
+        (status = 304, description = "Not modified: If-None-Match holds the current ETag"),
+        (status = 404, description = "Organization or membership not found", body = ErrorBody)),
     security(("api_key" = ["read:organizations"])))]
 pub async fn get(
     req: HttpRequest,
     key: Need<scope::ReadOrganizations>,
+    _: NoQuery,
     db: web::Data<Db>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse> {
@@ -106,16 +149,19 @@ pub async fn get(
     resource(&req, &m)
 }
 
-#[utoipa::path(post, path = "/api/integrations/organizations/{id}/members", tag = "members",
-    params(("id" = String, Path, description = "Organization id or slug"), ("Idempotency-Key" = Option<String>, Header)),
-    request_body(content = Object, description = "userId (required), role (owner | admin | customer, default customer)", example = json!({"userId": "user-123", "role": "admin"})),
-    responses((status = 201, body = Membership, headers(("Location" = String))), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// Add a user to an organization.
+#[utoipa::path(post, path = "/api/integrations/organizations/{id}/members", tag = "members", operation_id = "addMember",
+    params(("id" = String, Path, description = "Organization id or slug"), ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, description = "Replays the first response (per API key, for 24 hours) instead of creating again; reused with another request it is 422")),
+    request_body = AddMember,
+    responses((status = 201, description = "The new membership", body = Membership, headers(("Location" = String, description = "URL of the new resource"), ("ETag" = String, description = "Strong ETag of this representation (for If-None-Match and If-Match)"))),
+        (status = 404, description = "Organization or user not found", body = ErrorBody),
+        (status = 409, description = "The user is already a member", body = ErrorBody),
+        (status = 422, description = "Idempotency-Key reused with another request", body = ErrorBody)),
     security(("api_key" = ["write:organizations"])))]
 pub async fn add(
     req: HttpRequest,
     key: Need<scope::WriteOrganizations>,
+    _: NoQuery,
     db: web::Data<Db>,
     id: web::Path<String>,
     body: web::Json<Value>,
@@ -130,16 +176,12 @@ pub async fn add(
             Ok(s.to_owned())
         }
     });
-    let user_id = f.require("userId", user_id, "userId is required");
+    f.require("userId", user_id, "userId is required");
     let role = f.string("role", |s| domain::parse_role(s, &MEMBER_ROLES));
-    let role = f
-        .not_null("role", role)
-        .value()
-        .unwrap_or_else(|| "customer".into());
-    f.finish()?;
-    let Some(user_id) = user_id else {
-        return Err(ApiError::Internal("unreachable".into()));
-    };
+    f.not_null("role", role);
+    let add = f.finish_into::<AddMember>()?;
+    let user_id = add.user_id;
+    let role = add.role.unwrap_or(MemberRole::Customer).as_str().to_owned();
     let id = id.into_inner();
     let actor = key.key_id.clone();
     create(&db, &key, idem, move |tx, now| {
@@ -156,13 +198,47 @@ pub async fn add(
     .await
 }
 
-#[utoipa::path(patch, path = "/api/integrations/organizations/{id}/members/{memberId}", tag = "members",
-    params(("id" = String, Path), ("memberId" = String, Path), ("If-Match" = Option<String>, Header)),
-    request_body(content = Object, description = "role (owner | admin | customer)", example = json!({"role": "owner"})),
-    responses((status = 200, body = Membership), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// Change a member's role.
+#[utoipa::path(put, path = "/api/integrations/organizations/{id}/members/{memberId}", tag = "members", operation_id = "updateMember",
+    params(("id" = String, Path, description = "Organization id or slug"), ("memberId" = String, Path, description = "Membership id"), ("If-Match" = Option<String>, Header, nullable = false, description = "An ETag from a GET: the write is refused with 412 if the resource changed since")),
+    request_body = UpdateMember,
+    responses((status = 200, description = "The updated membership", body = Membership, headers(("ETag" = String, description = "Strong ETag of this representation (for If-None-Match and If-Match)"))),
+        (status = 404, description = "Organization or membership not found", body = ErrorBody),
+        (status = 412, description = "If-Match does not match the current ETag", body = ErrorBody)),
     security(("api_key" = ["write:organizations"])))]
-pub async fn update(
+pub async fn put(
+    req: HttpRequest,
+    key: Need<scope::WriteOrganizations>,
+    _: NoQuery,
+    db: web::Data<Db>,
+    path: web::Path<(String, String)>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse> {
+    update(req, key, db, path, body).await
+}
+
+/// Change a member's role: the same as PUT.
+#[utoipa::path(patch, path = "/api/integrations/organizations/{id}/members/{memberId}", tag = "members", operation_id = "patchMember",
+    params(("id" = String, Path, description = "Organization id or slug"), ("memberId" = String, Path, description = "Membership id"), ("If-Match" = Option<String>, Header, nullable = false, description = "An ETag from a GET: the write is refused with 412 if the resource changed since")),
+    request_body = UpdateMember,
+    responses((status = 200, description = "The updated membership", body = Membership, headers(("ETag" = String, description = "Strong ETag of this representation (for If-None-Match and If-Match)"))),
+        (status = 404, description = "Organization or membership not found", body = ErrorBody),
+        (status = 412, description = "If-Match does not match the current ETag", body = ErrorBody)),
+    security(("api_key" = ["write:organizations"])))]
+pub async fn patch(
+    req: HttpRequest,
+    key: Need<scope::WriteOrganizations>,
+    _: NoQuery,
+    db: web::Data<Db>,
+    path: web::Path<(String, String)>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse> {
+    update(req, key, db, path, body).await
+}
+
+/// PUT and PATCH alike: only the fields given change (the published Update pages use PUT
+/// with partial bodies).
+async fn update(
     req: HttpRequest,
     key: Need<scope::WriteOrganizations>,
     db: web::Data<Db>,
@@ -171,11 +247,8 @@ pub async fn update(
 ) -> Result<HttpResponse> {
     let mut f = Fields::new(body.into_inner())?;
     let role = f.string("role", |s| domain::parse_role(s, &MEMBER_ROLES));
-    let role = f.require("role", role, "Role is required");
-    f.finish()?;
-    let Some(role) = role else {
-        return Err(ApiError::Internal("unreachable".into()));
-    };
+    f.require("role", role, "Role is required");
+    let role = f.finish_into::<UpdateMember>()?.role.as_str().to_owned();
     let (id, mid) = path.into_inner();
     let im = if_match(&req);
     let actor = key.key_id.clone();
@@ -201,14 +274,17 @@ pub async fn update(
     resource(&req, &m)
 }
 
-#[utoipa::path(delete, path = "/api/integrations/organizations/{id}/members/{memberId}", tag = "members",
-    params(("id" = String, Path), ("memberId" = String, Path), ("If-Match" = Option<String>, Header)),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 412, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// Remove a member from an organization.
+#[utoipa::path(delete, path = "/api/integrations/organizations/{id}/members/{memberId}", tag = "members", operation_id = "removeMember",
+    params(("id" = String, Path, description = "Organization id or slug"), ("memberId" = String, Path, description = "Membership id"), ("If-Match" = Option<String>, Header, nullable = false, description = "An ETag from a GET: the write is refused with 412 if the resource changed since")),
+    responses((status = 204, description = "Removed"),
+        (status = 404, description = "Organization or membership not found", body = ErrorBody),
+        (status = 412, description = "If-Match does not match the current ETag", body = ErrorBody)),
     security(("api_key" = ["write:organizations"])))]
 pub async fn delete(
     req: HttpRequest,
     key: Need<scope::WriteOrganizations>,
+    _: NoQuery,
     db: web::Data<Db>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse> {
@@ -231,4 +307,18 @@ pub async fn delete(
     })
     .await?;
     Ok(no_content())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_role_enum_is_the_list_of_member_roles() {
+        for r in MEMBER_ROLES {
+            let role: MemberRole = serde_json::from_value(Value::from(r)).unwrap();
+            assert_eq!(role.as_str(), r);
+        }
+        assert!(serde_json::from_value::<MemberRole>(Value::from("super-admin")).is_err());
+    }
 }

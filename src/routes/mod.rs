@@ -10,8 +10,9 @@ pub mod orgs;
 pub mod tiers;
 pub mod users;
 
+use actix_web::dev::Payload;
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use rusqlite::Connection;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -141,6 +142,31 @@ impl ListParams {
             _ => Ok(()),
         }
     }
+}
+
+/// An endpoint that takes no query parameters: any given is refused as lists refuse unknown
+/// ones (400 `invalid_query` naming each), so a typo never passes silently. Handlers take it
+/// after their `Need<…>` scope extractor, so that 401 and 403 come first.
+#[derive(Debug, Clone, Copy)]
+pub struct NoQuery;
+
+impl FromRequest for NoQuery {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(ListParams::parse(req, &[]).map(|_| NoQuery))
+    }
+}
+
+/// For an update DTO's nullable field: `None` when absent, `Some(None)` for `null` (clear
+/// it), `Some(Some(v))` for a value. Use with `#[serde(default, deserialize_with = "…")]`.
+pub(crate) fn present<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
 }
 
 /// The error for a cursor this list did not make.

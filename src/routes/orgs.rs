@@ -1,14 +1,16 @@
 //! `/organizations`: list (seed 002), get (seed 001), create, update, delete.
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
 use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use super::{
-    check_if_match, create, created, if_match, no_content, ok_json, resource, IdemKey, ListParams,
-    API,
+    check_if_match, create, created, if_match, no_content, ok_json, present, resource, IdemKey,
+    ListParams, NoQuery, API,
 };
 use crate::auth::{scope, Need};
-use crate::domain::fields::{Fields, Patch};
+use crate::domain::fields::Fields;
 use crate::domain::{self};
 use crate::error::{ApiError, ErrorBody, Result};
 use crate::model::{ListPage, OrgDetail, OrgSummary, Page, PageMeta};
@@ -24,43 +26,129 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/organizations/{id}")
             .route(web::get().to(get))
-            .route(web::patch().to(update))
+            .route(web::put().to(put))
+            .route(web::patch().to(patch))
             .route(web::delete().to(delete)),
     );
 }
 
-fn read(body: Value) -> Result<(OrgUpdate, Fields)> {
-    let mut f = Fields::new(body)?;
+/// The body of `POST /organizations`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"name": "Zeta Café Sdn Bhd", "slug": "zeta-cafe",
+    "logo": "https://example.com/logos/zeta.png", "premiumTierId": "tier-premium"}))]
+pub struct CreateOrganization {
+    #[schema(min_length = 2, max_length = 200, example = "Acme Corporation")]
+    pub name: String,
+    /// Lowercase letters, digits and single hyphens; unique. Generated from the name when
+    /// absent.
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[a-z0-9]+(-[a-z0-9]+)*$",
+        example = "acme-corp"
+    )]
+    pub slug: Option<String>,
+    /// An http(s) URL.
+    #[schema(
+        format = "uri",
+        max_length = 2048,
+        example = "https://example.com/logos/acme.png"
+    )]
+    pub logo: Option<String>,
+    /// The id of a premium tier.
+    #[schema(min_length = 1, max_length = 100, example = "tier-premium")]
+    pub premium_tier_id: Option<String>,
+}
+
+impl From<CreateOrganization> for NewOrg {
+    fn from(o: CreateOrganization) -> Self {
+        Self {
+            name: o.name,
+            slug: o.slug,
+            logo: o.logo,
+            premium_tier_id: o.premium_tier_id,
+        }
+    }
+}
+
+/// The body of `PUT` and `PATCH /organizations/{id}`: only include the fields you want to
+/// modify; `null` removes the logo or the tier. A rename keeps the slug.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"name": "Acme Corporation", "slug": "acme-corp",
+    "logo": "https://example.com/logos/acme.png", "premiumTierId": "tier-premium"}))]
+pub struct UpdateOrganization {
+    #[schema(nullable = false, min_length = 2, max_length = 200)]
+    pub name: Option<String>,
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[a-z0-9]+(-[a-z0-9]+)*$"
+    )]
+    pub slug: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, format = "uri", max_length = 2048)]
+    pub logo: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100)]
+    pub premium_tier_id: Option<Option<String>>,
+}
+
+impl From<UpdateOrganization> for OrgUpdate {
+    fn from(o: UpdateOrganization) -> Self {
+        Self {
+            name: o.name,
+            slug: o.slug,
+            logo: o.logo,
+            premium_tier_id: o.premium_tier_id,
+        }
+    }
+}
+
+/// The query of `GET /organizations` (seed 002), as documented (read by [`ListParams`]).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OrgListQuery {
+    /// Search term to filter organizations by name (partial, case-insensitive).
+    #[param(max_length = 200)]
+    pub query: Option<String>,
+    /// Page number for pagination (default: 1).
+    #[param(minimum = 1, maximum = 10_000_000, default = 1)]
+    pub page: Option<u32>,
+    /// Number of organizations per page (default: 10, max: 100).
+    #[param(minimum = 1, maximum = 100, default = 10)]
+    pub per_page: Option<u32>,
+    /// Keyset pagination instead of `page`: empty for the start, then `meta.next_cursor`;
+    /// the answer is then a CursorPage.
+    pub after: Option<String>,
+}
+
+/// Reads an organization body into `f` (every problem, normalized fields for the DTO).
+fn read(f: &mut Fields, creating: bool) {
     let name = f.string("name", |s| domain::parse_name(s, "Name", 200));
     let name = f.not_null("name", name);
     let slug = f.string("slug", domain::parse_slug);
-    let slug = f.not_null("slug", slug);
-    let logo = f.string("logo", |s| domain::parse_url(s, "Logo"));
-    let tier = f.string("premiumTierId", |s| {
+    f.not_null("slug", slug);
+    f.string("logo", |s| domain::parse_url(s, "Logo"));
+    f.string("premiumTierId", |s| {
         if s.is_empty() || s.len() > 100 {
             Err("premiumTierId must be a tier id".to_owned())
         } else {
             Ok(s.to_owned())
         }
     });
-    Ok((
-        OrgUpdate {
-            name: name.value(),
-            slug: slug.value(),
-            logo: logo.into_update(),
-            premium_tier_id: tier.into_update(),
-        },
-        f,
-    ))
+    if creating {
+        f.require("name", name, "Name is required");
+    }
 }
 
-#[utoipa::path(get, path = "/api/integrations/organizations", tag = "organizations",
-    params(("query" = Option<String>, Query, description = "Search term to filter organizations by name (partial, case-insensitive)"),
-        ("page" = Option<u32>, Query, description = "Page number for pagination (default: 1)"),
-        ("per_page" = Option<u32>, Query, description = "Number of organizations per page (default: 10, max: 100)"),
-        ("after" = Option<String>, Query, description = "Keyset pagination instead of page: empty for the start, then meta.next_cursor; the response is a CursorPage")),
-    responses((status = 200, body = ListPage<OrgSummary>, description = "A page; with `after`, a CursorPage (meta {per_page, count, next_cursor}) instead"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// List organizations (seed 002): search by name, paginate.
+#[utoipa::path(get, path = "/api/integrations/organizations", tag = "organizations", operation_id = "listOrganizations",
+    params(OrgListQuery),
+    responses((status = 200, description = "A page of organizations (seed 002); with `after`, a cursor page", body = ListPage<OrgSummary>)),
     security(("api_key" = ["read:organizations"])))]
 pub async fn list(
     req: HttpRequest,
@@ -88,14 +176,17 @@ pub async fn list(
     ok_json(&Page { data: rows, meta })
 }
 
-#[utoipa::path(get, path = "/api/integrations/organizations/{id}", tag = "organizations",
+/// Get an organization by id or slug (seed 001).
+#[utoipa::path(get, path = "/api/integrations/organizations/{id}", tag = "organizations", operation_id = "getOrganization",
     params(("id" = String, Path, description = "The unique identifier of the organization, or its slug")),
-    responses((status = 200, body = OrgDetail, headers(("ETag" = String))), (status = 304), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
+    responses((status = 200, description = "The organization with members and tier limits (seed 001)", body = OrgDetail, headers(("ETag" = String, description = "Strong ETag of this representation (for If-None-Match and If-Match)"))),
+        (status = 304, description = "Not modified: If-None-Match holds the current ETag"),
+        (status = 404, description = "Organization not found", body = ErrorBody)),
     security(("api_key" = ["read:organizations"])))]
 pub async fn get(
     req: HttpRequest,
     key: Need<scope::ReadOrganizations>,
+    _: NoQuery,
     db: web::Data<Db>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
@@ -116,33 +207,27 @@ pub async fn get(
     Ok(super::rendered(&req, view.body.clone(), view.etag.clone()))
 }
 
-#[utoipa::path(post, path = "/api/integrations/organizations", tag = "organizations",
-    request_body(content = Object, description = "name (required), slug (generated from the name when absent), logo, premiumTierId", example = json!({"name": "Zeta Café Sdn Bhd", "logo": "https://example.com/logos/zeta.png", "premiumTierId": "tier-premium"})),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h")),
-    responses((status = 201, body = OrgDetail, headers(("Location" = String), ("ETag" = String))), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// Create an organization; the slug is generated from the name when absent.
+#[utoipa::path(post, path = "/api/integrations/organizations", tag = "organizations", operation_id = "createOrganization",
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, description = "Replays the first response (per API key, for 24 hours) instead of creating again; reused with another request it is 422")),
+    request_body = CreateOrganization,
+    responses((status = 201, description = "The new organization", body = OrgDetail, headers(("Location" = String, description = "URL of the new resource"), ("ETag" = String, description = "Strong ETag of this representation (for If-None-Match and If-Match)"))),
+        (status = 404, description = "Premium tier not found", body = ErrorBody),
+        (status = 409, description = "The slug is already taken", body = ErrorBody),
+        (status = 422, description = "Idempotency-Key reused with another request", body = ErrorBody)),
     security(("api_key" = ["write:organizations"])))]
 pub async fn create_org(
     req: HttpRequest,
     key: Need<scope::WriteOrganizations>,
+    _: NoQuery,
     db: web::Data<Db>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
     let body = body.into_inner();
     let idem = IdemKey::from_request(&req, &body)?;
-    let (u, mut f) = read(body)?;
-    let name = f.require("name", Patch::from_option(u.name), "Name is required");
-    f.finish()?;
-    let Some(name) = name else {
-        return Err(ApiError::Internal("unreachable".into()));
-    };
-    let new = NewOrg {
-        name,
-        slug: u.slug,
-        logo: u.logo.flatten(),
-        premium_tier_id: u.premium_tier_id.flatten(),
-    };
+    let mut f = Fields::new(body)?;
+    read(&mut f, true);
+    let new = NewOrg::from(f.finish_into::<CreateOrganization>()?);
     let actor = key.key_id.clone();
     create(&db, &key, idem, move |tx, now| {
         let id = orgs::create(tx, &new, now)?;
@@ -154,22 +239,58 @@ pub async fn create_org(
     .await
 }
 
-#[utoipa::path(patch, path = "/api/integrations/organizations/{id}", tag = "organizations",
-    params(("id" = String, Path, description = "Organization id or slug"), ("If-Match" = Option<String>, Header, description = "ETag from a GET")),
-    request_body(content = Object, description = "Any of name, slug, logo, premiumTierId (null removes the tier); a rename keeps the slug", example = json!({"premiumTierId": null})),
-    responses((status = 200, body = OrgDetail, headers(("ETag" = String))), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 412, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// Update an organization: only the fields given change (the published Update Organization page).
+#[utoipa::path(put, path = "/api/integrations/organizations/{id}", tag = "organizations", operation_id = "updateOrganization",
+    params(("id" = String, Path, description = "The unique identifier of the organization, or its slug"), ("If-Match" = Option<String>, Header, nullable = false, description = "An ETag from a GET: the write is refused with 412 if the resource changed since")),
+    request_body = UpdateOrganization,
+    responses((status = 200, description = "The updated organization", body = OrgDetail, headers(("ETag" = String, description = "Strong ETag of this representation (for If-None-Match and If-Match)"))),
+        (status = 404, description = "Organization (or premium tier) not found", body = ErrorBody),
+        (status = 409, description = "The slug is already taken", body = ErrorBody),
+        (status = 412, description = "If-Match does not match the current ETag", body = ErrorBody)),
     security(("api_key" = ["write:organizations"])))]
-pub async fn update(
+pub async fn put(
+    req: HttpRequest,
+    key: Need<scope::WriteOrganizations>,
+    _: NoQuery,
+    db: web::Data<Db>,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse> {
+    update(req, key, db, id, body).await
+}
+
+/// Update an organization: the same as PUT.
+#[utoipa::path(patch, path = "/api/integrations/organizations/{id}", tag = "organizations", operation_id = "patchOrganization",
+    params(("id" = String, Path, description = "The unique identifier of the organization, or its slug"), ("If-Match" = Option<String>, Header, nullable = false, description = "An ETag from a GET: the write is refused with 412 if the resource changed since")),
+    request_body = UpdateOrganization,
+    responses((status = 200, description = "The updated organization", body = OrgDetail, headers(("ETag" = String, description = "Strong ETag of this representation (for If-None-Match and If-Match)"))),
+        (status = 404, description = "Organization (or premium tier) not found", body = ErrorBody),
+        (status = 409, description = "The slug is already taken", body = ErrorBody),
+        (status = 412, description = "If-Match does not match the current ETag", body = ErrorBody)),
+    security(("api_key" = ["write:organizations"])))]
+pub async fn patch(
+    req: HttpRequest,
+    key: Need<scope::WriteOrganizations>,
+    _: NoQuery,
+    db: web::Data<Db>,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse> {
+    update(req, key, db, id, body).await
+}
+
+/// PUT and PATCH alike: only the fields given change (the published Update pages use PUT
+/// with partial bodies).
+async fn update(
     req: HttpRequest,
     key: Need<scope::WriteOrganizations>,
     db: web::Data<Db>,
     id: web::Path<String>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    let (u, f) = read(body.into_inner())?;
-    f.finish()?;
+    let mut f = Fields::new(body.into_inner())?;
+    read(&mut f, false);
+    let u = OrgUpdate::from(f.finish_into::<UpdateOrganization>()?);
     let id = id.into_inner();
     let im = if_match(&req);
     let actor = key.key_id.clone();
@@ -196,14 +317,17 @@ pub async fn update(
     resource(&req, &org)
 }
 
-#[utoipa::path(delete, path = "/api/integrations/organizations/{id}", tag = "organizations",
-    params(("id" = String, Path, description = "Organization id or slug"), ("If-Match" = Option<String>, Header, description = "ETag from a GET")),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 412, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// Delete an organization and its memberships.
+#[utoipa::path(delete, path = "/api/integrations/organizations/{id}", tag = "organizations", operation_id = "deleteOrganization",
+    params(("id" = String, Path, description = "The unique identifier of the organization, or its slug"), ("If-Match" = Option<String>, Header, nullable = false, description = "An ETag from a GET: the write is refused with 412 if the resource changed since")),
+    responses((status = 204, description = "Deleted, with its memberships"),
+        (status = 404, description = "Organization not found", body = ErrorBody),
+        (status = 412, description = "If-Match does not match the current ETag", body = ErrorBody)),
     security(("api_key" = ["write:organizations"])))]
 pub async fn delete(
     req: HttpRequest,
     key: Need<scope::WriteOrganizations>,
+    _: NoQuery,
     db: web::Data<Db>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {

@@ -1,11 +1,13 @@
 //! `/tiers`: premium tiers.
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
 use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use super::{
-    check_if_match, create, created, if_match, no_content, ok_json, resource, IdemKey, ListParams,
-    API,
+    check_if_match, create, created, if_match, no_content, ok_json, present, resource, IdemKey,
+    ListParams, NoQuery, API,
 };
 use crate::auth::{scope, Need};
 use crate::domain;
@@ -24,7 +26,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/tiers/{id}")
             .route(web::get().to(get))
-            .route(web::patch().to(update))
+            .route(web::put().to(put))
+            .route(web::patch().to(patch))
             .route(web::delete().to(delete)),
     );
 }
@@ -39,10 +42,113 @@ fn feature(s: &str) -> std::result::Result<String, String> {
 
 const MAX_LIMIT: i64 = 1 << 53;
 
-fn read(body: Value, creating: bool) -> Result<TierInput> {
-    let mut f = Fields::new(body)?;
-    let id = if creating {
-        f.string("id", |s| {
+/// Usage limits in a tier body: only the limits given change; `null` unsets one.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"maxUsers": 1000, "maxStorage": "100GB", "apiCallsPerMonth": 100000}))]
+pub struct TierLimitsInput {
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 9_007_199_254_740_992_i64, example = 1000)]
+    pub max_users: Option<Option<i64>>,
+    /// Free text such as `100GB`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 50, example = "100GB")]
+    pub max_storage: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 9_007_199_254_740_992_i64, example = 100_000)]
+    pub api_calls_per_month: Option<Option<i64>>,
+}
+
+/// The body of `POST /tiers`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"id": "tier-gold", "name": "Gold", "features": ["priority-support"],
+    "limits": {"maxUsers": 50, "maxStorage": "20GB", "apiCallsPerMonth": 50000}}))]
+pub struct CreateTier {
+    /// `tier-` and lowercase letters, digits or hyphens; generated when absent.
+    #[schema(
+        nullable = false,
+        min_length = 6,
+        max_length = 100,
+        pattern = "^tier-[a-z0-9-]+$",
+        example = "tier-gold"
+    )]
+    pub id: Option<String>,
+    #[schema(min_length = 2, max_length = 100, example = "Gold")]
+    pub name: String,
+    /// Each 1 to 100 characters; duplicates are dropped.
+    #[schema(nullable = false, max_items = 100)]
+    pub features: Option<Vec<String>>,
+    #[schema(nullable = false)]
+    pub limits: Option<TierLimitsInput>,
+}
+
+/// The body of `PUT` and `PATCH /tiers/{id}`: only include the fields you want to modify.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"name": "Premium",
+    "features": ["advanced-reporting", "priority-support", "custom-integrations", "unlimited-users"],
+    "limits": {"maxUsers": 1000, "maxStorage": "100GB", "apiCallsPerMonth": 100000}}))]
+pub struct UpdateTier {
+    #[schema(nullable = false, min_length = 2, max_length = 100)]
+    pub name: Option<String>,
+    /// Replaces the list.
+    #[schema(nullable = false, max_items = 100)]
+    pub features: Option<Vec<String>>,
+    #[schema(nullable = false)]
+    pub limits: Option<TierLimitsInput>,
+}
+
+fn limits(t: &mut TierInput, l: Option<TierLimitsInput>) {
+    if let Some(l) = l {
+        t.max_users = l.max_users;
+        t.max_storage = l.max_storage;
+        t.api_calls_per_month = l.api_calls_per_month;
+    }
+}
+
+impl From<CreateTier> for TierInput {
+    fn from(c: CreateTier) -> Self {
+        let mut t = TierInput {
+            id: c.id,
+            name: Some(c.name),
+            features: c.features,
+            ..TierInput::default()
+        };
+        limits(&mut t, c.limits);
+        t
+    }
+}
+
+impl From<UpdateTier> for TierInput {
+    fn from(u: UpdateTier) -> Self {
+        let mut t = TierInput {
+            name: u.name,
+            features: u.features,
+            ..TierInput::default()
+        };
+        limits(&mut t, u.limits);
+        t
+    }
+}
+
+/// The query of `GET /tiers`, as documented (read by [`ListParams`]).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TierListQuery {
+    /// Page number, from 1 (default 1).
+    #[param(minimum = 1, maximum = 10_000_000, default = 1)]
+    pub page: Option<u32>,
+    /// Tiers per page (default 10, max 100).
+    #[param(minimum = 1, maximum = 100, default = 10)]
+    pub per_page: Option<u32>,
+}
+
+/// Reads a tier body into `f` (every problem, normalized fields for the DTO); `id` only when
+/// `creating`, where `name` is required.
+fn read(f: &mut Fields, creating: bool) {
+    if creating {
+        let id = f.string("id", |s| {
             let ok = s.len() > 5
                 && s.len() <= 100
                 && s.starts_with("tier-")
@@ -54,55 +160,43 @@ fn read(body: Value, creating: bool) -> Result<TierInput> {
             } else {
                 Err("id must be tier- followed by lowercase letters, digits or hyphens".into())
             }
-        })
-    } else {
-        Patch::Absent
-    };
-    let id = f.not_null("id", id);
+        });
+        f.not_null("id", id);
+    }
     let name = f.string("name", |s| domain::parse_name(s, "Name", 100));
     let name = f.not_null("name", name);
     let features = f.string_list("features", 100, feature);
-    let features = f.not_null("features", features);
-    let mut t = TierInput {
-        id: id.value(),
-        name: name.value(),
-        features: features.value(),
-        ..TierInput::default()
-    };
+    f.not_null("features", features);
     match f.object("limits") {
         Patch::Value(v) => {
             let Ok(mut l) = Fields::new(v) else {
-                return Err(ApiError::Internal("limits not an object".into()));
+                f.error("limits", "limits must be an object");
+                return;
             };
-            t.max_users = l.integer("maxUsers", MAX_LIMIT).into_update();
-            t.max_storage = l
-                .string("maxStorage", |s| {
-                    let t = s.trim();
-                    if t.is_empty() || t.len() > 50 {
-                        Err("maxStorage must be 1 to 50 characters, e.g. 100GB".into())
-                    } else {
-                        Ok(t.to_owned())
-                    }
-                })
-                .into_update();
-            t.api_calls_per_month = l.integer("apiCallsPerMonth", MAX_LIMIT).into_update();
-            let nested = l.finish_nested();
-            f.merge_nested("limits", nested);
+            l.integer("maxUsers", MAX_LIMIT);
+            l.string("maxStorage", |s| {
+                let t = s.trim();
+                if t.is_empty() || t.len() > 50 {
+                    Err("maxStorage must be 1 to 50 characters, e.g. 100GB".into())
+                } else {
+                    Ok(t.to_owned())
+                }
+            });
+            l.integer("apiCallsPerMonth", MAX_LIMIT);
+            f.nested("limits", l);
         }
         Patch::Null => f.error("limits", "limits must be an object"),
         Patch::Absent => {}
     }
-    if creating && t.name.is_none() {
-        f.require::<String>("name", Patch::Absent, "Name is required");
+    if creating {
+        f.require("name", name, "Name is required");
     }
-    f.finish()?;
-    Ok(t)
 }
 
-#[utoipa::path(get, path = "/api/integrations/tiers", tag = "tiers",
-    params(("page" = Option<u32>, Query), ("per_page" = Option<u32>, Query)),
-    responses((status = 200, body = Page<Tier>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// List premium tiers.
+#[utoipa::path(get, path = "/api/integrations/tiers", tag = "tiers", operation_id = "listTiers",
+    params(TierListQuery),
+    responses((status = 200, description = "A page of premium tiers", body = Page<Tier>)),
     security(("api_key" = ["read:tiers"])))]
 pub async fn list(
     req: HttpRequest,
@@ -116,14 +210,17 @@ pub async fn list(
     ok_json(&Page { data: rows, meta })
 }
 
-#[utoipa::path(get, path = "/api/integrations/tiers/{id}", tag = "tiers",
+/// Get a premium tier.
+#[utoipa::path(get, path = "/api/integrations/tiers/{id}", tag = "tiers", operation_id = "getTier",
     params(("id" = String, Path, description = "Tier id")),
-    responses((status = 200, body = Tier, headers(("ETag" = String))), (status = 304), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
+    responses((status = 200, description = "The premium tier", body = Tier, headers(("ETag" = String, description = "Strong ETag of this representation (for If-None-Match and If-Match)"))),
+        (status = 304, description = "Not modified: If-None-Match holds the current ETag"),
+        (status = 404, description = "Premium tier not found", body = ErrorBody)),
     security(("api_key" = ["read:tiers"])))]
 pub async fn get(
     req: HttpRequest,
     key: Need<scope::ReadTiers>,
+    _: NoQuery,
     db: web::Data<Db>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
@@ -135,22 +232,26 @@ pub async fn get(
     resource(&req, &t)
 }
 
-#[utoipa::path(post, path = "/api/integrations/tiers", tag = "tiers",
-    params(("Idempotency-Key" = Option<String>, Header)),
-    request_body(content = Object, description = "name (required), id (optional, tier-…), features, limits {maxUsers, maxStorage, apiCallsPerMonth}",
-        example = json!({"name": "Premium", "features": ["advanced-reporting", "priority-support"], "limits": {"maxUsers": 1000, "maxStorage": "100GB", "apiCallsPerMonth": 100000}})),
-    responses((status = 201, body = Tier, headers(("Location" = String))), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// Create a premium tier.
+#[utoipa::path(post, path = "/api/integrations/tiers", tag = "tiers", operation_id = "createTier",
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, description = "Replays the first response (per API key, for 24 hours) instead of creating again; reused with another request it is 422")),
+    request_body = CreateTier,
+    responses((status = 201, description = "The new premium tier", body = Tier, headers(("Location" = String, description = "URL of the new resource"), ("ETag" = String, description = "Strong ETag of this representation (for If-None-Match and If-Match)"))),
+        (status = 409, description = "A tier with this id already exists", body = ErrorBody),
+        (status = 422, description = "Idempotency-Key reused with another request", body = ErrorBody)),
     security(("api_key" = ["write:tiers"])))]
 pub async fn create_tier(
     req: HttpRequest,
     key: Need<scope::WriteTiers>,
+    _: NoQuery,
     db: web::Data<Db>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
     let body = body.into_inner();
     let idem = IdemKey::from_request(&req, &body)?;
-    let t = read(body, true)?;
+    let mut f = Fields::new(body)?;
+    read(&mut f, true);
+    let t = TierInput::from(f.finish_into::<CreateTier>()?);
     let actor = key.key_id.clone();
     create(&db, &key, idem, move |tx, now| {
         let id = tiers::create(tx, &t, now)?;
@@ -162,20 +263,56 @@ pub async fn create_tier(
     .await
 }
 
-#[utoipa::path(patch, path = "/api/integrations/tiers/{id}", tag = "tiers",
-    params(("id" = String, Path), ("If-Match" = Option<String>, Header)),
-    request_body(content = Object, description = "Any of name, features, limits (each limit may be null)", example = json!({"limits": {"maxUsers": 5000}})),
-    responses((status = 200, body = Tier), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 412, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// Update a premium tier: only the fields given change (each limit alike).
+#[utoipa::path(put, path = "/api/integrations/tiers/{id}", tag = "tiers", operation_id = "updateTier",
+    params(("id" = String, Path, description = "Tier id"), ("If-Match" = Option<String>, Header, nullable = false, description = "An ETag from a GET: the write is refused with 412 if the resource changed since")),
+    request_body = UpdateTier,
+    responses((status = 200, description = "The updated premium tier", body = Tier, headers(("ETag" = String, description = "Strong ETag of this representation (for If-None-Match and If-Match)"))),
+        (status = 404, description = "Premium tier not found", body = ErrorBody),
+        (status = 412, description = "If-Match does not match the current ETag", body = ErrorBody)),
     security(("api_key" = ["write:tiers"])))]
-pub async fn update(
+pub async fn put(
+    req: HttpRequest,
+    key: Need<scope::WriteTiers>,
+    _: NoQuery,
+    db: web::Data<Db>,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse> {
+    update(req, key, db, id, body).await
+}
+
+/// Update a premium tier: the same as PUT.
+#[utoipa::path(patch, path = "/api/integrations/tiers/{id}", tag = "tiers", operation_id = "patchTier",
+    params(("id" = String, Path, description = "Tier id"), ("If-Match" = Option<String>, Header, nullable = false, description = "An ETag from a GET: the write is refused with 412 if the resource changed since")),
+    request_body = UpdateTier,
+    responses((status = 200, description = "The updated premium tier", body = Tier, headers(("ETag" = String, description = "Strong ETag of this representation (for If-None-Match and If-Match)"))),
+        (status = 404, description = "Premium tier not found", body = ErrorBody),
+        (status = 412, description = "If-Match does not match the current ETag", body = ErrorBody)),
+    security(("api_key" = ["write:tiers"])))]
+pub async fn patch(
+    req: HttpRequest,
+    key: Need<scope::WriteTiers>,
+    _: NoQuery,
+    db: web::Data<Db>,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse> {
+    update(req, key, db, id, body).await
+}
+
+/// PUT and PATCH alike: only the fields given change (the published Update pages use PUT
+/// with partial bodies).
+async fn update(
     req: HttpRequest,
     key: Need<scope::WriteTiers>,
     db: web::Data<Db>,
     id: web::Path<String>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    let t = read(body.into_inner(), false)?;
+    let mut f = Fields::new(body.into_inner())?;
+    read(&mut f, false);
+    let t = TierInput::from(f.finish_into::<UpdateTier>()?);
     let id = id.into_inner();
     let im = if_match(&req);
     let actor = key.key_id.clone();
@@ -194,14 +331,18 @@ pub async fn update(
     resource(&req, &tier)
 }
 
-#[utoipa::path(delete, path = "/api/integrations/tiers/{id}", tag = "tiers",
-    params(("id" = String, Path), ("If-Match" = Option<String>, Header)),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 412, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// Delete a premium tier that no organization uses.
+#[utoipa::path(delete, path = "/api/integrations/tiers/{id}", tag = "tiers", operation_id = "deleteTier",
+    params(("id" = String, Path, description = "Tier id"), ("If-Match" = Option<String>, Header, nullable = false, description = "An ETag from a GET: the write is refused with 412 if the resource changed since")),
+    responses((status = 204, description = "Deleted"),
+        (status = 404, description = "Premium tier not found", body = ErrorBody),
+        (status = 409, description = "The tier is in use by organizations", body = ErrorBody),
+        (status = 412, description = "If-Match does not match the current ETag", body = ErrorBody)),
     security(("api_key" = ["write:tiers"])))]
 pub async fn delete(
     req: HttpRequest,
     key: Need<scope::WriteTiers>,
+    _: NoQuery,
     db: web::Data<Db>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {

@@ -1,17 +1,21 @@
 //! `/users`: create (seed 003), list, get, update, delete, and a user's organizations (seed 000).
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use super::{
-    check_if_match, create, created, if_match, no_content, ok_json, resource, IdemKey, ListParams,
-    API,
+    check_if_match, create, created, if_match, no_content, ok_json, present, resource, IdemKey,
+    ListParams, NoQuery, API,
 };
-use crate::auth::{scope, Need};
-use crate::domain::fields::{Fields, Patch};
+use crate::auth::{scope, Authed, Need};
+use crate::domain::fields::Fields;
 use crate::domain::{self, USER_ROLES};
-use crate::error::{ApiError, Result};
-use crate::model::{CountMeta, ListPage, Page, PageMeta, User, UserOrganizations};
+use crate::error::{ApiError, ErrorBody, Result};
+use crate::model::{
+    CountMeta, ListPage, Page, PageMeta, User, UserOrganizations, UserRole, UserSummary,
+};
 use crate::storage::users::{NewUser, Sort, UserUpdate};
 use crate::storage::{events, orgs, users, Db};
 
@@ -24,71 +28,211 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/users/{id}")
             .route(web::get().to(get))
-            .route(web::patch().to(update))
+            .route(web::put().to(put))
+            .route(web::patch().to(patch))
             .route(web::delete().to(delete)),
     )
     .service(web::resource("/users/{id}/organizations").route(web::get().to(organizations)));
 }
 
-/// Reads a user body; every field optional here, `create_user` demands name and email.
-fn read(body: Value) -> Result<(UserUpdate, Fields)> {
-    let mut f = Fields::new(body)?;
-    let name = f.string("name", |s| domain::parse_name(s, "Name", 200));
-    let name = f.not_null("name", name);
-    let first_name = f.string("firstName", |s| {
-        domain::parse_optional_text(s, "First name")
-    });
-    let last_name = f.string("lastName", |s| domain::parse_optional_text(s, "Last name"));
-    let email = f.string("email", domain::parse_email);
-    let email = f.not_null("email", email);
-    let phone = f.string("phone", domain::parse_phone);
-    let dob = f.string("dob", domain::parse_dob);
-    let role = f.string("role", |s| domain::parse_role(s, &USER_ROLES));
-    let role = f.not_null("role", role);
-    let flat = |p: Patch<Option<String>>| p.into_update().map(Option::flatten);
-    let u = UserUpdate {
-        name: name.value(),
-        first_name: flat(first_name),
-        last_name: flat(last_name),
-        email: email.value(),
-        phone: phone.into_update(),
-        dob: dob.into_update(),
-        role: role.value(),
-    };
-    Ok((u, f))
+/// The body of `POST /users` (seed 003).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"name": "Jane Smith", "firstName": "Jane", "lastName": "Smith",
+    "email": "jane@example.com", "phone": "+1234567890", "dob": "1985-03-20", "role": "customer"}))]
+pub struct CreateUser {
+    /// Full name: at least 2 characters after trimming.
+    #[schema(min_length = 2, max_length = 200, example = "Jane Smith")]
+    pub name: String,
+    /// An empty string stores `null`.
+    #[schema(max_length = 200, example = "Jane")]
+    pub first_name: Option<String>,
+    /// An empty string stores `null`.
+    #[schema(max_length = 200, example = "Smith")]
+    pub last_name: Option<String>,
+    /// Unique, compared case-insensitively.
+    #[schema(format = Email, max_length = 254, example = "jane@example.com")]
+    pub email: String,
+    /// An optional `+`, 7 to 15 digits, separators space `-` `.` `(` `)`.
+    #[schema(
+        pattern = r"^\+?[0-9(][0-9 ().-]*$",
+        max_length = 40,
+        example = "+1234567890"
+    )]
+    pub phone: Option<String>,
+    /// Date of birth: an ISO 8601 calendar date, not in the future.
+    #[schema(format = Date, example = "1985-03-20")]
+    pub dob: Option<String>,
+    /// Default `customer`.
+    #[schema(nullable = false, default = "customer")]
+    pub role: Option<UserRole>,
 }
 
-#[utoipa::path(post, path = "/api/integrations/users", tag = "users",
-    request_body(content = Object, description = "name (required), firstName, lastName, email (required), phone, dob, role", example = json!({"name": "Jane Smith", "firstName": "Jane", "lastName": "Smith", "email": "jane@example.com", "phone": "+1234567890", "dob": "1985-03-20", "role": "customer"})),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h")),
-    responses((status = 201, body = User, headers(("Location" = String), ("ETag" = String))), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)),
+impl From<CreateUser> for NewUser {
+    fn from(u: CreateUser) -> Self {
+        Self {
+            name: u.name,
+            first_name: u.first_name,
+            last_name: u.last_name,
+            email: u.email,
+            phone: u.phone,
+            dob: u.dob,
+            role: u.role.unwrap_or(UserRole::Customer).as_str().to_owned(),
+        }
+    }
+}
+
+/// The body of `PUT` and `PATCH /users/{id}`: only include the fields you want to modify;
+/// `null` clears a nullable field.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"name": "Jane Doe", "firstName": "Jane", "lastName": "Doe",
+    "email": "jane.doe@example.com", "phone": "+1987654321", "dob": "1985-03-20", "role": "admin"}))]
+pub struct UpdateUser {
+    #[schema(
+        nullable = false,
+        min_length = 2,
+        max_length = 200,
+        example = "Jane Doe"
+    )]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 200)]
+    pub first_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 200)]
+    pub last_name: Option<Option<String>>,
+    #[schema(nullable = false, format = Email, max_length = 254)]
+    pub email: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, pattern = r"^\+?[0-9(][0-9 ().-]*$", max_length = 40)]
+    pub phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub dob: Option<Option<String>>,
+    #[schema(nullable = false)]
+    pub role: Option<UserRole>,
+}
+
+impl From<UpdateUser> for UserUpdate {
+    fn from(u: UpdateUser) -> Self {
+        Self {
+            name: u.name,
+            first_name: u.first_name,
+            last_name: u.last_name,
+            email: u.email,
+            phone: u.phone,
+            dob: u.dob,
+            role: u.role.map(|r| r.as_str().to_owned()),
+        }
+    }
+}
+
+/// The orders of `GET /users` (see [`Sort`]).
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub enum UserSort {
+    #[serde(rename = "name")]
+    Name,
+    #[serde(rename = "-name")]
+    NameDesc,
+    #[serde(rename = "createdAt")]
+    CreatedAt,
+    #[serde(rename = "-createdAt")]
+    CreatedAtDesc,
+}
+
+/// The query of `GET /users`, as documented (read strictly by [`ListParams`]).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UserListQuery {
+    /// Name or email, partial, case-insensitive.
+    #[param(max_length = 200)]
+    pub query: Option<String>,
+    #[param(inline)]
+    pub role: Option<UserRole>,
+    /// Default `name`.
+    #[param(inline)]
+    pub sort: Option<UserSort>,
+    /// Page number, from 1 (default 1).
+    #[param(minimum = 1, maximum = 10_000_000, default = 1)]
+    pub page: Option<u32>,
+    /// Users per page (default 10, max 100).
+    #[param(minimum = 1, maximum = 100, default = 10)]
+    pub per_page: Option<u32>,
+    /// Keyset pagination instead of `page`: empty for the start, then `meta.next_cursor`
+    /// (same sort); the answer is then a CursorPage.
+    pub after: Option<String>,
+}
+
+/// Reads a user body into `f`: every problem, and the normalized fields for the DTO. Name and
+/// email are required when `creating`. Returns the email when it is well-formed.
+fn read(f: &mut Fields, creating: bool) -> Option<String> {
+    let name = f.string("name", |s| domain::parse_name(s, "Name", 200));
+    let name = f.not_null("name", name);
+    f.string("firstName", |s| {
+        domain::parse_optional_text(s, "First name")
+    });
+    f.string("lastName", |s| domain::parse_optional_text(s, "Last name"));
+    let email = f.string("email", domain::parse_email);
+    let email = f.not_null("email", email);
+    f.string("phone", domain::parse_phone);
+    f.string("dob", domain::parse_dob);
+    let role = f.string("role", |s| domain::parse_role(s, &USER_ROLES));
+    f.not_null("role", role);
+    if creating {
+        f.require("name", name, "Name is required");
+        f.require("email", email, "Email is required")
+    } else {
+        email.value()
+    }
+}
+
+/// With other problems in the body, a taken `email` is reported among them (seed 003's
+/// example: one 400 that lists all); alone, it is the 409 of the write itself.
+async fn taken_email_too(
+    db: &Db,
+    key: &Authed,
+    f: &mut Fields,
+    email: Option<String>,
+    except: Option<String>,
+) -> Result<()> {
+    let Some(email) = email.filter(|_| !f.is_clean()) else {
+        return Ok(());
+    };
+    if db
+        .read(&key.check, move |c| {
+            users::email_taken(c, &email, except.as_deref())
+        })
+        .await?
+    {
+        f.error("email", "Email is already taken");
+    }
+    Ok(())
+}
+
+/// Create a user (seed 003).
+///
+/// A taken email together with other problems is one 400 listing all of them.
+#[utoipa::path(post, path = "/api/integrations/users", tag = "users", operation_id = "createUser",
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, description = "Replays the first response (per API key, for 24 hours) instead of creating again; reused with another request it is 422")),
+    request_body = CreateUser,
+    responses((status = 201, description = "The new user", body = User, headers(("Location" = String, description = "URL of the new resource"), ("ETag" = String, description = "Strong ETag of this representation (for If-None-Match and If-Match)"))),
+        (status = 409, description = "Email already exists (when it is the only problem)", body = ErrorBody),
+        (status = 422, description = "Idempotency-Key reused with another request", body = ErrorBody)),
     security(("api_key" = ["write:users"])))]
 pub async fn create_user(
     req: HttpRequest,
     key: Need<scope::WriteUsers>,
+    _: NoQuery,
     db: web::Data<Db>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
     let body = body.into_inner();
     let idem = IdemKey::from_request(&req, &body)?;
-    let (u, mut f) = read(body)?;
-    let name = f.require("name", Patch::from_option(u.name), "Name is required");
-    let email = f.require("email", Patch::from_option(u.email), "Email is required");
-    f.finish()?;
-    let (Some(name), Some(email)) = (name, email) else {
-        return Err(ApiError::Internal("unreachable".into()));
-    };
-    let new = NewUser {
-        name,
-        first_name: u.first_name.flatten(),
-        last_name: u.last_name.flatten(),
-        email,
-        phone: u.phone.flatten(),
-        dob: u.dob.flatten(),
-        role: u.role.unwrap_or_else(|| "customer".into()),
-    };
+    let mut f = Fields::new(body)?;
+    let email = read(&mut f, true);
+    taken_email_too(&db, &key, &mut f, email, None).await?;
+    let new = NewUser::from(f.finish_into::<CreateUser>()?);
     let actor = key.key_id.clone();
     create(&db, &key, idem, move |tx, now| {
         let id = users::create(tx, &new, now)?;
@@ -100,15 +244,10 @@ pub async fn create_user(
     .await
 }
 
-#[utoipa::path(get, path = "/api/integrations/users", tag = "users",
-    params(("query" = Option<String>, Query, description = "Name or email, partial, case-insensitive"),
-        ("role" = Option<String>, Query, description = "super-admin | admin | customer"),
-        ("sort" = Option<String>, Query, description = "name | -name | createdAt | -createdAt (default name)"),
-        ("page" = Option<u32>, Query, description = "From 1 (default 1)"),
-        ("per_page" = Option<u32>, Query, description = "1 to 100 (default 10)"),
-        ("after" = Option<String>, Query, description = "Keyset pagination instead of page: empty for the start, then meta.next_cursor (same sort)")),
-    responses((status = 200, body = ListPage<User>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// List users: search by name or email, filter by role, sort, paginate.
+#[utoipa::path(get, path = "/api/integrations/users", tag = "users", operation_id = "listUsers",
+    params(UserListQuery),
+    responses((status = 200, description = "A page of users; with `after`, a cursor page", body = ListPage<UserSummary>)),
     security(("api_key" = ["read:users"])))]
 pub async fn list(
     req: HttpRequest,
@@ -155,14 +294,17 @@ pub async fn list(
     ok_json(&Page { data: rows, meta })
 }
 
-#[utoipa::path(get, path = "/api/integrations/users/{id}", tag = "users",
-    params(("id" = String, Path, description = "User id")),
-    responses((status = 200, body = User, headers(("ETag" = String))), (status = 304), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// Get a user with its memberships.
+#[utoipa::path(get, path = "/api/integrations/users/{id}", tag = "users", operation_id = "getUser",
+    params(("id" = String, Path, description = "The unique identifier of the user")),
+    responses((status = 200, description = "The user with its memberships", body = User, headers(("ETag" = String, description = "Strong ETag of this representation (for If-None-Match and If-Match)"))),
+        (status = 304, description = "Not modified: If-None-Match holds the current ETag"),
+        (status = 404, description = "User not found", body = ErrorBody)),
     security(("api_key" = ["read:users"])))]
 pub async fn get(
     req: HttpRequest,
     key: Need<scope::ReadUsers>,
+    _: NoQuery,
     db: web::Data<Db>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
@@ -174,23 +316,60 @@ pub async fn get(
     resource(&req, &user)
 }
 
-#[utoipa::path(patch, path = "/api/integrations/users/{id}", tag = "users",
-    params(("id" = String, Path, description = "User id"), ("If-Match" = Option<String>, Header, description = "ETag from a GET; 412 if the user changed since")),
-    request_body(content = Object, description = "Any of name, firstName, lastName, email, phone, dob, role; absent = unchanged, null clears a nullable field", example = json!({"phone": "+60123456789", "lastName": null})),
-    responses((status = 200, body = User, headers(("ETag" = String))), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 412, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// Update a user: only the fields given change (the published Update User page).
+#[utoipa::path(put, path = "/api/integrations/users/{id}", tag = "users", operation_id = "updateUser",
+    params(("id" = String, Path, description = "The unique identifier of the user"), ("If-Match" = Option<String>, Header, nullable = false, description = "An ETag from a GET: the write is refused with 412 if the resource changed since")),
+    request_body = UpdateUser,
+    responses((status = 200, description = "The updated user", body = User, headers(("ETag" = String, description = "Strong ETag of this representation (for If-None-Match and If-Match)"))),
+        (status = 404, description = "User not found", body = ErrorBody),
+        (status = 409, description = "Email already exists", body = ErrorBody),
+        (status = 412, description = "If-Match does not match the current ETag", body = ErrorBody)),
     security(("api_key" = ["write:users"])))]
-pub async fn update(
+pub async fn put(
+    req: HttpRequest,
+    key: Need<scope::WriteUsers>,
+    _: NoQuery,
+    db: web::Data<Db>,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse> {
+    update(req, key, db, id, body).await
+}
+
+/// Update a user: the same as PUT.
+#[utoipa::path(patch, path = "/api/integrations/users/{id}", tag = "users", operation_id = "patchUser",
+    params(("id" = String, Path, description = "The unique identifier of the user"), ("If-Match" = Option<String>, Header, nullable = false, description = "An ETag from a GET: the write is refused with 412 if the resource changed since")),
+    request_body = UpdateUser,
+    responses((status = 200, description = "The updated user", body = User, headers(("ETag" = String, description = "Strong ETag of this representation (for If-None-Match and If-Match)"))),
+        (status = 404, description = "User not found", body = ErrorBody),
+        (status = 409, description = "Email already exists", body = ErrorBody),
+        (status = 412, description = "If-Match does not match the current ETag", body = ErrorBody)),
+    security(("api_key" = ["write:users"])))]
+pub async fn patch(
+    req: HttpRequest,
+    key: Need<scope::WriteUsers>,
+    _: NoQuery,
+    db: web::Data<Db>,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse> {
+    update(req, key, db, id, body).await
+}
+
+/// PUT and PATCH alike: only the fields given change (the published Update pages use PUT
+/// with partial bodies).
+async fn update(
     req: HttpRequest,
     key: Need<scope::WriteUsers>,
     db: web::Data<Db>,
     id: web::Path<String>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    let (u, f) = read(body.into_inner())?;
-    f.finish()?;
     let id = id.into_inner();
+    let mut f = Fields::new(body.into_inner())?;
+    let email = read(&mut f, false);
+    taken_email_too(&db, &key, &mut f, email, Some(id.clone())).await?;
+    let u = UserUpdate::from(f.finish_into::<UpdateUser>()?);
     let im = if_match(&req);
     let actor = key.key_id.clone();
     let user: User = db
@@ -208,14 +387,17 @@ pub async fn update(
     resource(&req, &user)
 }
 
-#[utoipa::path(delete, path = "/api/integrations/users/{id}", tag = "users",
-    params(("id" = String, Path, description = "User id"), ("If-Match" = Option<String>, Header, description = "ETag from a GET")),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 412, body = ErrorBody), (status = 429, body = ErrorBody)),
+/// Delete a user and its memberships.
+#[utoipa::path(delete, path = "/api/integrations/users/{id}", tag = "users", operation_id = "deleteUser",
+    params(("id" = String, Path, description = "The unique identifier of the user"), ("If-Match" = Option<String>, Header, nullable = false, description = "An ETag from a GET: the write is refused with 412 if the resource changed since")),
+    responses((status = 204, description = "Deleted, with the user's memberships"),
+        (status = 404, description = "User not found", body = ErrorBody),
+        (status = 412, description = "If-Match does not match the current ETag", body = ErrorBody)),
     security(("api_key" = ["write:users"])))]
 pub async fn delete(
     req: HttpRequest,
     key: Need<scope::WriteUsers>,
+    _: NoQuery,
     db: web::Data<Db>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
@@ -236,13 +418,15 @@ pub async fn delete(
     Ok(no_content())
 }
 
-#[utoipa::path(get, path = "/api/integrations/users/{id}/organizations", tag = "users",
+/// A user's organizations (seed 000).
+#[utoipa::path(get, path = "/api/integrations/users/{id}/organizations", tag = "users", operation_id = "listUserOrganizations",
     params(("id" = String, Path, description = "The unique identifier of the user")),
-    responses((status = 200, body = UserOrganizations), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
+    responses((status = 200, description = "Every organization the user belongs to, with the membership", body = UserOrganizations),
+        (status = 404, description = "User not found", body = ErrorBody)),
     security(("api_key" = ["read:organizations"])))]
 pub async fn organizations(
     key: Need<scope::ReadOrganizations>,
+    _: NoQuery,
     db: web::Data<Db>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
@@ -262,4 +446,35 @@ pub async fn organizations(
     })
 }
 
-use crate::error::ErrorBody;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_role_enum_is_the_list_of_user_roles() {
+        for r in USER_ROLES {
+            let role: UserRole = serde_json::from_value(Value::from(r)).unwrap();
+            assert_eq!(role.as_str(), r);
+        }
+        assert!(serde_json::from_value::<UserRole>(Value::from("owner")).is_err());
+    }
+
+    #[test]
+    fn the_documented_sorts_are_the_ones_parsed() {
+        let all = [
+            UserSort::Name,
+            UserSort::NameDesc,
+            UserSort::CreatedAt,
+            UserSort::CreatedAtDesc,
+        ];
+        let mut parsed = Vec::new();
+        for s in all {
+            let name = serde_json::to_value(s).unwrap();
+            parsed.push(Sort::parse(name.as_str().unwrap()).unwrap());
+        }
+        assert_eq!(
+            parsed,
+            [Sort::Name, Sort::NameDesc, Sort::Created, Sort::CreatedDesc]
+        );
+    }
+}

@@ -728,8 +728,12 @@ impl Db {
         conn.backup(rusqlite::MAIN_DB, out, None)
             .map_err(|e| self.health.note(e.into()))?;
         drop(conn);
-        let copy = Connection::open_with_flags(out, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-        match health::quick_check(&copy, None) {
+        // Read-write, so that closing it removes the -wal and -shm files the check creates
+        // beside the copy (the copy is in WAL mode, as its source).
+        let copy = Connection::open_with_flags(out, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        let check = health::quick_check(&copy, None);
+        drop(copy);
+        match check {
             health::Check::Ok => Ok(()),
             health::Check::Corrupt(why) => {
                 self.health.mark_corrupt();

@@ -6,7 +6,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 use crate::domain::fold;
 use crate::error::{ApiError, Details, Result};
-use crate::model::{OrgBrief, User, UserMember};
+use crate::model::{OrgBrief, User, UserMember, UserSummary};
 use crate::storage::orgs::Search;
 use crate::storage::{unique_violation, PageReq};
 
@@ -25,6 +25,24 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<User> {
         members: Vec::new(),
         created_at: r.get(8)?,
         updated_at: r.get(9)?,
+    })
+}
+
+/// The columns of a list item (no `dob`; `members` are not fetched for lists).
+const SUMMARY_COLS: &str =
+    "u.id, u.name, u.first_name, u.last_name, u.email, u.phone, u.role, u.created_at, u.updated_at";
+
+fn summary_from_row(r: &Row<'_>) -> rusqlite::Result<UserSummary> {
+    Ok(UserSummary {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        first_name: r.get(2)?,
+        last_name: r.get(3)?,
+        email: r.get(4)?,
+        phone: r.get(5)?,
+        role: r.get(6)?,
+        created_at: r.get(7)?,
+        updated_at: r.get(8)?,
     })
 }
 
@@ -167,16 +185,15 @@ fn page_of(
     filter: &str,
     order: &str,
     args: &[Box<dyn rusqlite::ToSql>],
-) -> Result<Vec<User>> {
+) -> Result<Vec<UserSummary>> {
     let sql = format!(
         "WITH page AS MATERIALIZED (SELECT u.rid FROM {from} WHERE {filter} ORDER BY {order} LIMIT ? OFFSET ?) \
-         SELECT {COLS} FROM page JOIN users u ON u.rid = page.rid ORDER BY {order}"
+         SELECT {SUMMARY_COLS} FROM page JOIN users u ON u.rid = page.rid ORDER BY {order}"
     );
-    let mut users = conn
+    let users = conn
         .prepare_cached(&sql)?
-        .query_map(rusqlite::params_from_iter(args.iter()), from_row)?
+        .query_map(rusqlite::params_from_iter(args.iter()), summary_from_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    attach_members(conn, &mut users)?;
     Ok(users)
 }
 
@@ -186,7 +203,7 @@ pub fn list(
     role: Option<&str>,
     sort: Sort,
     page: PageReq,
-) -> Result<(Vec<User>, i64)> {
+) -> Result<(Vec<UserSummary>, i64)> {
     let (from, clauses, mut args) = filters(conn, query, role, sort)?;
     let filter = if clauses.is_empty() {
         "1".to_owned()
@@ -253,7 +270,7 @@ pub fn list_after(
     sort: Sort,
     after: Option<(String, String)>,
     limit: u32,
-) -> Result<(Vec<User>, Option<String>)> {
+) -> Result<(Vec<UserSummary>, Option<String>)> {
     let (from, mut clauses, mut args) = filters(conn, query, role, sort)?;
     if let Some((k, id)) = after {
         clauses.push(sort.after());
@@ -294,11 +311,18 @@ pub struct NewUser {
     pub role: String,
 }
 
+/// Whether another user than `except` has `email` (compared as the unique index does).
+pub fn email_taken(conn: &Connection, email: &str, except: Option<&str>) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM users WHERE email_fold = ?1 AND id IS NOT ?2")?
+        .exists(params![fold(email), except])?)
+}
+
 pub fn email_conflict() -> ApiError {
     let mut d = Details::new();
     d.insert("email".into(), vec!["Email is already taken".into()]);
     ApiError::Conflict {
-        message: "Email is already taken".into(),
+        message: "Email already exists".into(),
         details: Some(d),
     }
 }

@@ -478,7 +478,7 @@ async fn a_key_created_through_the_admin_api_without_scopes_gets_every_scope_but
         "insufficient_scope",
     )
     .await;
-    assert_eq!(v["message"], "Insufficient scope; expected any of: admin");
+    assert_eq!(v["message"], "Insufficient scope; expected any of: admin.");
 }
 
 #[tokio::test]

@@ -218,7 +218,7 @@ async fn every_problem_is_reported_at_once() {
     let keys: Vec<&str> = d.keys().map(String::as_str).collect();
     assert_eq!(keys, ["dob", "email", "name", "nickname", "phone", "role"]);
     assert_eq!(d["name"], json!(["Name must be at least 2 characters"]));
-    assert_eq!(d["email"], json!(["Email must be a valid email address"]));
+    assert_eq!(d["email"], json!(["Email format is invalid"]));
     assert_eq!(d["phone"], json!(["Phone must be a valid phone number"]));
     assert_eq!(d["dob"], json!(["Date of birth must not be in the future"]));
     assert_eq!(
@@ -342,7 +342,7 @@ async fn a_missing_scope_is_403_naming_the_scope_that_would_do() {
     assert_eq!(v["error"], "Forbidden");
     assert_eq!(
         v["message"],
-        "Insufficient scope; expected any of: write:tiers"
+        "Insufficient scope; expected any of: write:tiers."
     );
 }
 
@@ -394,4 +394,161 @@ async fn every_error_of_the_api_is_json_with_error_message_and_code() {
             "{url}: snake_case code {code}"
         );
     }
+}
+
+/// The 400 of an unknown query parameter `foo`, exactly as lists answer it.
+fn unknown_foo() -> Value {
+    json!({
+        "error": "Bad Request",
+        "message": "Invalid request query string",
+        "code": "invalid_query",
+        "details": {"foo": ["Unknown query parameter: foo"]}
+    })
+}
+
+/// Every endpoint that takes no query parameters, with a body that would succeed.
+fn endpoints_without_query(spare_key: &str) -> Vec<(Method, String, Option<Value>)> {
+    let user = json!({"name": "Query Person", "email": "query@example.com"});
+    let org = json!({"name": "Query Co"});
+    let tier = json!({"name": "Query Tier"});
+    let role = json!({"role": "owner"});
+    let key = json!({"name": "query-key"});
+    let mut all = vec![
+        (Method::POST, "/users".into(), Some(user)),
+        (Method::GET, "/users/user-123".into(), None),
+        (
+            Method::PATCH,
+            "/users/user-123".into(),
+            Some(json!({"name": "Renamed"})),
+        ),
+        (Method::GET, "/users/user-123/organizations".into(), None),
+        (Method::POST, "/organizations".into(), Some(org)),
+        (Method::GET, "/organizations/org-123".into(), None),
+        (
+            Method::PATCH,
+            "/organizations/org-123".into(),
+            Some(json!({"name": "Renamed Co"})),
+        ),
+        (
+            Method::POST,
+            "/organizations/org-456/members".into(),
+            Some(json!({"userId": "user-789"})),
+        ),
+        (
+            Method::GET,
+            "/organizations/org-123/members/member-789".into(),
+            None,
+        ),
+        (
+            Method::PATCH,
+            "/organizations/org-123/members/member-789".into(),
+            Some(role),
+        ),
+        (Method::POST, "/tiers".into(), Some(tier)),
+        (Method::GET, "/tiers/tier-basic".into(), None),
+        (
+            Method::PATCH,
+            "/tiers/tier-basic".into(),
+            Some(json!({"name": "Renamed"})),
+        ),
+        (Method::GET, "/keys".into(), None),
+        (Method::POST, "/keys".into(), Some(key)),
+        (Method::POST, format!("/keys/{spare_key}/rotate"), None),
+        (Method::DELETE, format!("/keys/{spare_key}"), None),
+        (
+            Method::DELETE,
+            "/organizations/org-123/members/member-789".into(),
+            None,
+        ),
+        (Method::DELETE, "/organizations/org-123".into(), None),
+        (Method::DELETE, "/users/user-123".into(), None),
+        (Method::DELETE, "/tiers/tier-basic".into(), None),
+    ];
+    // PUT answers as PATCH: the same bodies.
+    let puts: Vec<_> = all
+        .iter()
+        .filter(|(m, _, _)| *m == Method::PATCH)
+        .map(|(_, p, b)| (Method::PUT, p.clone(), b.clone()))
+        .collect();
+    all.splice(0..0, puts);
+    all
+}
+
+#[tokio::test]
+async fn an_unknown_query_parameter_is_refused_by_every_endpoint_that_takes_none() {
+    let app = spawn_app().await;
+    app.load_demo().await;
+    let spare = crate::auth::key_id(&app.key_with(&[invois::auth::Scope::ReadUsers]).await);
+    let before_users = total(&app, "/users").await;
+    let before_orgs = total(&app, "/organizations").await;
+    for (method, path, body) in endpoints_without_query(&spare) {
+        let mut req = app.req(method.clone(), &format!("{path}?foo=1"));
+        if let Some(b) = &body {
+            req = req.json(b);
+        }
+        let res = req.send().await.unwrap();
+        let what = format!("{method} {path}");
+        assert_eq!(res.status(), 400, "{what}");
+        let v: Value = res.json().await.unwrap();
+        assert_eq!(v, unknown_foo(), "{what}");
+    }
+    // Nothing was written.
+    assert_eq!(total(&app, "/users").await, before_users);
+    assert_eq!(total(&app, "/organizations").await, before_orgs);
+    let user: Value = app.get("/users/user-123").await.json().await.unwrap();
+    assert_eq!(user["name"], "Jane Smith");
+    assert_eq!(user["members"].as_array().unwrap().len(), 2);
+    let tier = app.get("/tiers/tier-basic").await;
+    assert_eq!(tier.status(), 200);
+    let keys: Value = app.get("/keys").await.json().await.unwrap();
+    assert_eq!(keys["data"].as_array().unwrap().len(), 2, "{keys}");
+    assert!(keys["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|k| k["revokedAt"].is_null()));
+}
+
+#[tokio::test]
+async fn the_openapi_document_refuses_an_unknown_query_parameter() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(app.url("/api/integrations/openapi.json?foo=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.json::<Value>().await.unwrap(), unknown_foo());
+}
+
+#[tokio::test]
+async fn a_missing_key_or_scope_comes_before_an_unknown_query_parameter() {
+    let app = spawn_app().await;
+    app.load_demo().await;
+    let res = app
+        .client
+        .get(app.url("/users/user-123?foo=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, 401, "unauthorized").await;
+    let reader = app.key_with(&[invois::auth::Scope::ReadUsers]).await;
+    let res = app
+        .client
+        .delete(app.url("/users/user-123?foo=1"))
+        .header("X-Invois-Key", &reader)
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, 403, "insufficient_scope").await;
+}
+
+#[tokio::test]
+async fn a_query_parameter_without_a_value_is_refused_too() {
+    let app = spawn_app().await;
+    app.load_demo().await;
+    let res = app.get("/organizations/org-123?foo").await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.json::<Value>().await.unwrap(), unknown_foo());
 }

@@ -50,7 +50,7 @@ async fn listing_events_needs_the_admin_scope() {
         .await
         .unwrap();
     let v = assert_error(res, 403, "insufficient_scope").await;
-    assert_eq!(v["message"], "Insufficient scope; expected any of: admin");
+    assert_eq!(v["message"], "Insufficient scope; expected any of: admin.");
 }
 
 #[tokio::test]

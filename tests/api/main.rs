@@ -23,5 +23,6 @@ mod reliability;
 mod revocation;
 mod scopes;
 mod search;
+mod seeds;
 mod tiers;
 mod users;

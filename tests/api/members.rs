@@ -531,3 +531,49 @@ async fn a_removed_member_can_be_added_again() {
     let detail = body(app.get(&format!("/organizations/{oid}")).await).await;
     assert_eq!(detail["memberCount"], 3);
 }
+
+#[tokio::test]
+async fn a_put_changes_a_member_role_as_patch_does() {
+    let app = spawn_app().await;
+    let (oid, ms) = org_with_three_members(&app).await;
+    let carol = &ms[2];
+    let path = format!("/organizations/{oid}/members/{}", id(carol));
+    let res = app
+        .req(reqwest::Method::PUT, &path)
+        .json(&json!({"role": "owner"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().contains_key("etag"));
+    let mut expected = carol.clone();
+    expected["role"] = json!("owner");
+    assert_eq!(body(res).await, expected);
+    assert_eq!(body(app.get(&path).await).await, expected);
+    let events = body(app.get("/events?type=membership.updated").await).await;
+    assert_eq!(events["data"][0]["subjectId"], json!(id(carol)), "{events}");
+}
+
+#[tokio::test]
+async fn a_put_without_a_role_or_with_a_stale_if_match_changes_nothing() {
+    let app = spawn_app().await;
+    let (oid, ms) = org_with_three_members(&app).await;
+    let path = format!("/organizations/{oid}/members/{}", id(&ms[0]));
+    let res = app
+        .req(reqwest::Method::PUT, &path)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let v = assert_error(res, 400, "validation_error").await;
+    assert_eq!(v["details"], json!({"role": ["Role is required"]}));
+    let res = app
+        .req(reqwest::Method::PUT, &path)
+        .header("If-Match", "\"stale\"")
+        .json(&json!({"role": "owner"}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, 412, "precondition_failed").await;
+    assert_eq!(body(app.get(&path).await).await, ms[0]);
+}

@@ -874,3 +874,131 @@ async fn the_organization_view_follows_a_write_by_another_process() {
     want["premiumTier"]["features"] = json!(["priority-support"]);
     assert_acme(&app, &want).await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// PUT /organizations/{id} (the published Update Organization page): partial, as PATCH
+// ---------------------------------------------------------------------------------------------
+
+async fn put(app: &TestApp, path: &str, body: &Value) -> Response {
+    app.req(Method::PUT, path).json(body).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_put_with_a_partial_body_changes_only_the_fields_given() {
+    let app = spawn_app().await;
+    app.load_demo().await;
+    let res = put(
+        &app,
+        "/organizations/org-123",
+        &json!({"name": "Acme Group"}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().contains_key("etag"));
+    let v = ok(res).await;
+    let mut want = acme_detail();
+    want["name"] = json!("Acme Group");
+    want["updatedAt"] = v["updatedAt"].clone();
+    assert_eq!(v, want, "a rename keeps the slug");
+    assert_ne!(v["updatedAt"], "2024-01-10T08:00:00Z");
+    assert_eq!(ok(app.get("/organizations/acme-corp").await).await, v);
+}
+
+#[tokio::test]
+async fn a_put_by_slug_removes_the_tier_with_null() {
+    let app = spawn_app().await;
+    app.load_demo().await;
+    let v = ok(put(
+        &app,
+        "/organizations/acme-corp",
+        &json!({"premiumTierId": null, "logo": null}),
+    )
+    .await)
+    .await;
+    assert_eq!(
+        (&v["premiumTier"], &v["logo"]),
+        (&Value::Null, &Value::Null)
+    );
+    assert_eq!(v["name"], "Acme Corporation");
+}
+
+#[tokio::test]
+async fn a_put_applies_the_same_validation_as_patch() {
+    let app = spawn_app().await;
+    app.load_demo().await;
+    let body = json!({"name": "A", "slug": "Bad Slug", "logo": "ftp://x", "size": 3});
+    let res = put(&app, "/organizations/org-123", &body).await;
+    let v = assert_error(res, 400, "validation_error").await;
+    let res = app.patch("/organizations/org-123", &body).await;
+    let w = assert_error(res, 400, "validation_error").await;
+    assert_eq!(
+        v["details"],
+        json!({
+            "logo": ["Logo must be an http(s) URL"],
+            "name": ["Name must be at least 2 characters"],
+            "size": ["Unknown field: size"],
+            "slug": ["Slug may contain only lowercase letters, digits and hyphens"]
+        })
+    );
+    assert_eq!(v, w);
+    assert_eq!(
+        ok(app.get("/organizations/org-123").await).await,
+        acme_detail()
+    );
+}
+
+#[tokio::test]
+async fn a_put_to_a_taken_slug_is_a_409_naming_it() {
+    let app = spawn_app().await;
+    app.load_demo().await;
+    let res = put(
+        &app,
+        "/organizations/org-456",
+        &json!({"slug": "acme-corp"}),
+    )
+    .await;
+    let v = assert_error(res, 409, "conflict").await;
+    assert_eq!(v["message"], "Slug acme-corp is already taken");
+}
+
+#[tokio::test]
+async fn a_put_with_a_stale_if_match_is_412_and_changes_nothing() {
+    let app = spawn_app().await;
+    app.load_demo().await;
+    let res = app
+        .req(Method::PUT, "/organizations/org-123")
+        .header("If-Match", "\"stale\"")
+        .json(&json!({"name": "Acme Group"}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, 412, "precondition_failed").await;
+    assert_eq!(
+        ok(app.get("/organizations/org-123").await).await,
+        acme_detail()
+    );
+}
+
+#[tokio::test]
+async fn a_put_records_an_organization_updated_event() {
+    let app = spawn_app().await;
+    app.load_demo().await;
+    let res = put(
+        &app,
+        "/organizations/org-123",
+        &json!({"logo": "https://example.com/new.png"}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let page = ok(app.get("/events?type=organization.updated").await).await;
+    assert_eq!(page["data"][0]["subjectId"], "org-123", "{page}");
+    assert_eq!(page["data"][0]["changes"], json!(["logo"]), "{page}");
+}
+
+#[tokio::test]
+async fn a_put_to_an_unknown_organization_is_404() {
+    let app = spawn_app().await;
+    let res = put(&app, "/organizations/org-nope", &json!({"name": "Nope Co"})).await;
+    assert_eq!(res.status(), 404);
+    assert_eq!(res.json::<Value>().await.unwrap(), not_found_org());
+}

@@ -17,6 +17,7 @@ const MATRIX: &[(&str, &str, Scope)] = &[
     ("GET", "/users", Scope::ReadUsers),
     ("POST", "/users", Scope::WriteUsers),
     ("GET", "/users/{user}", Scope::ReadUsers),
+    ("PUT", "/users/{user}", Scope::WriteUsers),
     ("PATCH", "/users/{user}", Scope::WriteUsers),
     (
         "GET",
@@ -26,6 +27,7 @@ const MATRIX: &[(&str, &str, Scope)] = &[
     ("GET", "/organizations", Scope::ReadOrganizations),
     ("POST", "/organizations", Scope::WriteOrganizations),
     ("GET", "/organizations/{org}", Scope::ReadOrganizations),
+    ("PUT", "/organizations/{org}", Scope::WriteOrganizations),
     ("PATCH", "/organizations/{org}", Scope::WriteOrganizations),
     (
         "GET",
@@ -43,6 +45,11 @@ const MATRIX: &[(&str, &str, Scope)] = &[
         Scope::ReadOrganizations,
     ),
     (
+        "PUT",
+        "/organizations/{org}/members/{member}",
+        Scope::WriteOrganizations,
+    ),
+    (
         "PATCH",
         "/organizations/{org}/members/{member}",
         Scope::WriteOrganizations,
@@ -50,6 +57,7 @@ const MATRIX: &[(&str, &str, Scope)] = &[
     ("GET", "/tiers", Scope::ReadTiers),
     ("POST", "/tiers", Scope::WriteTiers),
     ("GET", "/tiers/{tier}", Scope::ReadTiers),
+    ("PUT", "/tiers/{tier}", Scope::WriteTiers),
     ("PATCH", "/tiers/{tier}", Scope::WriteTiers),
     ("GET", "/keys", Scope::Admin),
     ("POST", "/keys", Scope::Admin),
@@ -123,7 +131,7 @@ async fn send(app: &TestApp, key: &str, method: &str, path: &str) -> reqwest::Re
         .client
         .request(method.clone(), app.url(path))
         .header("X-Invois-Key", key);
-    if method == Method::POST || method == Method::PATCH {
+    if method == Method::POST || method == Method::PUT || method == Method::PATCH {
         req = req.json(&json!({}));
     }
     req.send().await.unwrap()
@@ -198,7 +206,7 @@ async fn every_route_refuses_a_key_without_its_scope_and_admits_a_key_with_only_
             body,
             json!({
                 "error": "Forbidden",
-                "message": format!("Insufficient scope; expected any of: {}", scope.as_str()),
+                "message": format!("Insufficient scope; expected any of: {}.", scope.as_str()),
                 "code": "insufficient_scope"
             }),
             "{what}"

@@ -374,3 +374,53 @@ async fn limits_must_be_an_object() {
         json!({"limits": ["limits must be an object"]})
     );
 }
+
+#[tokio::test]
+async fn a_put_with_a_partial_body_keeps_the_other_fields() {
+    let app = spawn_app().await;
+    let created = create_gold(&app).await;
+    let res = app
+        .req(reqwest::Method::PUT, "/tiers/tier-gold")
+        .json(&json!({"limits": {"maxUsers": 5000}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().contains_key("etag"));
+    let v = body(res).await;
+    let mut want = created.clone();
+    want["limits"]["maxUsers"] = json!(5000);
+    want["updatedAt"] = v["updatedAt"].clone();
+    assert_eq!(v, want);
+    assert_eq!(body(app.get("/tiers/tier-gold").await).await, v);
+}
+
+#[tokio::test]
+async fn a_put_applies_the_same_validation_as_patch() {
+    let app = spawn_app().await;
+    let created = create_gold(&app).await;
+    let bad = json!({"id": "tier-x", "limits": {"maxUsers": -1, "seats": 2}});
+    let res = app
+        .req(reqwest::Method::PUT, "/tiers/tier-gold")
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
+    let v = assert_error(res, 400, "validation_error").await;
+    let w = assert_error(
+        app.patch("/tiers/tier-gold", &bad).await,
+        400,
+        "validation_error",
+    )
+    .await;
+    assert_eq!(
+        v["details"],
+        json!({
+            "id": ["Unknown field: id"],
+            "limits.maxUsers": ["maxUsers must be an integer from 0 to 9007199254740992"],
+            "limits.seats": ["Unknown field: seats"]
+        })
+    );
+    assert_eq!(v, w);
+    assert_eq!(body(app.get("/tiers/tier-gold").await).await, created);
+}

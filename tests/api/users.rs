@@ -294,7 +294,7 @@ async fn a_validation_error_has_exactly_the_seed_envelope() {
             "error": "Validation Error",
             "message": "The request contains invalid data",
             "code": "validation_error",
-            "details": {"email": ["Email must be a valid email address"]}
+            "details": {"email": ["Email format is invalid"]}
         })
     );
 }
@@ -321,7 +321,7 @@ async fn malformed_emails_are_rejected() {
             .await;
         assert_eq!(
             validation_details(res).await,
-            json!({"email": ["Email must be a valid email address"]}),
+            json!({"email": ["Email format is invalid"]}),
             "{bad}"
         );
     }
@@ -384,7 +384,7 @@ async fn a_taken_email_is_a_409_conflict_naming_the_email() {
         v,
         json!({
             "error": "Conflict",
-            "message": "Email is already taken",
+            "message": "Email already exists",
             "code": "conflict",
             "details": {"email": ["Email is already taken"]}
         })
@@ -676,7 +676,7 @@ async fn every_problem_is_reported_at_once() {
         validation_details(res).await,
         json!({
             "name": ["Name must be at least 2 characters"],
-            "email": ["Email must be a valid email address"],
+            "email": ["Email format is invalid"],
             "role": ["Role must be one of: super-admin, admin, customer"],
             "phone": ["Phone must be a valid phone number"],
             "dob": ["Date of birth must be a valid ISO 8601 date (YYYY-MM-DD)"],
@@ -1041,7 +1041,7 @@ async fn a_patch_applies_the_same_validation_as_create() {
         validation_details(res).await,
         json!({
             "name": ["Name must be at least 2 characters"],
-            "email": ["Email must be a valid email address"],
+            "email": ["Email format is invalid"],
             "role": ["Role must be one of: super-admin, admin, customer"],
             "phone": ["Phone must be a valid phone number"],
             "dob": ["Date of birth must be a valid ISO 8601 date (YYYY-MM-DD)"],
@@ -1099,7 +1099,7 @@ async fn patching_to_another_users_email_is_a_409() {
         v,
         json!({
             "error": "Conflict",
-            "message": "Email is already taken",
+            "message": "Email already exists",
             "code": "conflict",
             "details": {"email": ["Email is already taken"]}
         })
@@ -1522,15 +1522,53 @@ async fn an_empty_user_list_has_one_empty_page() {
 }
 
 #[tokio::test]
-async fn users_are_listed_with_their_full_representation() {
+async fn users_are_listed_in_the_published_list_shape_without_dob_or_members() {
     let app = spawn_app().await;
     let u = create(&app, full_user("jane@example.com")).await;
     let v: Value = app.get("/users").await.json().await.unwrap();
+    let item = json!({
+        "id": u["id"], "name": "Jane Smith", "firstName": "Jane", "lastName": "Smith",
+        "email": "jane@example.com", "phone": "+1234567890", "role": "customer",
+        "createdAt": u["createdAt"], "updatedAt": u["updatedAt"]
+    });
     assert_eq!(
         v,
-        json!({"data": [u], "meta": {"total": 1, "per_page": 10, "current_page": 1,
-                                     "last_page": 1, "from": 1, "to": 1}})
+        json!({"data": [item], "meta": {"total": 1, "per_page": 10, "current_page": 1,
+                                        "last_page": 1, "from": 1, "to": 1}})
     );
+}
+
+#[tokio::test]
+async fn user_list_items_have_the_published_fields_in_order() {
+    use crate::seeds::{field, keys, ordered, Ordered};
+    let app = spawn_app().await;
+    app.load_demo().await;
+    for q in [
+        "/users?query=jane%40acme.com",
+        "/users?after=&query=jane%40acme.com",
+    ] {
+        let text = app.get(q).await.text().await.unwrap();
+        let page = ordered(&text);
+        let Ordered::Array(items) = field(&page, "data") else {
+            panic!("{text}")
+        };
+        assert_eq!(items.len(), 1, "{text}");
+        assert_eq!(
+            keys(&items[0]),
+            [
+                "id",
+                "name",
+                "firstName",
+                "lastName",
+                "email",
+                "phone",
+                "role",
+                "createdAt",
+                "updatedAt"
+            ],
+            "{q}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -1859,4 +1897,238 @@ async fn email_uniqueness_ignores_unicode_composition() {
         .post("/users", &full_user("e\u{301}lodie@example.com"))
         .await;
     assert_error(res, 409, "conflict").await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// PUT /users/{id} (the published Update User page): partial, as PATCH
+// ---------------------------------------------------------------------------------------------
+
+async fn put(app: &TestApp, path: &str, body: &Value) -> Response {
+    app.req(Method::PUT, path).json(body).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_put_with_a_partial_body_changes_only_the_fields_given() {
+    let app = spawn_app().await;
+    let u = create(&app, full_user("jane@example.com")).await;
+    let id = u["id"].as_str().unwrap();
+    let res = put(
+        &app,
+        &format!("/users/{id}"),
+        &json!({"name": "Jane Doe", "phone": "+1987654321"}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().contains_key("etag"));
+    let v: Value = res.json().await.unwrap();
+    let mut want = u.clone();
+    want["name"] = json!("Jane Doe");
+    want["phone"] = json!("+1987654321");
+    want["updatedAt"] = v["updatedAt"].clone();
+    assert_eq!(v, want);
+    assert_eq!(
+        app.get(&format!("/users/{id}"))
+            .await
+            .json::<Value>()
+            .await
+            .unwrap(),
+        v
+    );
+}
+
+#[tokio::test]
+async fn a_put_clears_nullable_fields_with_null() {
+    let app = spawn_app().await;
+    let u = create(&app, full_user("jane@example.com")).await;
+    let id = u["id"].as_str().unwrap();
+    let res = put(
+        &app,
+        &format!("/users/{id}"),
+        &json!({"phone": null, "dob": null}),
+    )
+    .await;
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(
+        (&v["phone"], &v["dob"], &v["name"]),
+        (&Value::Null, &Value::Null, &json!("Jane Smith"))
+    );
+}
+
+#[tokio::test]
+async fn a_put_applies_the_same_validation_as_patch() {
+    let app = spawn_app().await;
+    let u = create(&app, full_user("jane@example.com")).await;
+    let path = format!("/users/{}", u["id"].as_str().unwrap());
+    let body = json!({"name": "J", "email": "nope", "role": "boss", "nickname": "JJ"});
+    let via_put = validation_details(put(&app, &path, &body).await).await;
+    let via_patch = validation_details(app.patch(&path, &body).await).await;
+    assert_eq!(
+        via_put,
+        json!({
+            "email": ["Email format is invalid"],
+            "name": ["Name must be at least 2 characters"],
+            "nickname": ["Unknown field: nickname"],
+            "role": ["Role must be one of: super-admin, admin, customer"]
+        })
+    );
+    assert_eq!(via_put, via_patch);
+    assert_eq!(app.get(&path).await.json::<Value>().await.unwrap(), u);
+}
+
+#[tokio::test]
+async fn a_put_to_another_users_email_is_a_409() {
+    let app = spawn_app().await;
+    create(&app, full_user("jane@example.com")).await;
+    let other = create(&app, full_user("john@example.com")).await;
+    let res = put(
+        &app,
+        &format!("/users/{}", other["id"].as_str().unwrap()),
+        &json!({"email": "JANE@example.com"}),
+    )
+    .await;
+    assert_eq!(res.status(), 409);
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({"error": "Conflict", "message": "Email already exists", "code": "conflict",
+               "details": {"email": ["Email is already taken"]}})
+    );
+}
+
+#[tokio::test]
+async fn a_put_with_a_stale_if_match_is_412_and_changes_nothing() {
+    let app = spawn_app().await;
+    let u = create(&app, full_user("jane@example.com")).await;
+    let path = format!("/users/{}", u["id"].as_str().unwrap());
+    let res = app
+        .req(Method::PUT, &path)
+        .header("If-Match", "\"stale\"")
+        .json(&json!({"name": "Jane Lim"}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, 412, "precondition_failed").await;
+    assert_eq!(app.get(&path).await.json::<Value>().await.unwrap(), u);
+}
+
+#[tokio::test]
+async fn a_put_records_a_user_updated_event_with_the_changed_fields() {
+    let app = spawn_app().await;
+    let u = create(&app, full_user("jane@example.com")).await;
+    let id = u["id"].as_str().unwrap();
+    let res = put(
+        &app,
+        &format!("/users/{id}"),
+        &json!({"name": "Jane Smith", "phone": "+60123456789"}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let page: Value = app
+        .get("/events?type=user.updated")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["data"][0]["subjectId"], json!(id), "{page}");
+    assert_eq!(page["data"][0]["changes"], json!(["phone"]), "{page}");
+}
+
+#[tokio::test]
+async fn a_put_to_an_unknown_user_is_404() {
+    let app = spawn_app().await;
+    let res = put(&app, "/users/user-nope", &json!({"name": "Jane Doe"})).await;
+    assert_eq!(res.status(), 404);
+    assert_eq!(res.json::<Value>().await.unwrap(), not_found_user());
+}
+
+// ---------------------------------------------------------------------------------------------
+// A taken email among other problems: one 400 (seed 003's validation example)
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_taken_email_and_a_missing_name_are_one_400_as_in_seed_003() {
+    let app = spawn_app().await;
+    create(&app, full_user("jane@example.com")).await;
+    let res = app
+        .post("/users", &json!({"email": "Jane@Example.com"}))
+        .await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({
+            "error": "Validation Error",
+            "message": "The request contains invalid data",
+            "code": "validation_error",
+            "details": {"email": ["Email is already taken"], "name": ["Name is required"]}
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_taken_email_is_listed_with_an_unknown_field_too() {
+    let app = spawn_app().await;
+    create(&app, full_user("jane@example.com")).await;
+    let mut body = full_user("jane@example.com");
+    body["nickname"] = json!("JJ");
+    let d = validation_details(app.post("/users", &body).await).await;
+    assert_eq!(
+        d,
+        json!({"email": ["Email is already taken"], "nickname": ["Unknown field: nickname"]})
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_email_is_not_also_reported_as_taken() {
+    let app = spawn_app().await;
+    let d = validation_details(app.post("/users", &json!({"email": "jane@"})).await).await;
+    assert_eq!(
+        d,
+        json!({"email": ["Email format is invalid"], "name": ["Name is required"]})
+    );
+}
+
+#[tokio::test]
+async fn a_free_email_with_other_problems_lists_only_those() {
+    let app = spawn_app().await;
+    create(&app, full_user("jane@example.com")).await;
+    let d = validation_details(
+        app.post("/users", &json!({"email": "john@example.com", "name": "J"}))
+            .await,
+    )
+    .await;
+    assert_eq!(d, json!({"name": ["Name must be at least 2 characters"]}));
+}
+
+#[tokio::test]
+async fn an_update_lists_a_taken_email_with_its_other_problems() {
+    let app = spawn_app().await;
+    create(&app, full_user("jane@example.com")).await;
+    let other = create(&app, full_user("john@example.com")).await;
+    let path = format!("/users/{}", other["id"].as_str().unwrap());
+    let body = json!({"email": "JANE@example.com", "role": "boss"});
+    let want = json!({
+        "email": ["Email is already taken"],
+        "role": ["Role must be one of: super-admin, admin, customer"]
+    });
+    assert_eq!(
+        validation_details(app.patch(&path, &body).await).await,
+        want
+    );
+    assert_eq!(
+        validation_details(put(&app, &path, &body).await).await,
+        want
+    );
+    assert_eq!(app.get(&path).await.json::<Value>().await.unwrap(), other);
+}
+
+#[tokio::test]
+async fn an_update_to_its_own_email_with_other_problems_does_not_call_it_taken() {
+    let app = spawn_app().await;
+    let u = create(&app, full_user("jane@example.com")).await;
+    let path = format!("/users/{}", u["id"].as_str().unwrap());
+    let d = validation_details(
+        app.patch(&path, &json!({"email": "JANE@example.com", "name": "J"}))
+            .await,
+    )
+    .await;
+    assert_eq!(d, json!({"name": ["Name must be at least 2 characters"]}));
 }
