@@ -130,10 +130,68 @@ pub fn generate(
     scopes: &[Scope],
     expires_in_days: Option<u32>,
 ) -> Result<(KeyInfo, PlainKey, String)> {
+    generate_from(name, scopes, expires_in_days, KeySource::Random)
+}
+
+/// Where a new key's id and secret come from.
+#[derive(Clone, Copy)]
+pub enum KeySource<'a> {
+    /// The operating system's randomness.
+    Random,
+    /// HMAC-SHA256 under the requesting key's plaintext (`from`), of a random `nonce`: an
+    /// idempotent create can give the same key again to whoever presents the same key, while
+    /// the database keeps only the nonce (see `routes::keys`).
+    Derived { from: &'a str, nonce: &'a [u8; 16] },
+}
+
+impl std::fmt::Debug for KeySource<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Random => f.write_str("Random"),
+            Self::Derived { .. } => f.write_str("Derived([redacted])"),
+        }
+    }
+}
+
+fn key_material(src: KeySource<'_>) -> ([u8; 8], [u8; 32]) {
     let mut id = [0u8; 8];
     let mut secret = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut id);
-    rand::rngs::OsRng.fill_bytes(&mut secret);
+    match src {
+        KeySource::Random => {
+            rand::rngs::OsRng.fill_bytes(&mut id);
+            rand::rngs::OsRng.fill_bytes(&mut secret);
+        }
+        KeySource::Derived { from, nonce } => {
+            use hmac::Mac;
+            let prf = |label: &[u8]| {
+                let mut mac =
+                    <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(from.as_bytes())
+                        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+                mac.update(label);
+                mac.update(nonce);
+                mac.finalize().into_bytes()
+            };
+            id.copy_from_slice(&prf(b"invois key id\0")[..8]);
+            secret.copy_from_slice(&prf(b"invois key secret\0"));
+        }
+    }
+    (id, secret)
+}
+
+/// The plaintext of the key that [`KeySource::Derived`] with these inputs makes.
+pub fn derived_key(from: &str, nonce: &[u8; 16]) -> PlainKey {
+    let (id, secret) = key_material(KeySource::Derived { from, nonce });
+    PlainKey(format!("{KEY_PREFIX}{}_{}", hex(&id), hex(&secret)))
+}
+
+/// A new key from `src`: its row, its plaintext (shown once) and the hash to store.
+pub fn generate_from(
+    name: &str,
+    scopes: &[Scope],
+    expires_in_days: Option<u32>,
+    src: KeySource<'_>,
+) -> Result<(KeyInfo, PlainKey, String)> {
+    let (id, secret) = key_material(src);
     let (id, secret) = (hex(&id), hex(&secret));
     let plain = PlainKey(format!("{KEY_PREFIX}{id}_{secret}"));
     let hash = hash_secret(&secret)?;
@@ -206,6 +264,27 @@ mod tests {
         assert!(!v.verify(&"0".repeat(64), &hash));
         assert!(info.expires_at.is_some());
         assert_eq!(format!("{plain:?}"), "PlainKey([redacted])");
+    }
+
+    #[test]
+    fn derived_keys_are_reproducible_only_with_the_same_inputs() {
+        let nonce = [7u8; 16];
+        let (info, plain, hash) = generate_from(
+            "d",
+            &Scope::defaults(),
+            None,
+            KeySource::Derived {
+                from: "invois_a_b",
+                nonce: &nonce,
+            },
+        )
+        .unwrap();
+        assert_eq!(derived_key("invois_a_b", &nonce), plain);
+        assert_ne!(derived_key("invois_a_c", &nonce), plain);
+        assert_ne!(derived_key("invois_a_b", &[8u8; 16]), plain);
+        let (id, secret) = split_key(&plain.0).unwrap();
+        assert_eq!(id, info.id);
+        assert!(verifier::Verifier::new(1).verify(secret, &hash));
     }
 
     #[test]

@@ -1,12 +1,12 @@
 //! `/keys`: the key-management API (scope `admin`).
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{no_content, ok_json, NoQuery, API};
-use crate::auth::{self, scope, AuthState, Need, Scope};
+use super::{create_with, created, no_content, ok_json, IdemKey, Keep, NoQuery, API};
+use crate::auth::{self, scope, AuthState, KeySource, Need, Scope};
 use crate::domain::fields::{Fields, Patch};
 use crate::error::{ApiError, ErrorBody, Result};
 use crate::storage::keys::KeyInfo;
@@ -71,7 +71,7 @@ pub struct CreateKey {
 }
 
 /// A new key with its plaintext, shown only in this response.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NewKey {
     pub id: String,
@@ -101,15 +101,19 @@ pub async fn list(key: Need<scope::Admin>, _: NoQuery, db: web::Data<Db>) -> Res
 /// Create an API key.
 #[utoipa::path(post, path = "/api/integrations/keys", tag = "keys", operation_id = "createKey",
     request_body = CreateKey,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response (the same key) for 24 hours; 1 to 255 visible ASCII characters")),
     responses((status = 201, description = "The new key with its plaintext, shown only this once", body = NewKey, headers(("Location" = String, description = "URL of the new resource")))),
     security(("api_key" = ["admin"])))]
 pub async fn create_key(
+    req: HttpRequest,
     key: Need<scope::Admin>,
     _: NoQuery,
     db: web::Data<Db>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    let mut f = Fields::new(body.into_inner())?;
+    let raw = body.into_inner();
+    let idem = IdemKey::from_request(&req, &raw)?;
+    let mut f = Fields::new(raw)?;
     let name = f.string("name", auth::parse_key_name);
     f.require("name", name, "Name is required");
     let scopes = f.string_list("scopes", 10, |s| {
@@ -127,24 +131,115 @@ pub async fn create_key(
         Some(v) => v.into_iter().map(Scope::from).collect(),
         None => Scope::defaults(),
     };
-    let days = body.expires_in_days;
-    let db = db.get_ref().clone();
-    let check = key.check.clone();
-    let (info, plain) = web::block(move || {
-        auth::create_key(&db, &name, &scopes, days.filter(|d| *d > 0), Some(&check))
+    let days = body.expires_in_days.filter(|d| *d > 0);
+    let Some(idem) = idem else {
+        let db = db.get_ref().clone();
+        let check = key.check.clone();
+        let (info, plain) =
+            web::block(move || auth::create_key(&db, &name, &scopes, days, Some(&check))).await??;
+        return Ok(HttpResponse::Created()
+            .insert_header(("location", format!("{API}/keys/{}", info.id)))
+            .json(new_key(info, plain)));
+    };
+    // Idempotent: the key is derived from the caller's key, so a replay can give it again.
+    let seal = KeySeal::new(&req);
+    let (from, nonce) = (seal.from.clone(), seal.nonce);
+    let (info, plain, hash) = web::block(move || {
+        auth::generate_from(
+            &name,
+            &scopes,
+            days,
+            KeySource::Derived {
+                from: &from,
+                nonce: &nonce,
+            },
+        )
     })
     .await??;
-    let body = NewKey {
-        id: info.id.clone(),
+    let actor = key.key_id.clone();
+    create_with(&db, &key, Some(idem), Some(Box::new(seal)), move |tx, _| {
+        keys::insert(tx, &info, &hash)?;
+        events::record(
+            tx,
+            "key.created",
+            Some(&actor),
+            &info.id,
+            &[],
+            &info.created_at,
+        )?;
+        created(format!("{API}/keys/{}", info.id), &new_key(info, plain))
+    })
+    .await
+}
+
+/// The response body of a new key.
+fn new_key(info: KeyInfo, plain: auth::PlainKey) -> NewKey {
+    NewKey {
+        id: info.id,
         name: info.name,
         key: plain.0,
         scopes: info.scopes,
         created_at: info.created_at,
         expires_at: info.expires_at,
-    };
-    Ok(HttpResponse::Created()
-        .insert_header(("location", format!("{API}/keys/{}", info.id)))
-        .json(body))
+    }
+}
+
+/// How an idempotent key create or rotate keeps its response: never the new key's
+/// plaintext, only the nonce it was derived from (with the caller's key, which the database
+/// does not have); a replay presented with the same caller key derives it again.
+struct KeySeal {
+    from: String,
+    nonce: [u8; 16],
+}
+
+impl KeySeal {
+    fn new(req: &HttpRequest) -> Self {
+        let mut nonce = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut nonce);
+        let from = req
+            .headers()
+            .get(auth::guard::KEY_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        Self { from, nonce }
+    }
+}
+
+const NONCE_PREFIX: &str = "nonce:";
+
+impl Keep for KeySeal {
+    fn keep(&self, body: &str) -> Result<String> {
+        let mut k: NewKey = serde_json::from_str(body)
+            .map_err(|e| ApiError::Internal(format!("new key body: {e}")))?;
+        k.key = format!(
+            "{NONCE_PREFIX}{}",
+            self.nonce
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        serde_json::to_string(&k).map_err(|e| ApiError::Internal(format!("new key body: {e}")))
+    }
+
+    fn revive(&self, kept: String) -> Result<String> {
+        let bad = || ApiError::Internal("a stored key response cannot be replayed".into());
+        let mut k: NewKey = serde_json::from_str(&kept).map_err(|_| bad())?;
+        let hex = k.key.strip_prefix(NONCE_PREFIX).ok_or_else(bad)?;
+        let mut nonce = [0u8; 16];
+        for (i, b) in nonce.iter_mut().enumerate() {
+            *b = hex
+                .get(2 * i..2 * i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(bad)?;
+        }
+        let plain = auth::derived_key(&self.from, &nonce);
+        if auth::split_key(&plain.0).map(|(id, _)| id) != Some(k.id.clone()) {
+            return Err(bad());
+        }
+        k.key = plain.0;
+        serde_json::to_string(&k).map_err(|_| bad())
+    }
 }
 
 /// Revoke an API key.
@@ -178,12 +273,14 @@ pub async fn revoke(
 
 /// Rotate an API key: a successor with the same name, scopes and remaining lifetime.
 #[utoipa::path(post, path = "/api/integrations/keys/{id}/rotate", tag = "keys", operation_id = "rotateKey",
-    params(("id" = String, Path, description = "Key id")),
+    params(("id" = String, Path, description = "Key id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Replays the first response (the same successor) for 24 hours; 1 to 255 visible ASCII characters")),
     responses((status = 201, description = "The successor with its plaintext; the old key is revoked", body = NewKey, headers(("Location" = String, description = "URL of the new resource"))),
         (status = 404, description = "API key not found", body = ErrorBody),
         (status = 409, description = "The key is revoked or expired", body = ErrorBody)),
     security(("api_key" = ["admin"])))]
 pub async fn rotate(
+    req: HttpRequest,
     key: Need<scope::Admin>,
     _: NoQuery,
     db: web::Data<Db>,
@@ -191,33 +288,57 @@ pub async fn rotate(
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
     let id = id.into_inner();
-    let db = db.get_ref().clone();
-    let check = key.check.clone();
-    let old = id.clone();
-    let (info, plain) = web::block(move || rotate_key(&db, &old, Some(&check))).await??;
-    auth.forget(&id);
-    let body = NewKey {
-        id: info.id.clone(),
-        name: info.name,
-        key: plain.0,
-        scopes: info.scopes,
-        created_at: info.created_at,
-        expires_at: info.expires_at,
+    let Some(idem) = IdemKey::from_request(&req, &Value::Null)? else {
+        let db = db.get_ref().clone();
+        let check = key.check.clone();
+        let old = id.clone();
+        let (info, plain) = web::block(move || rotate_key(&db, &old, Some(&check))).await??;
+        auth.forget(&id);
+        return Ok(HttpResponse::Created()
+            .insert_header(("location", format!("{API}/keys/{}", info.id)))
+            .json(new_key(info, plain)));
     };
-    Ok(HttpResponse::Created()
-        .insert_header(("location", format!("{API}/keys/{}", info.id)))
-        .json(body))
+    // Idempotent: the successor is derived from the caller's key (see `KeySeal`); the checks
+    // run in the write, so that a replay after the old key was revoked is still a replay.
+    let lookup = id.clone();
+    let old = db
+        .read(&key.check, move |c| keys::find(c, &lookup))
+        .await?
+        .ok_or_else(|| ApiError::not_found("API key"))?;
+    let seal = KeySeal::new(&req);
+    let (from, nonce) = (seal.from.clone(), seal.nonce);
+    let (info, plain, hash) = web::block(move || {
+        successor(
+            &old.info,
+            KeySource::Derived {
+                from: &from,
+                nonce: &nonce,
+            },
+        )
+    })
+    .await??;
+    let actor = key.key_id.clone();
+    let old_id = id.clone();
+    let res = create_with(
+        &db,
+        &key,
+        Some(idem),
+        Some(Box::new(seal)),
+        move |tx, now| {
+            let old = keys::find(tx, &old_id)?.ok_or_else(|| ApiError::not_found("API key"))?;
+            check_rotatable(&old.info)?;
+            apply_rotation(tx, &old_id, &info, &hash, Some(&actor), now)?;
+            created(format!("{API}/keys/{}", info.id), &new_key(info, plain))
+        },
+    )
+    .await?;
+    auth.forget(&id);
+    Ok(res)
 }
 
-/// Issues a successor with the same name, scopes and remaining lifetime, and revokes `id`.
-/// `by` is the key of the API request that asks (checked in the same transaction), `None`
-/// for the CLI.
-pub fn rotate_key(db: &Db, id: &str, by: Option<&KeyCheck>) -> Result<(KeyInfo, auth::PlainKey)> {
-    let old = db
-        .read_blocking(|c| keys::find(c, id))?
-        .ok_or_else(|| ApiError::not_found("API key"))?;
+/// `409` for a key that cannot be rotated: expired or already revoked.
+fn check_rotatable(old: &KeyInfo) -> Result<()> {
     if old
-        .info
         .expires_at
         .as_deref()
         .is_some_and(|e| e <= crate::domain::now().as_str())
@@ -227,31 +348,55 @@ pub fn rotate_key(db: &Db, id: &str, by: Option<&KeyCheck>) -> Result<(KeyInfo, 
             details: None,
         });
     }
-    if old.info.revoked_at.is_some() {
+    if old.revoked_at.is_some() {
         return Err(ApiError::Conflict {
             message: "API key is already revoked".into(),
             details: None,
         });
     }
-    let scopes: Vec<Scope> = old
-        .info
-        .scopes
-        .iter()
-        .filter_map(|s| Scope::parse(s))
-        .collect();
-    // The successor ends exactly when the old key would have: rotating changes the secret,
-    // not the lifetime (counting the days left would round it down by up to a day each time).
-    let (mut info, plain, hash) = auth::generate(&old.info.name, &scopes, None)?;
-    info.expires_at.clone_from(&old.info.expires_at);
+    Ok(())
+}
+
+/// The successor of `old`: same name and scopes, and it ends exactly when the old key would
+/// have (rotating changes the secret, not the lifetime; counting the days left would round
+/// it down by up to a day each time). Blocking: argon2.
+fn successor(old: &KeyInfo, src: KeySource<'_>) -> Result<(KeyInfo, auth::PlainKey, String)> {
+    let scopes: Vec<Scope> = old.scopes.iter().filter_map(|s| Scope::parse(s)).collect();
+    let (mut info, plain, hash) = auth::generate_from(&old.name, &scopes, None, src)?;
+    info.expires_at.clone_from(&old.expires_at);
+    Ok((info, plain, hash))
+}
+
+/// The rotation's writes, in the caller's transaction.
+fn apply_rotation(
+    tx: &rusqlite::Connection,
+    old_id: &str,
+    row: &KeyInfo,
+    hash: &str,
+    actor: Option<&str>,
+    now: &str,
+) -> Result<()> {
+    keys::insert(tx, row, hash)?;
+    keys::revoke(tx, old_id, now)?;
+    keys::set_replaced_by(tx, old_id, &row.id)?;
+    events::record(tx, "key.rotated", actor, old_id, &[], now)
+}
+
+/// Issues a successor with the same name, scopes and expiry, and revokes `id`.
+/// `by` is the key of the API request that asks (checked in the same transaction), `None`
+/// for the CLI.
+pub fn rotate_key(db: &Db, id: &str, by: Option<&KeyCheck>) -> Result<(KeyInfo, auth::PlainKey)> {
+    let old = db
+        .read_blocking(|c| keys::find(c, id))?
+        .ok_or_else(|| ApiError::not_found("API key"))?;
+    check_rotatable(&old.info)?;
+    let (info, plain, hash) = successor(&old.info, KeySource::Random)?;
     let row = info.clone();
     let old_id = id.to_owned();
     let actor = by.map(|k| k.key_id.clone());
     db.write_blocking(by, move |tx| {
         let now = crate::domain::now();
-        keys::insert(tx, &row, &hash)?;
-        keys::revoke(tx, &old_id, &now)?;
-        keys::set_replaced_by(tx, &old_id, &row.id)?;
-        events::record(tx, "key.rotated", actor.as_deref(), &old_id, &[], &now)
+        apply_rotation(tx, &old_id, &row, &hash, actor.as_deref(), &now)
     })?;
     Ok((info, plain))
 }

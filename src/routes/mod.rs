@@ -313,9 +313,32 @@ pub struct Created {
     pub body: String,
 }
 
+/// What a create keeps of its response for replays, and how a replay gets it back: a
+/// response that holds a secret (a new API key) keeps something else in its place.
+pub trait Keep: Send + 'static {
+    /// What to store instead of `body`.
+    fn keep(&self, body: &str) -> Result<String>;
+    /// The response to replay from what [`Keep::keep`] stored.
+    fn revive(&self, kept: String) -> Result<String>;
+}
+
 /// Runs a create in one write transaction, honouring `Idempotency-Key`: the same key with
 /// the same request replays the stored response; with another request it is `422`.
 pub async fn create<F>(db: &Db, key: &Authed, idem: Option<IdemKey>, f: F) -> Result<HttpResponse>
+where
+    F: FnOnce(&Connection, &str) -> Result<Created> + Send + 'static,
+{
+    create_with(db, key, idem, None, f).await
+}
+
+/// As [`create`], storing (and replaying) the response through `keep` when given.
+pub async fn create_with<F>(
+    db: &Db,
+    key: &Authed,
+    idem: Option<IdemKey>,
+    keep: Option<Box<dyn Keep>>,
+    f: F,
+) -> Result<HttpResponse>
 where
     F: FnOnce(&Connection, &str) -> Result<Created> + Send + 'static,
 {
@@ -331,7 +354,11 @@ where
                             message: "This Idempotency-Key was used with a different request; use a new key".into(),
                         });
                     }
-                    return Ok((s.status, s.body, s.location, true));
+                    let body = match &keep {
+                        Some(k) => k.revive(s.body)?,
+                        None => s.body,
+                    };
+                    return Ok((s.status, body, s.location, true));
                 }
             }
             let c = f(tx, &now)?;
@@ -341,7 +368,10 @@ where
                     path: ik.path.clone(),
                     request_hash: ik.hash.clone(),
                     status: 201,
-                    body: c.body.clone(),
+                    body: match &keep {
+                        Some(k) => k.keep(&c.body)?,
+                        None => c.body.clone(),
+                    },
                     location: Some(c.location.clone()),
                 };
                 idempotency::store(tx, &key_id, &ik.key, &stored, &now)?;

@@ -309,3 +309,97 @@ fn a_purge_deletes_every_expired_row_in_batches() {
     assert_eq!(invois::jobs::purge_idempotency_keys(&db).unwrap(), 2001);
     assert_eq!(invois::jobs::purge_idempotency_keys(&db).unwrap(), 0);
 }
+
+async fn key_count(app: &TestApp) -> usize {
+    let v: Value = app.get("/keys").await.json().await.unwrap();
+    v["data"].as_array().unwrap().len()
+}
+
+fn stored_bodies(app: &TestApp) -> String {
+    let conn = rusqlite::Connection::open(&app.config.database.path).unwrap();
+    let mut stmt = conn.prepare("SELECT body FROM idempotency_keys").unwrap();
+    let rows: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    rows.join("\n")
+}
+
+#[tokio::test]
+async fn a_retried_key_create_returns_the_same_key_and_mints_no_second_one() {
+    let app = spawn_app().await;
+    let before = key_count(&app).await;
+    let body = json!({"name": "shopify-sync", "scopes": ["admin"]});
+    let (s1, l1, r1, b1) = parts(post_with_key(&app, "/keys", "mint-1", &body).await).await;
+    let (s2, l2, r2, b2) = parts(post_with_key(&app, "/keys", "mint-1", &body).await).await;
+    assert_eq!((s1, s2), (201, 201));
+    assert_eq!((r1, r2.as_deref()), (None, Some("true")));
+    assert_eq!(l1, l2);
+    assert_eq!(b1, b2, "the replay gives the same key");
+    assert_eq!(key_count(&app).await, before + 1, "one key, not two");
+    let created: Value = serde_json::from_str(&b1).unwrap();
+    let plain = created["key"].as_str().unwrap();
+    // Only the nonce is stored, never the plaintext or its secret part.
+    let secret = plain.rsplit('_').next().unwrap();
+    assert!(!stored_bodies(&app).contains(secret));
+    let res = app
+        .client
+        .get(app.url("/keys"))
+        .header("X-Invois-Key", plain)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "the replayed key works");
+}
+
+#[tokio::test]
+async fn a_key_create_idempotency_key_with_another_body_is_422() {
+    let app = spawn_app().await;
+    let first = post_with_key(&app, "/keys", "mint-2", &json!({"name": "a"})).await;
+    assert_eq!(first.status(), 201);
+    let other = post_with_key(&app, "/keys", "mint-2", &json!({"name": "b"})).await;
+    assert_error(other, 422, "idempotency_key_reused").await;
+}
+
+#[tokio::test]
+async fn a_retried_rotate_returns_the_same_successor_instead_of_409() {
+    let app = spawn_app().await;
+    let created: Value = app
+        .post("/keys", &json!({"name": "to-rotate", "expiresInDays": 30}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap();
+    let path = format!("/keys/{id}/rotate");
+    let before = key_count(&app).await;
+    let (s1, _, r1, b1) = parts(post_with_key(&app, &path, "rot-1", &Value::Null).await).await;
+    let (s2, _, r2, b2) = parts(post_with_key(&app, &path, "rot-1", &Value::Null).await).await;
+    assert_eq!((s1, s2), (201, 201), "{b2}");
+    assert_eq!((r1, r2.as_deref()), (None, Some("true")));
+    assert_eq!(b1, b2);
+    assert_eq!(key_count(&app).await, before + 1, "one successor");
+    let next: Value = serde_json::from_str(&b1).unwrap();
+    assert_eq!(next["expiresAt"], created["expiresAt"]);
+    assert_eq!(next["name"], "to-rotate");
+    // The old key is revoked; the successor works.
+    let old = app
+        .client
+        .get(app.url("/users"))
+        .header("X-Invois-Key", created["key"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.status(), 401);
+    let new = app
+        .client
+        .get(app.url("/users"))
+        .header("X-Invois-Key", next["key"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(new.status(), 200);
+    // Without the header a second rotate is refused: the key is revoked.
+    assert_error(app.post(&path, &Value::Null).await, 409, "conflict").await;
+}
