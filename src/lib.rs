@@ -6,6 +6,7 @@ pub mod config;
 pub mod cors;
 pub mod domain;
 pub mod error;
+pub mod header_check;
 pub mod jobs;
 pub mod model;
 pub mod routes;

@@ -193,6 +193,7 @@ impl Application {
                 .service(
                     web::scope(API)
                         .wrap(from_fn(guard))
+                        .wrap(from_fn(crate::header_check::check))
                         .configure(routes::openapi::configure)
                         .configure(routes::users::configure)
                         .configure(routes::orgs::configure)

@@ -226,11 +226,7 @@ pub fn rendered(
     body: impl actix_web::body::MessageBody + 'static,
     tag: String,
 ) -> HttpResponse {
-    if let Some(inm) = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|h| h.to_str().ok())
-    {
+    if let Some(inm) = crate::header_check::list(req, header::IF_NONE_MATCH) {
         // Weak comparison (RFC 9110 §13.1.2): `W/"x"` matches `"x"`.
         let weak = |t: &str| t.trim().trim_start_matches("W/").to_owned();
         if inm.split(',').any(|t| weak(t) == tag || t.trim() == "*") {
@@ -252,12 +248,9 @@ pub fn render<T: Serialize>(v: &T) -> Result<(String, String)> {
     Ok((body, tag))
 }
 
-/// The `If-Match` of a request, if any.
+/// The `If-Match` of a request (all its lines), if any.
 pub fn if_match(req: &HttpRequest) -> Option<String> {
-    req.headers()
-        .get(header::IF_MATCH)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
+    crate::header_check::list(req, header::IF_MATCH)
 }
 
 /// `412` unless the current representation `current` matches `If-Match`.

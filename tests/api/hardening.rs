@@ -486,3 +486,86 @@ async fn serve_raises_its_open_file_limit_to_the_hard_limit() {
     let cols: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(cols[3], cols[4], "soft = hard: {line}");
 }
+
+fn odd_header(bytes: &[u8]) -> reqwest::header::HeaderValue {
+    reqwest::header::HeaderValue::from_bytes(bytes).unwrap()
+}
+
+#[tokio::test]
+async fn an_unreadable_if_match_is_400_and_the_write_does_not_happen() {
+    let app = crate::helpers::spawn_app().await;
+    let user = app.create_user("Ifmatch Person", "ifm@example.com").await;
+    let path = format!("/users/{}", user["id"].as_str().unwrap());
+    let res = app
+        .req(reqwest::Method::PATCH, &path)
+        .header("If-Match", odd_header(b"\"abc\xff\""))
+        .json(&serde_json::json!({"name": "Changed Name"}))
+        .send()
+        .await
+        .unwrap();
+    let v = crate::helpers::assert_error(res, 400, "invalid_header").await;
+    assert_eq!(v["message"], "The if-match header must be visible ASCII");
+    let now: Value = app.get(&path).await.json().await.unwrap();
+    assert_eq!(now["name"], "Ifmatch Person");
+}
+
+#[tokio::test]
+async fn an_unreadable_if_none_match_or_idempotency_key_is_400() {
+    let app = crate::helpers::spawn_app().await;
+    let res = app
+        .req(reqwest::Method::GET, "/organizations/org-123")
+        .header("If-None-Match", odd_header(b"W/\"\xe9\""))
+        .send()
+        .await
+        .unwrap();
+    crate::helpers::assert_error(res, 400, "invalid_header").await;
+    let res = app
+        .req(reqwest::Method::POST, "/users")
+        .header("Idempotency-Key", odd_header(b"k\xff"))
+        .json(&serde_json::json!({"name": "Idem Odd", "email": "odd@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    crate::helpers::assert_error(res, 400, "invalid_header").await;
+    let list: Value = app
+        .get("/users?query=odd@example.com")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["meta"]["total"], 0, "nothing was created");
+}
+
+#[tokio::test]
+async fn two_key_headers_are_400_not_the_first_one_silently() {
+    let app = crate::helpers::spawn_app().await;
+    let res = app
+        .client
+        .get(app.url("/users"))
+        .header("X-Invois-Key", &app.key)
+        .header("X-Invois-Key", "invois_wrong")
+        .send()
+        .await
+        .unwrap();
+    let v = crate::helpers::assert_error(res, 400, "duplicate_header").await;
+    assert_eq!(v["message"], "Send the x-invois-key header once");
+}
+
+#[tokio::test]
+async fn if_match_on_two_lines_is_one_list() {
+    let app = crate::helpers::spawn_app().await;
+    let user = app.create_user("Two Lines", "two@example.com").await;
+    let path = format!("/users/{}", user["id"].as_str().unwrap());
+    let res = app.get(&path).await;
+    let tag = res.headers()["etag"].to_str().unwrap().to_owned();
+    let send = |first: &str, second: &str| {
+        app.req(reqwest::Method::PATCH, &path)
+            .header("If-Match", first)
+            .header("If-Match", second)
+            .json(&serde_json::json!({"phone": "+60123456789"}))
+            .send()
+    };
+    assert_eq!(send("\"stale\"", &tag).await.unwrap().status(), 200);
+    let res = send("\"stale\"", "\"other\"").await.unwrap();
+    crate::helpers::assert_error(res, 412, "precondition_failed").await;
+}
