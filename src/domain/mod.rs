@@ -40,7 +40,9 @@ pub fn with_now<R>(f: impl FnOnce(&str) -> R) -> R {
 
 /// Name: at least 2 characters after trimming, at most `max`. Returns the trimmed name.
 pub fn parse_name(raw: &str, label: &str, max: usize) -> Result<String, String> {
-    let t = raw.trim();
+    // Zero-width and other invisible characters around a name are not part of it; a name
+    // of nothing else is missing.
+    let t = text::trim_visible(raw);
     let n = t.chars().count();
     if n == 0 {
         return Err(format!("{label} is required"));
@@ -81,7 +83,12 @@ pub fn parse_email(raw: &str) -> Result<String, String> {
         return Err("Email is required".into());
     }
     let invalid = || Err("Email format is invalid".to_owned());
-    if e.len() > 254 || e.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    // Invisible characters (bidirectional overrides, zero-width spaces) make an address
+    // that reads as another one.
+    if e.len() > 254
+        || e.chars()
+            .any(|c| c.is_whitespace() || c.is_control() || text::is_invisible(c))
+    {
         return invalid();
     }
     let Some((local, domain)) = e.rsplit_once('@') else {

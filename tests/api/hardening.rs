@@ -569,3 +569,59 @@ async fn if_match_on_two_lines_is_one_list() {
     let res = send("\"stale\"", "\"other\"").await.unwrap();
     crate::helpers::assert_error(res, 412, "precondition_failed").await;
 }
+
+#[tokio::test]
+async fn a_name_of_invisible_characters_only_is_a_missing_name() {
+    let app = crate::helpers::spawn_app().await;
+    for name in [
+        "\u{200B}\u{200B}\u{200B}",
+        "\u{FEFF}\u{2060}\u{200D}",
+        " \u{200C} \u{3164} ",
+    ] {
+        let res = app
+            .post(
+                "/users",
+                &serde_json::json!({"name": name, "email": "inv@example.com"}),
+            )
+            .await;
+        let v = crate::helpers::assert_error(res, 400, "validation_error").await;
+        assert_eq!(
+            v["details"],
+            serde_json::json!({"name": ["Name is required"]}),
+            "{name:?}"
+        );
+    }
+    // Invisible characters around a real name are not part of it.
+    let res = app
+        .post(
+            "/users",
+            &serde_json::json!({"name": "\u{200B}Ana Lima\u{200B}", "email": "ana@example.com"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["name"], "Ana Lima");
+}
+
+#[tokio::test]
+async fn an_email_with_bidirectional_controls_or_zero_width_characters_is_invalid() {
+    let app = crate::helpers::spawn_app().await;
+    for c in [
+        '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}',
+        '\u{2068}', '\u{2069}', '\u{200B}',
+    ] {
+        let email = format!("admin{c}@example.com");
+        let res = app
+            .post(
+                "/users",
+                &serde_json::json!({"name": "Bidi Person", "email": email}),
+            )
+            .await;
+        let v = crate::helpers::assert_error(res, 400, "validation_error").await;
+        assert_eq!(
+            v["details"],
+            serde_json::json!({"email": ["Email format is invalid"]}),
+            "{c:?}"
+        );
+    }
+}
