@@ -15,6 +15,7 @@ mod members;
 mod openapi;
 mod organizations;
 mod props;
+mod python_client;
 mod rate_limits;
 mod reliability;
 mod scopes;
