@@ -25,7 +25,6 @@ async fn run_python(script: &str, args: &[&str]) -> Option<String> {
     cmd.arg(dir.join("run_checks.py"))
         .arg(script)
         .args(args)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
         .kill_on_drop(true);
     let output = match tokio::time::timeout(WALL_CLOCK, cmd.output()).await {
         Err(_) => panic!("{script} ran over {WALL_CLOCK:?}; killed"),

@@ -164,7 +164,9 @@ def main() -> int:
     cmd = [str(venv_python(venv)), str(HERE / sys.argv[1]), *sys.argv[2:]]
     # The working directory is the script's own folder, never the generated package's: a
     # generated `types.py` on the path would shadow the standard library's.
-    return subprocess.run(cmd, cwd=HERE).returncode
+    # No __pycache__ beside the scripts in the work tree.
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run(cmd, cwd=HERE, env=env).returncode
 
 
 if __name__ == "__main__":
