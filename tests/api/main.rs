@@ -17,6 +17,7 @@ mod members;
 mod openapi;
 mod organizations;
 mod props;
+mod python_client;
 mod rate_limits;
 mod readme;
 mod reliability;
