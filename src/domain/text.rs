@@ -43,6 +43,23 @@ pub fn slugify(name: &str) -> String {
     }
 }
 
+/// Whether `c` shows nothing on its own: Unicode's default-ignorable code points (zero-width
+/// spaces and joiners, bidirectional controls, the BOM, soft hyphen, fillers, variation
+/// selectors, tags). A name made only of these is no name; an email may contain none.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
+        | '\u{FFA0}' | '\u{FFF0}'..='\u{FFF8}' | '\u{1BCA0}'..='\u{1BCA3}'
+        | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
+}
+
+/// `s` without leading and trailing white space and invisible characters.
+pub fn trim_visible(s: &str) -> &str {
+    s.trim_matches(|c: char| c.is_whitespace() || is_invisible(c))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,21 +76,4 @@ mod tests {
         assert_eq!(fold("CAFÉ"), "café");
         assert_eq!(fold("CAFE\u{301}"), "café");
     }
-}
-
-/// Whether `c` shows nothing on its own: Unicode's default-ignorable code points (zero-width
-/// spaces and joiners, bidirectional controls, the BOM, soft hyphen, fillers, variation
-/// selectors, tags). A name made only of these is no name; an email may contain none.
-pub fn is_invisible(c: char) -> bool {
-    matches!(c,
-        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
-        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
-        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
-        | '\u{FFA0}' | '\u{FFF0}'..='\u{FFF8}' | '\u{1BCA0}'..='\u{1BCA3}'
-        | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
-}
-
-/// `s` without leading and trailing white space and invisible characters.
-pub fn trim_visible(s: &str) -> &str {
-    s.trim_matches(|c: char| c.is_whitespace() || is_invisible(c))
 }
