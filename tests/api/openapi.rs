@@ -590,7 +590,8 @@ async fn the_documented_headers_are_declared() {
             honours_if_match,
             "{what}: If-Match"
         );
-        let idempotent_create = method == "post" && !path.contains("/keys");
+        // Every POST honours it: the creates, key creation and key rotation.
+        let idempotent_create = method == "post";
         assert_eq!(
             params.contains(&"Idempotency-Key"),
             idempotent_create,
