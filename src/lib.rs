@@ -9,6 +9,7 @@ pub mod error;
 pub mod header_check;
 pub mod jobs;
 pub mod model;
+pub mod protocol_errors;
 pub mod routes;
 pub mod startup;
 pub mod storage;

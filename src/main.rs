@@ -751,6 +751,7 @@ fn serve(cfg: &Config, bind_from_flag: bool, demo: bool) -> Result<(), Fail> {
     };
     sys.block_on(async move {
         log::info!("listening on {} (port {})", cfg.server.bind, app.port());
+        app.stop_on_signals();
         app.run_until_stopped()
             .await
             .map_err(|e| Fail::Other(e.to_string()))

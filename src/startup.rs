@@ -1,22 +1,30 @@
 //! Builds the HTTP application: middleware, routes, error shapes, and the server itself.
 
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_http::HttpService;
+use actix_service::{fn_service, map_config, IntoServiceFactory as _, ServiceFactoryExt as _};
 use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::AppConfig;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::error::JsonPayloadError;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{from_fn, DefaultHeaders, Logger, Next};
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, ResponseError};
+use actix_web::{web, App, HttpRequest, HttpResponse, ResponseError};
 
 use crate::auth::guard::{guard, spawn_background};
 use crate::auth::AuthState;
 use crate::config::Config;
 use crate::error::{ApiError, ErrorBody};
+use crate::protocol_errors::JsonErrorsIo;
 use crate::routes::{self, API};
 use crate::storage::{self, Db};
+
+/// How long a stopping server keeps serving, with every response closing its connection.
+pub const DRAIN: Duration = Duration::from_millis(500);
 
 /// A bound, not yet running server.
 pub struct Application {
@@ -24,6 +32,8 @@ pub struct Application {
     server: Server,
     db: Db,
     auth: Arc<AuthState>,
+    /// Set once a stop signal came: every response then closes its connection.
+    draining: Arc<AtomicBool>,
 }
 
 /// Maps the JSON extractor's failures to SPEC §5 errors.
@@ -123,6 +133,24 @@ async fn json_errors(
     Ok(ServiceResponse::new(req, new))
 }
 
+/// After a stop signal, every response closes its connection, so that keep-alive clients move
+/// on before the server stops reading (see [`Application::stop_on_signals`]).
+async fn close_when_draining(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let draining = req
+        .app_data::<web::Data<AtomicBool>>()
+        .is_some_and(|d| d.load(Ordering::Relaxed));
+    let mut res = next.call(req).await?;
+    if draining {
+        res.response_mut()
+            .head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
+    }
+    Ok(res)
+}
+
 async fn not_found() -> HttpResponse {
     ApiError::NotFound("No such route".into()).error_response()
 }
@@ -163,7 +191,9 @@ impl Application {
             cfg.server.body_timeout_secs,
         )));
         let cors_origins = cfg.server.cors_origins.clone();
-        let mut server = HttpServer::new(move || {
+        let draining = Arc::new(AtomicBool::new(false));
+        let drain_flag = web::Data::from(draining.clone());
+        let app = move || {
             App::new()
                 // Outside the API scope's guard: preflights need no key, and 401/429 responses
                 // carry Access-Control-Allow-Origin for browser scripts to read.
@@ -179,6 +209,8 @@ impl Application {
                 .wrap(Logger::new(r#"%a "%r" %s %b %Dms rid=%{x-request-id}o"#))
                 .wrap(from_fn(crate::body_deadline::body_deadline))
                 .app_data(body_timeout.clone())
+                .app_data(drain_flag.clone())
+                .wrap(from_fn(close_when_draining))
                 .app_data(db_data.clone())
                 .app_data(auth_data.clone())
                 .app_data(
@@ -203,22 +235,51 @@ impl Application {
                         .configure(routes::events::configure),
                 )
                 .default_service(web::to(not_found))
-        })
-        .client_request_timeout(Duration::from_secs(cfg.server.request_timeout_secs))
-        .keep_alive(Duration::from_secs(cfg.server.keep_alive_secs))
-        .shutdown_timeout(cfg.server.shutdown_timeout_secs)
-        // Blocking work is SQLite (a pool of pool_size readers and one writer) and bounded
-        // argon2: more threads than that only add memory (a malloc arena each).
-        .worker_max_blocking_threads(usize::try_from(cfg.database.pool_size).unwrap_or(8) + 4)
-        .listen(listener)
-        .map_err(|e| format!("cannot listen: {e}"))?;
+        };
         let workers = match cfg.server.workers {
             0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
             n => n,
         };
-        server = server
+        let head_timeout = Duration::from_secs(cfg.server.request_timeout_secs);
+        let keep_alive = Duration::from_secs(cfg.server.keep_alive_secs);
+        // Built from its parts rather than with HttpServer, so that each connection goes
+        // through `JsonErrorsIo` (malformed requests answered in JSON); the settings are the
+        // ones HttpServer would apply, its graceful-shutdown signal included.
+        let builder = actix_server::Server::build();
+        let shutdown = builder.graceful_shutdown_signal();
+        let server = builder
             .workers(workers)
-            .max_connections(cfg.server.max_connections.div_ceil(workers).max(1));
+            .max_concurrent_connections(cfg.server.max_connections.div_ceil(workers).max(1))
+            .shutdown_timeout(cfg.server.shutdown_timeout_secs)
+            // Blocking work is SQLite (a pool of pool_size readers and one writer) and bounded
+            // argon2: more threads than that only add memory (a malloc arena each).
+            .worker_max_blocking_threads(usize::try_from(cfg.database.pool_size).unwrap_or(8) + 4)
+            // SIGINT/SIGTERM are handled by `stop_on_signals`, which drains first.
+            .disable_signals()
+            .listen("invois", listener, move || {
+                let shutdown = shutdown.clone();
+                let h1 = HttpService::build()
+                    .graceful_shutdown_signal(move || {
+                        let s = shutdown.clone();
+                        async move { s.notified().await }
+                    })
+                    .client_request_timeout(head_timeout)
+                    .keep_alive(keep_alive)
+                    .local_addr(addr)
+                    .h1(map_config(
+                        app()
+                            .into_factory()
+                            .map_err(|e: actix_web::Error| e.error_response()),
+                        |_| AppConfig::default(),
+                    ));
+                fn_service(|io: actix_web::rt::net::TcpStream| {
+                    let peer = io.peer_addr().ok();
+                    std::future::ready(Ok((JsonErrorsIo::new(io), peer)))
+                })
+                .and_then(h1)
+            })
+            .map_err(|e| format!("cannot listen: {e}"))?
+            .run();
         spawn_background(auth.clone(), cfg.auth.last_used_flush_secs);
         crate::jobs::spawn_purges(
             db.clone(),
@@ -226,15 +287,44 @@ impl Application {
         );
         Ok(Self {
             port,
-            server: server.run(),
+            server,
             db,
             auth,
+            draining,
         })
     }
 
     /// The port the server listens on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Stops the server on SIGINT or SIGTERM: first it drains for [`DRAIN`] — connections are
+    /// still served, each response closing its connection — so that requests already on
+    /// their way on keep-alive connections are answered; then it stops gracefully (no new
+    /// connections, in-flight requests finish within `shutdown_timeout_secs`).
+    pub fn stop_on_signals(&self) {
+        let handle = self.server.handle();
+        let draining = self.draining.clone();
+        actix_web::rt::spawn(async move {
+            let Ok(mut term) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            else {
+                log::warn!("cannot listen for SIGTERM");
+                return;
+            };
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = tokio::signal::ctrl_c() => {},
+            }
+            log::info!(
+                "stopping: draining connections for {} ms",
+                DRAIN.as_millis()
+            );
+            draining.store(true, Ordering::Relaxed);
+            tokio::time::sleep(DRAIN).await;
+            handle.stop(true).await;
+        });
     }
 
     /// A handle that stops the server gracefully.

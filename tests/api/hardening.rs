@@ -625,3 +625,140 @@ async fn an_email_with_bidirectional_controls_or_zero_width_characters_is_invali
         );
     }
 }
+
+/// Sends raw bytes and returns (status line, the JSON body) of the answer.
+async fn raw_json(app: &crate::helpers::TestApp, bytes: Vec<u8>) -> (String, Value) {
+    let raw = raw_exchange(&app.address, &bytes, 20).await;
+    let (status, head, body) = split_response(&raw);
+    assert!(head.contains("content-type: application/json"), "{head}");
+    (status, body)
+}
+
+#[tokio::test]
+async fn requests_the_http_library_refuses_are_answered_in_json() {
+    let app = crate::helpers::spawn_app().await;
+    let long_uri = format!(
+        "GET /api/integrations/users?q={} HTTP/1.1\r\nHost: t\r\n\r\n",
+        "a".repeat(70_000)
+    );
+    let many_headers = format!(
+        "GET /healthz HTTP/1.1\r\nHost: t\r\n{}\r\n",
+        (0..97)
+            .map(|i| format!("X-H{i}: v\r\n"))
+            .collect::<String>()
+    );
+    let cases: Vec<(&str, Vec<u8>, &str, &str)> = vec![
+        ("a URI over 64 KiB", long_uri.into_bytes(), "HTTP/1.1 414 URI Too Long", "uri_too_long"),
+        ("97 headers", many_headers.into_bytes(), "HTTP/1.1 431 Request Header Fields Too Large", "headers_too_large"),
+        ("a control byte in a header", b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-A: a\x01b\r\n\r\n".to_vec(), "HTTP/1.1 400 Bad Request", "invalid_header"),
+        ("a raw \\xff in the path", b"GET /heal\xffthz HTTP/1.1\r\nHost: t\r\n\r\n".to_vec(), "HTTP/1.1 400 Bad Request", "invalid_header"),
+        ("an absurd Content-Length", b"POST /api/integrations/users HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999999999999999999\r\n\r\n".to_vec(), "HTTP/1.1 400 Bad Request", "invalid_header"),
+        ("two Content-Lengths", b"POST /api/integrations/users HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab".to_vec(), "HTTP/1.1 400 Bad Request", "invalid_header"),
+    ];
+    for (what, bytes, want_status, want_code) in cases {
+        let (status, body) = raw_json(&app, bytes).await;
+        assert_eq!(status, want_status, "{what}");
+        assert_eq!(body["code"], want_code, "{what}: {body}");
+        assert_eq!(
+            body["error"],
+            want_status.splitn(3, ' ').nth(2).unwrap(),
+            "{what}"
+        );
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{what}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_bad_request_after_a_good_one_on_the_same_connection_is_answered_in_json_too() {
+    let app = crate::helpers::spawn_app().await;
+    let raw = raw_exchange(
+        &app.address,
+        b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\nGET /heal\xffthz HTTP/1.1\r\nHost: t\r\n\r\n",
+        20,
+    )
+    .await;
+    assert!(raw.starts_with("HTTP/1.1 200 OK"), "{raw}");
+    let second = &raw[raw.find("{\"status\":\"ok\"}").unwrap() + 15..];
+    let (status, _, body) = split_response(second);
+    assert_eq!(status, "HTTP/1.1 400 Bad Request");
+    assert_eq!(body["code"], "invalid_header");
+}
+
+#[tokio::test]
+async fn a_bad_chunk_size_is_answered_by_our_json_errors() {
+    let app = crate::helpers::spawn_app().await;
+    let req = format!(
+        "POST /api/integrations/users HTTP/1.1\r\nHost: t\r\nX-Invois-Key: {}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{{}}\r\n0\r\n\r\n",
+        app.key
+    );
+    let (status, body) = raw_json(&app, req.into_bytes()).await;
+    assert_eq!(status, "HTTP/1.1 400 Bad Request");
+    assert!(body["code"].as_str().is_some(), "{body}");
+}
+
+#[tokio::test]
+async fn requests_on_keep_alive_connections_at_sigterm_are_answered_before_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("term.db");
+    let (mut child, base) = start_binary(&db, &[("INVOIS_LOG__LEVEL", "error")]).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let base = base.clone();
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                // One keep-alive connection per client, used until the server says
+                // `Connection: close` (as a well-behaved client does).
+                let client = reqwest::Client::builder()
+                    .pool_max_idle_per_host(1)
+                    .build()
+                    .unwrap();
+                let (mut answered, mut refused, mut lost) = (0u32, 0u32, Vec::new());
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    match client.get(format!("{base}/healthz")).send().await {
+                        Ok(r) => {
+                            assert_eq!(r.status(), 200);
+                            answered += 1;
+                            if r.headers().get("connection").is_some_and(|v| v == "close") {
+                                break;
+                            }
+                        }
+                        Err(e) if e.is_connect() => {
+                            refused += 1;
+                            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                        }
+                        Err(e) => lost.push(format!("{e:?}")),
+                    }
+                }
+                (answered, refused, lost)
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut answered = 0;
+    for t in tasks {
+        let (a, _, lost) = t.await.unwrap();
+        answered += a;
+        assert!(
+            lost.is_empty(),
+            "requests sent and never answered: {lost:?}"
+        );
+    }
+    assert!(answered > 50, "the clients were busy: {answered} answers");
+}
