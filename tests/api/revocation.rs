@@ -342,3 +342,35 @@ async fn a_revoked_cached_key_is_refused_on_a_request_that_reads_nothing() {
         .unwrap();
     assert_unauthorized(res, Some(&victim)).await;
 }
+
+#[tokio::test]
+async fn a_revoked_cached_key_cannot_put_a_user() {
+    let f = fixture().await;
+    let path = format!("/users/{}", f.user);
+    let body = json!({"name": "Put Person"});
+    refused_and_nothing_changed(&f, Method::PUT, &path, Some(body), 200).await;
+}
+
+#[tokio::test]
+async fn a_revoked_cached_key_cannot_put_an_organization() {
+    let f = fixture().await;
+    let path = format!("/organizations/{}", f.org);
+    let body = json!({"premiumTierId": f.tier});
+    refused_and_nothing_changed(&f, Method::PUT, &path, Some(body), 200).await;
+}
+
+#[tokio::test]
+async fn a_revoked_cached_key_cannot_put_a_member() {
+    let f = fixture().await;
+    let path = format!("/organizations/{}/members/{}", f.org, f.member);
+    let body = json!({"role": "admin"});
+    refused_and_nothing_changed(&f, Method::PUT, &path, Some(body), 200).await;
+}
+
+#[tokio::test]
+async fn a_revoked_cached_key_cannot_put_a_tier() {
+    let f = fixture().await;
+    let path = format!("/tiers/{}", f.tier);
+    let body = json!({"features": ["x"]});
+    refused_and_nothing_changed(&f, Method::PUT, &path, Some(body), 200).await;
+}
