@@ -2,7 +2,7 @@
 CARGO ?= cargo
 SCALE ?= 100k
 
-.PHONY: run test check fmt clippy build release bench bench-peer crash-test fuzz-api clean
+.PHONY: run test check fmt clippy build release bench bench-peer crash-test fuzz-api attack clean
 
 ## run: the sandbox — builds, loads demo data into ./invois.db, prints a ready API key, serves on 127.0.0.1:8080
 run:
@@ -38,6 +38,10 @@ bench-peer: release
 ## crash-test: kill -9 the server under concurrent writes many times and verify every acknowledged write
 crash-test: release
 	bash bench/crash.sh
+
+## attack: peak RSS of a release build under a 60 s argon2 guessing attack and 2,000 slow uploads
+attack: release
+	bash bench/attack.sh
 
 ## fuzz-api: schemathesis against openapi.json of a running server (installs schemathesis from PyPI)
 fuzz-api: release

@@ -126,7 +126,9 @@ pub struct AuthState {
     /// HMAC-SHA256 under a random per-process key, its key schedule done once.
     mac: Hmac<Sha256>,
     cache: Mutex<HashMap<[u8; 32], Arc<CachedKey>>>,
-    verify_permits: Semaphore,
+    /// Shared with the blocking task that runs argon2: the permit goes with the work, so a
+    /// cancelled request (a reset connection) does not free it while argon2 still runs.
+    verify_permits: Arc<Semaphore>,
     /// argon2 memory for at most as many verifications as there are permits.
     verifier: Arc<Verifier>,
     verify_locks: Vec<tokio::sync::Mutex<()>>,
@@ -179,7 +181,7 @@ impl AuthState {
             db,
             mac,
             cache: Mutex::new(HashMap::new()),
-            verify_permits: Semaphore::new(permits),
+            verify_permits: Arc::new(Semaphore::new(permits)),
             verifier: Arc::new(Verifier::new(permits)),
             verify_locks: (0..VERIFY_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
@@ -281,13 +283,19 @@ impl AuthState {
         let secret = secret.to_owned();
         let hash = rec.secret_hash.clone();
         let ok = {
-            let _permit = self
+            let permit = self
                 .verify_permits
-                .acquire()
+                .clone()
+                .acquire_owned()
                 .await
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
             let verifier = self.verifier.clone();
-            web::block(move || verifier.verify(&secret, &hash)).await?
+            web::block(move || {
+                let ok = verifier.verify(&secret, &hash);
+                drop(permit);
+                ok
+            })
+            .await?
         };
         if !ok {
             return Err(unauthorized(INVALID_KEY));

@@ -376,8 +376,19 @@ fn apply_rotation(
     actor: Option<&str>,
     now: &str,
 ) -> Result<()> {
+    // Revoking is the check that counts: two rotations that both passed the read before
+    // their writes must not both succeed (two live successors).
+    match keys::revoke(tx, old_id, now)? {
+        Some(true) => {}
+        Some(false) => {
+            return Err(ApiError::Conflict {
+                message: "API key is already revoked".into(),
+                details: None,
+            })
+        }
+        None => return Err(ApiError::not_found("API key")),
+    }
     keys::insert(tx, row, hash)?;
-    keys::revoke(tx, old_id, now)?;
     keys::set_replaced_by(tx, old_id, &row.id)?;
     events::record(tx, "key.rotated", actor, old_id, &[], now)
 }

@@ -77,8 +77,30 @@ async fn guessing_secrets_of_a_real_key_id_keeps_memory_bounded() {
         for t in tasks {
             assert_eq!(t.await.unwrap(), 401);
         }
+        // And guesses whose connections are dropped right after sending: the verification
+        // they started must still count against the limit on concurrent argon2 runs.
+        let cancelled: Vec<_> = (0..20u32)
+            .map(|i| {
+                let client = reqwest::Client::new();
+                let url = format!("{base}/api/integrations/users");
+                let guess = format!("{prefix}{:064x}", u64::from(round * 100 + 50 + i));
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(
+                        std::time::Duration::from_millis(3),
+                        client.get(url).header("X-Invois-Key", guess).send(),
+                    )
+                    .await;
+                })
+            })
+            .collect();
+        for t in cancelled {
+            t.await.unwrap();
+        }
         rounds.push(peak_rss_kib(child.id()));
     }
+    // Let the cancelled verifications finish before the last reading.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    rounds.push(peak_rss_kib(child.id()));
     let _ = child.kill();
     let _ = child.wait();
     let peak = *rounds.iter().max().unwrap();

@@ -403,3 +403,53 @@ async fn a_retried_rotate_returns_the_same_successor_instead_of_409() {
     // Without the header a second rotate is refused: the key is revoked.
     assert_error(app.post(&path, &Value::Null).await, 409, "conflict").await;
 }
+
+#[tokio::test]
+async fn concurrent_rotations_of_one_key_make_one_successor() {
+    let app = spawn_app().await;
+    let created: Value = app
+        .post("/keys", &json!({"name": "raced"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let path = format!("/keys/{}/rotate", created["id"].as_str().unwrap());
+    let before = key_count(&app).await;
+    let sends: Vec<_> = (0..8).map(|_| app.post(&path, &Value::Null)).collect();
+    let mut created_n = 0;
+    for res in futures_util::future::join_all(sends).await {
+        match res.status().as_u16() {
+            201 => created_n += 1,
+            409 => {}
+            other => panic!("status {other}"),
+        }
+    }
+    assert_eq!(created_n, 1, "exactly one rotation wins");
+    assert_eq!(key_count(&app).await, before + 1);
+}
+
+#[tokio::test]
+async fn another_callers_idempotency_key_gets_its_own_new_key() {
+    let app = spawn_app().await;
+    let other = app.key_with(&invois::auth::Scope::ALL).await;
+    let body = json!({"name": "same-name"});
+    let mine: Value = post_with_key(&app, "/keys", "shared-1", &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let theirs = app
+        .client
+        .post(app.url("/keys"))
+        .header("X-Invois-Key", &other)
+        .header("Idempotency-Key", "shared-1")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(theirs.status(), 201);
+    assert!(theirs.headers().get("idempotent-replayed").is_none());
+    let theirs: Value = theirs.json().await.unwrap();
+    assert_ne!(theirs["id"], mine["id"]);
+    assert_ne!(theirs["key"], mine["key"]);
+}
