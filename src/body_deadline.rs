@@ -120,7 +120,7 @@ pub async fn body_deadline(
         });
     }
     if timed_out {
-        let (req, _) = res.into_parts();
+        let (req, old) = res.into_parts();
         let body = ErrorBody {
             error: "Request Timeout".into(),
             message: format!(
@@ -130,7 +130,13 @@ pub async fn body_deadline(
             code: "request_timeout".into(),
             details: None,
         };
-        let res = HttpResponse::RequestTimeout().force_close().json(body);
+        let mut res = HttpResponse::RequestTimeout().force_close().json(body);
+        // Keep what the inner layers set (X-Request-Id, CORS, nosniff, no-store).
+        for (k, v) in old.headers() {
+            if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
+                res.headers_mut().insert(k.clone(), v.clone());
+            }
+        }
         return Ok(ServiceResponse::new(req, res));
     }
     if !state.finished.load(Ordering::Relaxed) {

@@ -11,6 +11,9 @@ pub fn spawn_purges(db: Db, every: Duration) {
         let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
+            if db.health().broken().is_some() {
+                continue; // the database is refused (see storage::health); nothing to purge
+            }
             let db = db.clone();
             match actix_web::web::block(move || purge_idempotency_keys(&db)).await {
                 Ok(Ok(0)) => {}

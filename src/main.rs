@@ -726,6 +726,14 @@ fn parse_bind(bind: &str, from_flag: bool) -> Result<Vec<SocketAddr>, Fail> {
 fn serve(cfg: &Config, bind_from_flag: bool, demo: bool) -> Result<(), Fail> {
     let addrs = parse_bind(&cfg.server.bind, bind_from_flag)?;
     match invois::startup::raise_fd_limit() {
+        // Each connection takes a descriptor; the database, its WAL and the pool take some more.
+        Ok(n) if n < u64::try_from(cfg.server.max_connections).unwrap_or(u64::MAX) + 64 => {
+            log::warn!(
+                "the open-file limit ({n}) is below server.max_connections ({}) plus what the \
+                 database needs; raise the hard limit (ulimit -Hn) or lower max_connections",
+                cfg.server.max_connections
+            );
+        }
         Ok(n) => log::debug!("open-file limit: {n}"),
         Err(e) => log::warn!("cannot raise the open-file limit: {e}"),
     }

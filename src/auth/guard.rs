@@ -373,7 +373,7 @@ impl AuthState {
                 })
                 .collect()
         };
-        if batch.is_empty() {
+        if batch.is_empty() || self.db.health().broken().is_some() {
             return Ok(());
         }
         let db = self.db.clone();

@@ -40,8 +40,10 @@ pub async fn healthz() -> HttpResponse {
 #[utoipa::path(get, path = "/readyz", tag = "health", operation_id = "checkReadiness",
     responses((status = 200, description = "The database answers", body = Readiness), (status = 503, description = "The database is not available", body = crate::error::ErrorBody)))]
 pub async fn readyz(db: web::Data<Db>) -> Result<HttpResponse> {
-    // A deleted, replaced or corrupt database file makes the server unready for good.
-    db.health().writable()?;
+    // A deleted, replaced or corrupt database file makes the server unready for good
+    // (checked off the executor: it reads the file's metadata).
+    let files = db.get_ref().clone();
+    web::block(move || files.health().writable()).await??;
     let ok = db
         .read_internal(|c| {
             let v: i64 = c.query_row("SELECT count(*) FROM premium_tiers", [], |r| r.get(0))?;

@@ -39,8 +39,14 @@ pub enum Broken {
 /// A file's identity: device and inode.
 type FileId = (u64, u64);
 
-fn file_id(path: &Path) -> Option<FileId> {
-    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+/// The file's identity; `Ok(None)` when nothing is at `path`; `Err` when it cannot be told
+/// (a permission or I/O error says nothing about the file being gone).
+fn file_id(path: &Path) -> std::io::Result<Option<FileId>> {
+    match std::fs::metadata(path) {
+        Ok(m) => Ok(Some((m.dev(), m.ino()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// The trust state of one open database.
@@ -56,7 +62,7 @@ impl DbHealth {
     pub fn new(path: &Path) -> Self {
         Self {
             path: path.to_path_buf(),
-            db_id: file_id(path),
+            db_id: file_id(path).ok().flatten(),
             broken: OnceLock::new(),
         }
     }
@@ -91,8 +97,15 @@ impl DbHealth {
             return;
         }
         let why = match (self.db_id, file_id(&self.path)) {
-            (Some(_), None) => Some("was deleted"),
-            (Some(a), Some(b)) if a != b => Some("was replaced by another file"),
+            (Some(_), Ok(None)) => Some("was deleted"),
+            (Some(a), Ok(Some(b))) if a != b => Some("was replaced by another file"),
+            (_, Err(e)) => {
+                log::warn!(
+                    "cannot check the database file {}: {e}",
+                    self.path.display()
+                );
+                None
+            }
             _ => None,
         };
         if let Some(why) = why {
@@ -147,6 +160,9 @@ pub enum Check {
     Corrupt(String),
     /// The time budget ran out first.
     Unfinished,
+    /// The check could not run to its end for another reason (busy, I/O, no memory): it says
+    /// nothing about the file.
+    Failed(String),
 }
 
 /// `PRAGMA quick_check` on `conn`, interrupted after `budget` if one is set.
@@ -170,10 +186,13 @@ pub fn quick_check(conn: &Connection, budget: Option<Duration>) -> Check {
     match res {
         Ok(rows) if rows.len() == 1 && rows[0] == "ok" => Check::Ok,
         Ok(rows) => Check::Corrupt(one_line(&rows.join("\n"))),
-        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) => {
-            Check::Unfinished
-        }
-        Err(e) => Check::Corrupt(one_line(&e.to_string())),
+        Err(e) => match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::OperationInterrupted) => Check::Unfinished,
+            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
+                Check::Corrupt(one_line(&e.to_string()))
+            }
+            _ => Check::Failed(one_line(&e.to_string())),
+        },
     }
 }
 

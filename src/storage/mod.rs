@@ -291,10 +291,19 @@ fn writer_thread(
             }
             continue;
         }
-        let commit = conn.execute_batch("COMMIT").map_err(|e| {
-            let _ = conn.execute_batch("ROLLBACK");
-            CommitError::from_sqlite(&e)
-        });
+        let commit = conn
+            .execute_batch("COMMIT")
+            .map_err(|e| {
+                let _ = conn.execute_batch("ROLLBACK");
+                CommitError::from_sqlite(&e)
+            })
+            // A file deleted or replaced during the group: its writes went to the old file,
+            // so they are not acknowledged.
+            .and_then(|()| match health.writable() {
+                Ok(()) => Ok(()),
+                Err(ApiError::ServiceUnavailable(m)) => Err(CommitError::Refused(m)),
+                Err(other) => Err(CommitError::Other(other.to_string())),
+            });
         match &commit {
             Ok(()) if outcomes.contains(&Outcome::Done) => writes_ok.store(true, Ordering::Relaxed),
             Err(CommitError::Unavailable(_)) => writes_ok.store(false, Ordering::Relaxed),
@@ -460,6 +469,13 @@ pub fn open(cfg: &DatabaseConfig) -> Result<Db, OpenError> {
     let checked = match health::quick_check(&conn, Some(STARTUP_CHECK)) {
         health::Check::Ok => true,
         health::Check::Unfinished => false,
+        health::Check::Failed(why) => {
+            log::warn!(
+                "the integrity check of {} could not run now ({why}); it runs in the background",
+                path.display()
+            );
+            false
+        }
         health::Check::Corrupt(why) => {
             return Err(OpenError(format!(
                 "{} is corrupt ({why}); restore it from a backup",
@@ -525,6 +541,10 @@ fn spawn_integrity_check(path: &Path, health: Arc<health::DbHealth>) -> Result<(
                     log::error!("integrity check of {}: {why}", path.display());
                     health.mark_corrupt();
                 }
+                health::Check::Failed(why) => log::warn!(
+                    "the integrity check of {} could not finish ({why}); the file was not judged",
+                    path.display()
+                ),
                 health::Check::Unfinished => {}
             }
         })
@@ -744,6 +764,9 @@ impl Db {
             health::Check::Unfinished => Err(ApiError::Internal(
                 "the check of the backup copy was interrupted".into(),
             )),
+            health::Check::Failed(why) => Err(ApiError::ServiceUnavailable(format!(
+                "cannot check the backup copy ({why}); no backup was written"
+            ))),
         }
     }
 }

@@ -433,6 +433,10 @@ async fn a_body_that_stops_arriving_gets_a_json_408_and_the_connection_closed() 
     assert_eq!(status, "HTTP/1.1 408 Request Timeout");
     assert!(head.contains("connection: close"), "{head}");
     assert!(head.contains("content-type: application/json"), "{head}");
+    // What the other layers add is kept.
+    assert!(head.contains("x-request-id: "), "{head}");
+    assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+    assert!(head.contains("cache-control: no-store"), "{head}");
     assert_eq!(
         body,
         serde_json::json!({
@@ -497,15 +501,39 @@ async fn a_request_refused_before_its_body_closes_the_connection() {
 async fn serve_raises_its_open_file_limit_to_the_hard_limit() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("fd.db");
-    let (mut child, _) = start_binary(&db, &[]).await;
+    let port = crate::helpers::free_port();
+    // Started with a soft limit of 256, as a default shell would give it.
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(r#"ulimit -Sn 256 && exec "$0" "$@""#)
+        .arg(BIN)
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--db"])
+        .arg(&db)
+        .env("INVOIS_LOG__LEVEL", "error")
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut up = false;
+    for _ in 0..200 {
+        if reqwest::get(format!("{base}/healthz"))
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
     let _ = child.kill();
     let _ = child.wait();
+    assert!(up, "server did not start");
     let line = limits
         .lines()
         .find(|l| l.starts_with("Max open files"))
         .unwrap();
     let cols: Vec<&str> = line.split_whitespace().collect();
+    assert_ne!(cols[3], "256", "the soft limit was raised: {line}");
     assert_eq!(cols[3], cols[4], "soft = hard: {line}");
 }
 
@@ -783,4 +811,36 @@ async fn requests_on_keep_alive_connections_at_sigterm_are_answered_before_exit(
         );
     }
     assert!(answered > 50, "the clients were busy: {answered} answers");
+}
+
+#[tokio::test]
+async fn checkpoints_and_cli_commands_on_a_running_database_are_not_taken_for_faults() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("busy.db");
+    let key = cli_key(&db);
+    let log = dir.path().join("server.log");
+    let (mut child, base) = start_logged(&db, &log, &[]).await;
+    assert_eq!(post_user(&base, &key, 1).await.0, 201);
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap();
+    }
+    let _second = cli_key(&db);
+    let out = Command::new(BIN)
+        .arg("backup")
+        .arg(dir.path().join("copy.db"))
+        .arg("--db")
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(post_user(&base, &key, 2).await.0, 201);
+    assert_eq!(get_json(&base, "", "/readyz").await.0, 200);
+    let _ = child.kill();
+    let _ = child.wait();
 }

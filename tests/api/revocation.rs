@@ -374,3 +374,44 @@ async fn a_revoked_cached_key_cannot_put_a_tier() {
     let body = json!({"features": ["x"]});
     refused_and_nothing_changed(&f, Method::PUT, &path, Some(body), 200).await;
 }
+
+/// A cached admin key, revoked elsewhere, sends `path` with an Idempotency-Key: 401 and
+/// nothing changed.
+async fn idempotent_write_refused(f: &Fixture, path: &str, body: Value) {
+    let app = &f.app;
+    let victim = app.key_with(&Scope::ALL).await;
+    let warm = app
+        .client
+        .get(app.url("/users"))
+        .header("X-Invois-Key", &victim)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(warm.status(), 200);
+    revoke_elsewhere(app, &victim);
+    let before = snapshot(app);
+    let res = app
+        .client
+        .post(app.url(path))
+        .header("X-Invois-Key", &victim)
+        .header("Idempotency-Key", "after-revocation")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_unauthorized(res, Some(&victim)).await;
+    assert_eq!(snapshot(app), before, "POST {path} changed the database");
+}
+
+#[tokio::test]
+async fn a_revoked_cached_key_cannot_create_a_key_idempotently() {
+    let f = fixture().await;
+    idempotent_write_refused(&f, "/keys", json!({"name": "minted", "scopes": ["admin"]})).await;
+}
+
+#[tokio::test]
+async fn a_revoked_cached_key_cannot_rotate_a_key_idempotently() {
+    let f = fixture().await;
+    let path = format!("/keys/{}/rotate", f.spare_key);
+    idempotent_write_refused(&f, &path, Value::Null).await;
+}
