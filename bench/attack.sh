@@ -2,9 +2,9 @@
 # Attacks a release build on loopback and prints the server's peak RSS (VmHWM) under each:
 #  1. guessing: wrong secrets for a REAL key id (each costs a full argon2 verification), the
 #     failed-auth throttle lifted so that every guess reaches argon2 — DURATION seconds;
-#  2. slow uploads: SLOW connections that send full headers and 4 of 1,000 body bytes to
-#     POST /users, then stall; reports how many the server has closed after body_timeout_secs
-#     and how /healthz fares meanwhile.
+#  2. slow uploads: SLOW connections that send full headers (with a valid key; per-key rate
+#     limits lifted) and 4 of 1,000 body bytes to POST /users, then stall; reports how many
+#     the server has answered (408) or closed after 5, 15 and 30 s, and /healthz meanwhile.
 # Usage: make attack   (DURATION=60 SLOW=2000 by default; needs wrk, python3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +18,7 @@ key=$($bin keys create --name victim --json --db "$work/a.db" | python3 -c 'impo
 keyid=$(echo "$key" | cut -d_ -f2)
 port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
 INVOIS_LOG__LEVEL=error INVOIS_RATE_LIMIT__AUTH_PER_SECOND=1000000 INVOIS_RATE_LIMIT__AUTH_BURST=1000000 \
+  INVOIS_RATE_LIMIT__PER_MINUTE=0 INVOIS_RATE_LIMIT__PER_HOUR=0 INVOIS_RATE_LIMIT__PER_DAY=0 \
   $bin serve --bind "127.0.0.1:$port" --db "$work/a.db" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
@@ -39,9 +40,10 @@ echo "guessing, 16 connections, ${DURATION} s: ${guesses} wrong secrets verified
 
 cat > "$work/slow.py" <<'PY'
 import socket, sys, time, resource, urllib.request
-port, n = int(sys.argv[1]), int(sys.argv[2])
+port, n, key = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3].encode()
 resource.setrlimit(resource.RLIMIT_NOFILE, (n + 200, n + 200))
-head = (b"POST /api/integrations/users HTTP/1.1\r\nHost: t\r\nX-Invois-Key: invois_0_0\r\n"
+# A valid key, so that the handler really waits for the body (a bad one is refused at once).
+head = (b"POST /api/integrations/users HTTP/1.1\r\nHost: t\r\nX-Invois-Key: " + key + b"\r\n"
         b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"na")
 socks = []
 for _ in range(n):
@@ -95,6 +97,6 @@ for at in (5, 15, 30):
     time.sleep(max(0.0, at - (time.time() - start)))
     print(f"after {at} s: {answered()} of {len(socks)} answered (408) or closed by the server; /healthz: {health()}", flush=True)
 PY
-python3 "$work/slow.py" "$port" "$SLOW"
+python3 "$work/slow.py" "$port" "$SLOW" "$key"
 echo "slow uploads done: RSS $(rss), peak $(hwm)"
 echo "server CPU seconds used: $(awk '{print ($14+$15)/100}' /proc/$pid/stat)"

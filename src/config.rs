@@ -31,7 +31,8 @@ pub struct ServerConfig {
     /// the connection closed).
     pub body_timeout_secs: u64,
     /// Open connections at most, all workers together; past it new connections wait in the
-    /// listen backlog until one closes.
+    /// listen backlog until one closes. Lowered at start-up to what the open-file limit
+    /// (raised to its hard limit) can hold.
     pub max_connections: usize,
     /// Seconds an idle keep-alive connection is kept open.
     pub keep_alive_secs: u64,
@@ -108,7 +109,7 @@ impl Default for ServerConfig {
             keep_alive_secs: 30,
             shutdown_timeout_secs: 30,
             body_timeout_secs: 10,
-            max_connections: 1000,
+            max_connections: 10_000,
             trusted_proxy: false,
             cors_origins: Vec::new(),
         }

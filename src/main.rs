@@ -723,20 +723,32 @@ fn parse_bind(bind: &str, from_flag: bool) -> Result<Vec<SocketAddr>, Fail> {
 
 /// Binds first and opens the database second, so that a bad or busy address creates no
 /// database file; a failure before the server runs removes a database file it created.
+/// Descriptors kept for the database files, the pool, the listener and logs.
+const FD_RESERVE: u64 = 64;
+
 fn serve(cfg: &Config, bind_from_flag: bool, demo: bool) -> Result<(), Fail> {
     let addrs = parse_bind(&cfg.server.bind, bind_from_flag)?;
+    let mut cfg = cfg.clone();
     match invois::startup::raise_fd_limit() {
-        // Each connection takes a descriptor; the database, its WAL and the pool take some more.
-        Ok(n) if n < u64::try_from(cfg.server.max_connections).unwrap_or(u64::MAX) + 64 => {
-            log::warn!(
-                "the open-file limit ({n}) is below server.max_connections ({}) plus what the \
-                 database needs; raise the hard limit (ulimit -Hn) or lower max_connections",
-                cfg.server.max_connections
-            );
+        // Each connection takes a descriptor; the database, its WAL, the pool and the
+        // listener take some more. More connections than descriptors would make accept()
+        // fail for everyone, so the cap is lowered to fit.
+        Ok(n) => {
+            let fits = usize::try_from(n.saturating_sub(FD_RESERVE))
+                .unwrap_or(usize::MAX)
+                .max(16);
+            if cfg.server.max_connections > fits {
+                log::warn!(
+                    "server.max_connections lowered from {} to {fits} to fit the open-file \
+                     limit ({n}); raise the hard limit (ulimit -Hn) to allow more",
+                    cfg.server.max_connections
+                );
+                cfg.server.max_connections = fits;
+            }
         }
-        Ok(n) => log::debug!("open-file limit: {n}"),
         Err(e) => log::warn!("cannot raise the open-file limit: {e}"),
     }
+    let cfg = &cfg;
     let listener = TcpListener::bind(&addrs[..]).map_err(|e| {
         Fail::Other(format!(
             "cannot listen on {}: {e}; choose another with --bind",
