@@ -2,6 +2,7 @@
 //! `SQLITE_BUSY` from each other), per-connection PRAGMAs, embedded migrations, and one file
 //! per aggregate with plain functions over `&Connection`.
 
+pub mod error;
 pub mod events;
 pub mod health;
 pub mod idempotency;
@@ -13,6 +14,8 @@ pub mod tiers;
 pub mod transfer;
 pub mod users;
 
+pub use error::{unavailable_reason, unique_violation, CallerError, Conflict, DbError, Invalid};
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -20,7 +23,7 @@ use std::time::Duration;
 
 use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use rusqlite_migration::{Migrations, M};
 
 use crate::config::DatabaseConfig;
@@ -530,41 +533,6 @@ fn spawn_integrity_check(path: &Path, health: Arc<health::DbHealth>) -> Result<(
         })
         .map(drop)
         .map_err(|e| OpenError(format!("cannot start the integrity check: {e}")))
-}
-
-/// The sentence a client gets when a database error means "cannot write now" (full or
-/// read-only disk, I/O error) rather than a bug; such errors answer 503.
-pub fn unavailable_reason(e: &rusqlite::Error) -> Option<&'static str> {
-    match e.sqlite_error_code()? {
-        ErrorCode::DiskFull => Some(
-            "The database is full (disk or max_size_mb); writes are refused until space is freed",
-        ),
-        ErrorCode::ReadOnly => {
-            Some("The database is read-only; writes are refused until it is writable again")
-        }
-        ErrorCode::SystemIoFailure | ErrorCode::CannotOpen => {
-            Some("The database cannot be written (I/O error); retry later")
-        }
-        ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
-            Some("The database is busy; retry shortly")
-        }
-        ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => Some(health::CORRUPT),
-        _ => None,
-    }
-}
-
-/// `table.column` of a UNIQUE constraint that `e` violated, if that is what it is.
-pub fn unique_violation(e: &rusqlite::Error) -> Option<String> {
-    if let rusqlite::Error::SqliteFailure(f, Some(msg)) = e {
-        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-            || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-        {
-            return msg
-                .strip_prefix("UNIQUE constraint failed: ")
-                .map(str::to_owned);
-        }
-    }
-    None
 }
 
 impl Db {
