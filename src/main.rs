@@ -15,7 +15,7 @@ use invois::config::{Config, DatabaseConfig};
 use invois::error::ApiError;
 use invois::routes::keys::NewKey;
 use invois::startup::Application;
-use invois::storage::{self, keys, Db, OpenError};
+use invois::storage::{self, keys, Db, DbError, OpenError};
 
 #[derive(Parser)]
 #[command(
@@ -141,6 +141,13 @@ impl From<ApiError> for Fail {
             ApiError::Internal(m) => Fail::Other(m),
             other => Fail::Other(other.body().message),
         }
+    }
+}
+
+/// Storage's errors say the same sentences on the command line as over HTTP.
+impl From<DbError> for Fail {
+    fn from(e: DbError) -> Self {
+        Fail::from(ApiError::from(e))
     }
 }
 
@@ -504,7 +511,7 @@ fn command(cfg: &Config, command: Command) -> Result<(), Fail> {
             drop(text);
             let mut conn = storage::open_migrated(&cfg.database)?;
             let counts = storage::transfer::import(&mut conn, &doc).map_err(|e| match e {
-                ApiError::BadRequest { message, .. } => Fail::Other(format!(
+                DbError::BadImport(message) => Fail::Other(format!(
                     "cannot import {name}: {message}; nothing was imported"
                 )),
                 other => Fail::from(other),

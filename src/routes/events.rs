@@ -60,13 +60,13 @@ pub async fn list(
                     )));
                 }
             }
-            events::list(
+            Ok(events::list(
                 c,
                 p.kind.as_deref(),
                 p.subject.as_deref(),
                 p.after.as_deref(),
                 per,
-            )
+            )?)
         })
         .await?;
     let next_cursor = if data.len() == per as usize {

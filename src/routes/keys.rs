@@ -262,7 +262,14 @@ pub async fn revoke(
         let now = crate::domain::now();
         match keys::revoke(tx, &target, &now)? {
             None => Err(ApiError::not_found("API key")),
-            Some(true) => events::record(tx, "key.revoked", Some(&actor), &target, &[], &now),
+            Some(true) => Ok(events::record(
+                tx,
+                "key.revoked",
+                Some(&actor),
+                &target,
+                &[],
+                &now,
+            )?),
             Some(false) => Ok(()),
         }
     })
@@ -375,7 +382,7 @@ fn apply_rotation(
     hash: &str,
     actor: Option<&str>,
     now: &str,
-) -> Result<()> {
+) -> crate::storage::Result<()> {
     keys::insert(tx, row, hash)?;
     keys::revoke(tx, old_id, now)?;
     keys::set_replaced_by(tx, old_id, &row.id)?;

@@ -193,7 +193,7 @@ pub async fn get(
     let id = id.into_inner();
     let cache = db.org_detail_cache();
     let view = db
-        .read(&key.check, move |c| {
+        .read(&key.check, move |c| -> Result<_> {
             orgs::detail_view(c, &id, &cache, |org| {
                 let (body, etag) = super::render(org)?;
                 Ok(orgs::DetailView {
@@ -334,7 +334,7 @@ pub async fn delete(
     let id = id.into_inner();
     let im = if_match(&req);
     let actor = key.key_id.clone();
-    db.write(&key.check, move |tx| {
+    db.write(&key.check, move |tx| -> Result<_> {
         let cur = orgs::get_detail(tx, &id)?.ok_or_else(|| ApiError::not_found("Organization"))?;
         check_if_match(im.as_deref(), &cur)?;
         let now = domain::now();
@@ -347,7 +347,14 @@ pub async fn delete(
             events::record(tx, "membership.deleted", Some(&actor), m, &[], &now)?;
         }
         orgs::delete(tx, &cur.id)?;
-        events::record(tx, "organization.deleted", Some(&actor), &cur.id, &[], &now)
+        Ok(events::record(
+            tx,
+            "organization.deleted",
+            Some(&actor),
+            &cur.id,
+            &[],
+            &now,
+        )?)
     })
     .await?;
     Ok(no_content())

@@ -8,6 +8,9 @@ use rusqlite::ErrorCode;
 
 use super::health;
 
+/// `Result` with [`DbError`] as the default error.
+pub type Result<T, E = DbError> = std::result::Result<T, E>;
+
 /// Every way a storage call can fail.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {

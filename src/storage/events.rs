@@ -4,7 +4,7 @@ use rusqlite::{params, Connection};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::error::Result;
+use crate::storage::Result;
 
 /// An audit event.
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]

@@ -4,7 +4,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::error::Result;
+use crate::storage::Result;
 
 /// A key as listed: never its secret or hash.
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]

@@ -14,7 +14,9 @@ pub mod tiers;
 pub mod transfer;
 pub mod users;
 
-pub use error::{unavailable_reason, unique_violation, CallerError, Conflict, DbError, Invalid};
+pub use error::{
+    unavailable_reason, unique_violation, CallerError, Conflict, DbError, Invalid, Result,
+};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,7 +29,6 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use rusqlite_migration::{Migrations, M};
 
 use crate::config::DatabaseConfig;
-use crate::error::ApiError;
 
 /// The schema, oldest first. Append only.
 pub fn migrations() -> Migrations<'static> {
@@ -44,7 +45,7 @@ pub fn schema_version() -> i64 {
 }
 
 /// A trigger-kept counter (`organizations`, `users`, `organizations_version`).
-pub fn counter(conn: &Connection, name: &str) -> Result<i64, ApiError> {
+pub fn counter(conn: &Connection, name: &str) -> Result<i64, DbError> {
     Ok(conn
         .prepare_cached("SELECT value FROM counters WHERE name = ?1")?
         .query_row([name], |r| r.get(0))?)
@@ -91,9 +92,9 @@ impl KeyCheck {
         self.refused.load(Ordering::Relaxed)
     }
 
-    /// Fails with 401 unless the key is still active; runs on `conn`, inside the caller's
-    /// transaction.
-    pub fn run(&self, conn: &Connection) -> Result<(), ApiError> {
+    /// Fails with [`DbError::Unauthorized`] unless the key is still active; runs on `conn`,
+    /// inside the caller's transaction.
+    pub fn run(&self, conn: &Connection) -> Result<(), DbError> {
         if cfg!(feature = "bench-no-auth") {
             // Benchmark builds only (see Cargo.toml): there is no key to check.
             return Ok(());
@@ -104,9 +105,7 @@ impl KeyCheck {
             Ok(())
         } else {
             self.refused.store(true, Ordering::Relaxed);
-            Err(ApiError::Unauthorized(
-                "API key has been revoked or has expired".into(),
-            ))
+            Err(DbError::Unauthorized)
         }
     }
 }
@@ -128,11 +127,11 @@ impl CommitError {
         }
     }
 
-    fn to_api(&self) -> ApiError {
+    fn to_error(&self) -> DbError {
         match self {
-            Self::Unavailable(r) => ApiError::ServiceUnavailable((*r).into()),
-            Self::Refused(m) => ApiError::ServiceUnavailable(m.clone()),
-            Self::Other(m) => ApiError::Internal(format!("commit: {m}")),
+            Self::Unavailable(r) => DbError::unavailable(*r),
+            Self::Refused(m) => DbError::unavailable(m.clone()),
+            Self::Other(m) => DbError::Internal(format!("commit: {m}")),
         }
     }
 }
@@ -156,27 +155,28 @@ trait WriteJob: Send {
     fn fail(self: Box<Self>, err: &CommitError);
 }
 
-struct TypedJob<T, F> {
+struct TypedJob<T, E, F> {
     f: F,
     check: KeyCheck,
-    reply: tokio::sync::oneshot::Sender<Result<T, ApiError>>,
+    reply: tokio::sync::oneshot::Sender<Result<T, E>>,
 }
 
-impl<T, F> WriteJob for TypedJob<T, F>
+impl<T, E, F> WriteJob for TypedJob<T, E, F>
 where
-    F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
     T: Send + 'static,
+    E: CallerError,
 {
     fn run(self: Box<Self>, conn: &Connection, health: &health::DbHealth) -> (Reply, Outcome) {
         let TypedJob { f, check, reply } = *self;
         let out = match conn.execute_batch("SAVEPOINT job") {
-            Err(e) => Err(ApiError::from(e)),
+            Err(e) => Err(E::from(DbError::from(e))),
             Ok(()) => {
                 let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     check.run(conn)?;
                     f(conn)
                 }))
-                .unwrap_or_else(|_| Err(ApiError::Internal("a write panicked".into())));
+                .unwrap_or_else(|_| Err(DbError::Internal("a write panicked".into()).into()));
                 let end = if out.is_ok() {
                     "RELEASE job"
                 } else {
@@ -184,7 +184,7 @@ where
                 };
                 match (conn.execute_batch(end), out) {
                     (Ok(()), out) => out,
-                    (Err(e), Ok(_)) => Err(ApiError::from(e)),
+                    (Err(e), Ok(_)) => Err(E::from(DbError::from(e))),
                     // SQLite may have rolled the whole transaction back (full disk, I/O
                     // error): the savepoint is gone, the job's own error stands.
                     (Err(_), Err(e)) => Err(e),
@@ -194,13 +194,13 @@ where
         let out = out.map_err(|e| health.note(e));
         let outcome = match &out {
             Ok(_) => Outcome::Done,
-            Err(ApiError::ServiceUnavailable(_)) => Outcome::Unavailable,
+            Err(e) if e.is_unavailable() => Outcome::Unavailable,
             Err(_) => Outcome::Refused,
         };
         let answer: Reply = Box::new(move |commit: Result<(), CommitError>| {
             let res = match (out, commit) {
                 (Ok(v), Ok(())) => Ok(v),
-                (Ok(_), Err(c)) => Err(c.to_api()),
+                (Ok(_), Err(c)) => Err(c.to_error().into()),
                 (Err(e), _) => Err(e),
             };
             let _ = reply.send(res);
@@ -209,7 +209,7 @@ where
     }
 
     fn fail(self: Box<Self>, err: &CommitError) {
-        let _ = self.reply.send(Err(err.to_api()));
+        let _ = self.reply.send(Err(err.to_error().into()));
     }
 }
 
@@ -234,7 +234,7 @@ fn writer_thread(
         }
         if let Err(e) = health.writable() {
             let err = match e {
-                ApiError::ServiceUnavailable(m) => CommitError::Refused(m),
+                DbError::Unavailable { reason, .. } => CommitError::Refused(reason.into_owned()),
                 other => CommitError::Other(other.to_string()),
             };
             for job in group {
@@ -544,34 +544,40 @@ impl Db {
     /// Runs `f` for a request made with the key of `check`, on a read connection, off the
     /// async executor; the key is checked first in the same read transaction unless an
     /// earlier call of this request checked it.
-    pub async fn read<T, F>(&self, check: &KeyCheck, f: F) -> Result<T, ApiError>
+    ///
+    /// `f` may fail with any error that takes in a [`DbError`] (the HTTP layer's own, so
+    /// that handlers mix storage calls with their own checks); storage's errors convert.
+    pub async fn read<T, E, F>(&self, check: &KeyCheck, f: F) -> Result<T, E>
     where
-        F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
+        E: CallerError,
     {
         let check = check.is_owed().then(|| check.clone());
         self.read_with(check, f).await
     }
 
     /// As [`Db::read`], for work done for no API key (health checks, looking a key up).
-    pub async fn read_internal<T, F>(&self, f: F) -> Result<T, ApiError>
+    pub async fn read_internal<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
+        E: CallerError,
     {
         self.read_with(None, f).await
     }
 
-    async fn read_with<T, F>(&self, check: Option<KeyCheck>, f: F) -> Result<T, ApiError>
+    async fn read_with<T, E, F>(&self, check: Option<KeyCheck>, f: F) -> Result<T, E>
     where
-        F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
+        E: CallerError,
     {
         let pool = self.read.clone();
         let health = self.health.clone();
-        actix_web::web::block(move || {
+        tokio::task::spawn_blocking(move || {
             health.readable()?;
-            let conn = pool.get()?;
+            let conn = pool.get().map_err(DbError::from)?;
             in_read_transaction(&conn, |c| {
                 if let Some(k) = &check {
                     k.run(c)?;
@@ -580,7 +586,8 @@ impl Db {
             })
             .map_err(|e| health.note(e))
         })
-        .await?
+        .await
+        .map_err(|e| DbError::Internal(format!("blocking task: {e}")))?
     }
 
     /// Runs `f` on the writer connection, off the async executor, and answers once its
@@ -594,12 +601,15 @@ impl Db {
     ///
     /// The key of `check` is checked inside the job's savepoint before `f` runs, always: a
     /// key revoked since the request began changes nothing.
-    pub async fn write<T, F>(&self, check: &KeyCheck, f: F) -> Result<T, ApiError>
+    ///
+    /// `f` may fail with any error that takes in a [`DbError`], as for [`Db::read`].
+    pub async fn write<T, E, F>(&self, check: &KeyCheck, f: F) -> Result<T, E>
     where
-        F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
+        E: CallerError,
     {
-        let (reply, answer) = tokio::sync::oneshot::channel::<Result<T, ApiError>>();
+        let (reply, answer) = tokio::sync::oneshot::channel::<Result<T, E>>();
         let job = TypedJob {
             f,
             check: check.clone(),
@@ -607,17 +617,17 @@ impl Db {
         };
         self.writer
             .send(Box::new(job))
-            .map_err(|_| ApiError::Internal("the writer thread is gone".into()))?;
+            .map_err(|_| DbError::Internal("the writer thread is gone".into()))?;
         answer
             .await
-            .map_err(|_| ApiError::Internal("the writer thread dropped a write".into()))?
+            .map_err(|_| DbError::Internal("the writer thread dropped a write".into()))?
     }
 
     /// As [`Db::write`], for callers already off the executor: `check` is the request's key
     /// (checked inside the transaction before `f`), `None` for the CLI and seeding.
-    pub fn write_blocking<T, F>(&self, check: Option<&KeyCheck>, f: F) -> Result<T, ApiError>
+    pub fn write_blocking<T, F>(&self, check: Option<&KeyCheck>, f: F) -> Result<T, DbError>
     where
-        F: FnOnce(&Transaction<'_>) -> Result<T, ApiError>,
+        F: FnOnce(&Transaction<'_>) -> Result<T, DbError>,
     {
         let res = self.write_untracked(|tx| {
             if let Some(k) = check {
@@ -627,7 +637,7 @@ impl Db {
         });
         match &res {
             Ok(_) => self.writes_ok.store(true, Ordering::Relaxed),
-            Err(ApiError::ServiceUnavailable(_)) => self.writes_ok.store(false, Ordering::Relaxed),
+            Err(DbError::Unavailable { .. }) => self.writes_ok.store(false, Ordering::Relaxed),
             Err(_) => {}
         }
         res
@@ -635,9 +645,9 @@ impl Db {
 
     /// A write whose outcome does not count for readiness (housekeeping such as batched
     /// `last_used_at`: an in-place update can succeed on a full disk where inserts fail).
-    pub fn write_untracked<T, F>(&self, f: F) -> Result<T, ApiError>
+    pub fn write_untracked<T, F>(&self, f: F) -> Result<T, DbError>
     where
-        F: FnOnce(&Transaction<'_>) -> Result<T, ApiError>,
+        F: FnOnce(&Transaction<'_>) -> Result<T, DbError>,
     {
         self.health.writable()?;
         let run = || {
@@ -671,9 +681,9 @@ impl Db {
     }
 
     /// As [`Db::read`], for callers already off the executor.
-    pub fn read_blocking<T, F>(&self, f: F) -> Result<T, ApiError>
+    pub fn read_blocking<T, F>(&self, f: F) -> Result<T, DbError>
     where
-        F: FnOnce(&Connection) -> Result<T, ApiError>,
+        F: FnOnce(&Connection) -> Result<T, DbError>,
     {
         self.health.readable()?;
         let conn = self.read.get()?;
@@ -681,7 +691,7 @@ impl Db {
     }
 
     /// Writes the WAL back into the main file (on shutdown).
-    pub fn checkpoint(&self) -> Result<(), ApiError> {
+    pub fn checkpoint(&self) -> Result<(), DbError> {
         let conn = self.write.get()?;
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
@@ -690,11 +700,11 @@ impl Db {
     /// An online, consistent copy of the database into `out` (SQLite's backup API), checked
     /// whole with `quick_check` afterwards: a copy of a corrupt database is an error, never a
     /// backup (the caller removes `out`).
-    pub fn backup_to(&self, out: &Path) -> Result<(), ApiError> {
+    pub fn backup_to(&self, out: &Path) -> Result<(), DbError> {
         self.health.readable()?;
         let conn = self.read.get()?;
         conn.backup(rusqlite::MAIN_DB, out, None)
-            .map_err(|e| self.health.note(e.into()))?;
+            .map_err(|e| self.health.note(DbError::from(e)))?;
         drop(conn);
         // Read-write, so that closing it removes the -wal and -shm files the check creates
         // beside the copy (the copy is in WAL mode, as its source).
@@ -705,11 +715,11 @@ impl Db {
             health::Check::Ok => Ok(()),
             health::Check::Corrupt(why) => {
                 self.health.mark_corrupt();
-                Err(ApiError::ServiceUnavailable(format!(
+                Err(DbError::unavailable(format!(
                     "the database is corrupt ({why}); no backup was written; restore the last good backup"
                 )))
             }
-            health::Check::Unfinished => Err(ApiError::Internal(
+            health::Check::Unfinished => Err(DbError::Internal(
                 "the check of the backup copy was interrupted".into(),
             )),
         }
@@ -718,11 +728,13 @@ impl Db {
 
 /// Runs `f` in one read transaction: one snapshot for all its statements, and one WAL read
 /// lock (a pair of `fcntl` calls) instead of one per statement.
-fn in_read_transaction<T>(
+fn in_read_transaction<T, E: From<DbError>>(
     conn: &Connection,
-    f: impl FnOnce(&Connection) -> Result<T, ApiError>,
-) -> Result<T, ApiError> {
-    conn.prepare_cached("BEGIN")?.execute([])?;
+    f: impl FnOnce(&Connection) -> Result<T, E>,
+) -> Result<T, E> {
+    conn.prepare_cached("BEGIN")
+        .and_then(|mut s| s.execute([]))
+        .map_err(DbError::from)?;
     let out = f(conn);
     if let Err(e) = conn
         .prepare_cached("COMMIT")
@@ -731,7 +743,7 @@ fn in_read_transaction<T>(
         // Ending a read transaction cannot lose anything; make sure it is over.
         let _ = conn.execute_batch("ROLLBACK");
         if out.is_ok() {
-            return Err(e.into());
+            return Err(DbError::from(e).into());
         }
     }
     out

@@ -5,11 +5,10 @@ use std::sync::Mutex;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::domain::fold;
-use crate::error::{ApiError, Result};
 use crate::model::{
     MembershipBrief, OrgDetail, OrgMember, OrgSummary, TierSummary, UserBrief, UserOrganization,
 };
-use crate::storage::{tiers, unique_violation, PageReq};
+use crate::storage::{tiers, Conflict, DbError, Invalid, PageReq, Result};
 
 pub(crate) const SUMMARY_COLS: &str =
     "o.id, o.name, o.slug, o.logo, o.member_count, o.created_at, o.updated_at, \
@@ -442,7 +441,7 @@ pub fn get_summary(conn: &Connection, id: &str) -> Result<Option<OrgSummary>> {
 #[derive(Debug)]
 pub struct DetailView {
     /// Shared with every response that sends it (no copy per request).
-    pub body: actix_web::web::Bytes,
+    pub body: bytes::Bytes,
     pub etag: String,
 }
 
@@ -491,12 +490,12 @@ impl DetailCache {
 
 /// The single-organization view of `id_or_slug`: from the cache while nothing it shows has
 /// changed, else read, rendered with `render` and remembered.
-pub fn detail_view(
+pub fn detail_view<E: From<DbError>>(
     conn: &Connection,
     id_or_slug: &str,
     cache: &Mutex<DetailCache>,
-    render: impl FnOnce(&OrgDetail) -> Result<DetailView>,
-) -> Result<Option<std::sync::Arc<DetailView>>> {
+    render: impl FnOnce(&OrgDetail) -> Result<DetailView, E>,
+) -> Result<Option<std::sync::Arc<DetailView>>, E> {
     let lock = || {
         cache
             .lock()
@@ -628,17 +627,18 @@ fn slug_taken(conn: &Connection, slug: &str, except: Option<&str>) -> Result<boo
         .exists(params![slug, except])?)
 }
 
-fn slug_conflict(slug: &str) -> ApiError {
-    let mut d = crate::error::Details::new();
-    d.insert("slug".into(), vec!["Slug is already taken".into()]);
-    ApiError::Conflict {
-        message: format!("Slug {slug} is already taken"),
-        details: Some(d),
+fn slug_conflict(slug: &str) -> DbError {
+    DbError::Conflict {
+        what: Conflict::SlugTaken {
+            slug: slug.to_owned(),
+        },
     }
 }
 
-fn tier_missing() -> ApiError {
-    ApiError::field("premiumTierId", "Premium tier not found")
+fn tier_missing() -> DbError {
+    DbError::Invalid {
+        what: Invalid::UnknownPremiumTier,
+    }
 }
 
 /// A free slug derived from `base`: `base`, then `base-2`, `base-3`, …
@@ -678,9 +678,9 @@ pub fn create(conn: &Connection, new: &NewOrg, now: &str) -> Result<String> {
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
     )?
     .execute(params![id, new.name, fold(&new.name), slug, new.logo, new.premium_tier_id, now])
-    .map_err(|e| match unique_violation(&e) {
-        Some(_) => slug_conflict(&slug),
-        None => e.into(),
+    .map_err(|e| match DbError::from(e) {
+        DbError::Duplicate { .. } => slug_conflict(&slug),
+        other => other,
     })?;
     Ok(id)
 }
@@ -759,9 +759,9 @@ pub fn update(
             "UPDATE organizations SET name = ?2, name_fold = ?3, slug = ?4, logo = ?5, premium_tier_id = ?6, updated_at = ?7 WHERE id = ?1",
         )?
         .execute(params![id, name, fold(&name), slug, logo, tier, now])
-        .map_err(|e| match unique_violation(&e) {
-            Some(_) => slug_conflict(&slug),
-            None => e.into(),
+        .map_err(|e| match DbError::from(e) {
+            DbError::Duplicate { .. } => slug_conflict(&slug),
+            other => other,
         })?;
     }
     Ok(Some(changed))
