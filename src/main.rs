@@ -682,7 +682,11 @@ fn keys_cmd(cfg: &Config, command: KeysCommand) -> Result<(), Fail> {
 
 /// A new key: with `json`, exactly one object in the API's field order (`NewKey`) and
 /// nothing else; otherwise for a person.
-fn print_new_key(info: keys::KeyInfo, plain: auth::PlainKey, json: bool) -> Result<(), Fail> {
+fn print_new_key(
+    info: invois::model::KeyInfo,
+    plain: auth::PlainKey,
+    json: bool,
+) -> Result<(), Fail> {
     if json {
         let key = NewKey {
             id: info.id,
@@ -781,7 +785,11 @@ fn open_for_serving(cfg: &Config, demo: bool) -> Result<Db, Fail> {
     Ok(db)
 }
 
-fn demo_banner(cfg: &Config, info: &keys::KeyInfo, plain: &auth::PlainKey) -> Result<(), Fail> {
+fn demo_banner(
+    cfg: &Config,
+    info: &invois::model::KeyInfo,
+    plain: &auth::PlainKey,
+) -> Result<(), Fail> {
     let bind = &cfg.server.bind;
     say!(
         "invois sandbox on http://{bind}  (database {})",

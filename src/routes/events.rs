@@ -8,7 +8,8 @@ use super::{ok_json, ListParams};
 use crate::auth::{scope, Need};
 use crate::error::{ApiError, Result};
 use crate::model::CursorMeta;
-use crate::storage::events::{self, Event};
+use crate::model::Event;
+use crate::storage::events;
 use crate::storage::Db;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

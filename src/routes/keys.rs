@@ -9,7 +9,7 @@ use super::{create_with, created, no_content, ok_json, IdemKey, Keep, NoQuery, A
 use crate::auth::{self, scope, AuthState, KeySource, Need, Scope};
 use crate::domain::fields::{Fields, Patch};
 use crate::error::{ApiError, ErrorBody, Result};
-use crate::storage::keys::KeyInfo;
+use crate::model::KeyInfo;
 use crate::storage::{events, keys, Db, KeyCheck};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
