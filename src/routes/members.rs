@@ -95,7 +95,7 @@ pub async fn list(
         let pos = match after {
             "" => None,
             a => Some(
-                crate::storage::orgs::decode_cursor(a)
+                crate::storage::cursor::decode_cursor(a)
                     .filter(|(k, _)| !k.is_empty())
                     .ok_or_else(super::bad_cursor)?,
             ),

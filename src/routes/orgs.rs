@@ -158,7 +158,7 @@ pub async fn list(
     let p = ListParams::parse(&req, &["query", "page", "per_page", "after"])?;
     let page = p.page;
     if let Some(after) = p.cursor()? {
-        let pos = orgs::decode_cursor(after).ok_or_else(super::bad_cursor)?;
+        let pos = crate::storage::cursor::decode_cursor(after).ok_or_else(super::bad_cursor)?;
         let (data, next_cursor) = db
             .read(&key.check, move |c| {
                 orgs::list_after(c, p.query.as_deref(), &pos, page.per_page)
@@ -196,7 +196,7 @@ pub async fn get(
         .read(&key.check, move |c| -> Result<_> {
             orgs::detail_view(c, &id, &cache, |org| {
                 let (body, etag) = super::render(org)?;
-                Ok(orgs::DetailView {
+                Ok(crate::storage::cache::DetailView {
                     body: body.into(),
                     etag,
                 })

@@ -3,7 +3,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::model::{Membership, UserBrief};
-use crate::storage::orgs::Search;
+use crate::storage::search::Search;
 use crate::storage::PageReq;
 use crate::storage::{Conflict, DbError, Result};
 
@@ -94,7 +94,7 @@ pub fn list_after(
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let next = if rows.len() == limit as usize {
         rows.last()
-            .map(|m| crate::storage::orgs::encode_cursor(&m.created_at, &m.id))
+            .map(|m| crate::storage::cursor::encode_cursor(&m.created_at, &m.id))
     } else {
         None
     };

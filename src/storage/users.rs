@@ -6,7 +6,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 use crate::domain::fold;
 use crate::model::{OrgBrief, User, UserMember, UserSummary};
-use crate::storage::orgs::Search;
+use crate::storage::search::Search;
 use crate::storage::PageReq;
 use crate::storage::{Conflict, DbError, Result};
 
@@ -159,7 +159,7 @@ fn filters(
     let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
     let mut from = "users u";
     if let Some(s) = query.map(Search::new) {
-        match s.plan(conn, "users", crate::storage::orgs::SCAN_MIN)? {
+        match s.plan(conn, "users", crate::storage::search::SCAN_MIN)? {
             Some(fts) => {
                 clauses.push("u.rid IN (SELECT rowid FROM users_fts WHERE users_fts MATCH ?)");
                 args.push(Box::new(fts));
@@ -247,7 +247,7 @@ fn encode_cursor(sort: Sort, key: &str, id: &str) -> String {
     format!(
         "{}{}",
         sort.code(),
-        crate::storage::orgs::encode_cursor(key, id)
+        crate::storage::cursor::encode_cursor(key, id)
     )
 }
 
@@ -257,7 +257,7 @@ pub fn decode_cursor(c: &str, sort: Sort) -> Option<Option<(String, String)>> {
         return Some(None);
     }
     let rest = c.strip_prefix(sort.code())?;
-    crate::storage::orgs::decode_cursor(rest)
+    crate::storage::cursor::decode_cursor(rest)
         .filter(|(k, _)| !k.is_empty())
         .map(Some)
 }
