@@ -7,6 +7,8 @@ use actix_web::{HttpResponse, ResponseError};
 use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
 
+use crate::storage::{CallerError, Conflict, DbError, Invalid};
+
 /// Field name → every problem found with it.
 pub type Details = BTreeMap<String, Vec<String>>;
 
@@ -211,12 +213,81 @@ impl ResponseError for ApiError {
     }
 }
 
+/// The one place storage's errors become answers (SPEC §5): the statuses, codes, messages
+/// and field names the API publishes.
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::NotFound { what } => Self::not_found(what),
+            DbError::Conflict { what } => conflict(what),
+            DbError::Invalid {
+                what: Invalid::UnknownPremiumTier,
+            } => Self::field("premiumTierId", "Premium tier not found"),
+            DbError::Unauthorized => {
+                Self::Unauthorized("API key has been revoked or has expired".into())
+            }
+            DbError::Unavailable { reason, .. } => Self::ServiceUnavailable(reason.into_owned()),
+            DbError::BadImport(message) => Self::BadRequest {
+                code: "invalid_import",
+                message,
+            },
+            DbError::Internal(m) => Self::Internal(m),
+            other @ (DbError::Duplicate { .. } | DbError::Db(_) | DbError::Pool(_)) => {
+                Self::Internal(other.to_string())
+            }
+        }
+    }
+}
+
+/// A `409` with the field the conflict is about.
+fn conflict(what: Conflict) -> ApiError {
+    let (message, field) = match what {
+        Conflict::EmailTaken => (
+            "Email already exists".to_owned(),
+            Some(("email", "Email is already taken")),
+        ),
+        Conflict::SlugTaken { slug } => (
+            format!("Slug {slug} is already taken"),
+            Some(("slug", "Slug is already taken")),
+        ),
+        Conflict::AlreadyMember => (
+            "User is already a member of this organization".to_owned(),
+            Some(("userId", "User is already a member of this organization")),
+        ),
+        Conflict::TierIdTaken { id } => (
+            format!("Premium tier {id} already exists"),
+            Some(("id", "Id is already taken")),
+        ),
+        Conflict::TierInUse { organizations } => (
+            format!("Premium tier is in use by {organizations} organization(s); move them to another tier first"),
+            None,
+        ),
+        Conflict::KeyRevoked => ("API key is already revoked".to_owned(), None),
+    };
+    ApiError::Conflict {
+        message,
+        details: field.map(|(name, problem)| {
+            let mut d = Details::new();
+            d.insert(name.to_owned(), vec![problem.to_owned()]);
+            d
+        }),
+    }
+}
+
+/// What storage needs to know of the errors handlers return from `Db::read`/`Db::write`.
+impl CallerError for ApiError {
+    fn is_unavailable(&self) -> bool {
+        matches!(self, Self::ServiceUnavailable(_))
+    }
+
+    fn is_corruption(&self) -> bool {
+        matches!(self, Self::ServiceUnavailable(m) if m == crate::storage::health::CORRUPT)
+    }
+}
+
 impl From<rusqlite::Error> for ApiError {
     fn from(e: rusqlite::Error) -> Self {
-        if let Some(reason) = crate::storage::unavailable_reason(&e) {
-            return Self::ServiceUnavailable(reason.into());
-        }
-        Self::Internal(format!("database: {e}"))
+        DbError::from(e).into()
     }
 }
 

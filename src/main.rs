@@ -15,7 +15,7 @@ use invois::config::{Config, DatabaseConfig};
 use invois::error::ApiError;
 use invois::routes::keys::NewKey;
 use invois::startup::Application;
-use invois::storage::{self, keys, Db, OpenError};
+use invois::storage::{self, keys, Db, DbError, OpenError};
 
 #[derive(Parser)]
 #[command(
@@ -141,6 +141,13 @@ impl From<ApiError> for Fail {
             ApiError::Internal(m) => Fail::Other(m),
             other => Fail::Other(other.body().message),
         }
+    }
+}
+
+/// Storage's errors say the same sentences on the command line as over HTTP.
+impl From<DbError> for Fail {
+    fn from(e: DbError) -> Self {
+        Fail::from(ApiError::from(e))
     }
 }
 
@@ -504,7 +511,7 @@ fn command(cfg: &Config, command: Command) -> Result<(), Fail> {
             drop(text);
             let mut conn = storage::open_migrated(&cfg.database)?;
             let counts = storage::transfer::import(&mut conn, &doc).map_err(|e| match e {
-                ApiError::BadRequest { message, .. } => Fail::Other(format!(
+                DbError::BadImport(message) => Fail::Other(format!(
                     "cannot import {name}: {message}; nothing was imported"
                 )),
                 other => Fail::from(other),
@@ -675,7 +682,11 @@ fn keys_cmd(cfg: &Config, command: KeysCommand) -> Result<(), Fail> {
 
 /// A new key: with `json`, exactly one object in the API's field order (`NewKey`) and
 /// nothing else; otherwise for a person.
-fn print_new_key(info: keys::KeyInfo, plain: auth::PlainKey, json: bool) -> Result<(), Fail> {
+fn print_new_key(
+    info: invois::model::KeyInfo,
+    plain: auth::PlainKey,
+    json: bool,
+) -> Result<(), Fail> {
     if json {
         let key = NewKey {
             id: info.id,
@@ -794,7 +805,11 @@ fn open_for_serving(cfg: &Config, demo: bool) -> Result<Db, Fail> {
     Ok(db)
 }
 
-fn demo_banner(cfg: &Config, info: &keys::KeyInfo, plain: &auth::PlainKey) -> Result<(), Fail> {
+fn demo_banner(
+    cfg: &Config,
+    info: &invois::model::KeyInfo,
+    plain: &auth::PlainKey,
+) -> Result<(), Fail> {
     let bind = &cfg.server.bind;
     say!(
         "invois sandbox on http://{bind}  (database {})",

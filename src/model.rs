@@ -363,6 +363,37 @@ pub struct UserOrganizations {
     pub meta: CountMeta,
 }
 
+/// A key as listed: never its secret or hash.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyInfo {
+    #[schema(example = "key-0123456789abcdef")]
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+    pub last_used_at: Option<String>,
+    pub replaced_by: Option<String>,
+}
+
+/// An audit event.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    pub id: String,
+    /// Such as `user.created`, `organization.updated`, `membership.deleted`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The API key that made the change (`null` for the command line).
+    pub actor_key_id: Option<String>,
+    pub subject_id: String,
+    /// The fields that changed.
+    pub changes: Vec<String>,
+    pub created_at: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -377,7 +377,7 @@ impl AuthState {
             return Ok(());
         }
         let db = self.db.clone();
-        web::block(move || db.write_untracked(move |tx| keys::touch(tx, &batch))).await?
+        Ok(web::block(move || db.write_untracked(move |tx| keys::touch(tx, &batch))).await??)
     }
 
     /// Drops limiter state of keys and addresses not seen lately.

@@ -8,7 +8,8 @@ use super::{ok_json, ListParams};
 use crate::auth::{scope, Need};
 use crate::error::{ApiError, Result};
 use crate::model::CursorMeta;
-use crate::storage::events::{self, Event};
+use crate::model::Event;
+use crate::storage::events;
 use crate::storage::Db;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -60,13 +61,13 @@ pub async fn list(
                     )));
                 }
             }
-            events::list(
+            Ok(events::list(
                 c,
                 p.kind.as_deref(),
                 p.subject.as_deref(),
                 p.after.as_deref(),
                 per,
-            )
+            )?)
         })
         .await?;
     let next_cursor = if data.len() == per as usize {

@@ -9,8 +9,8 @@ use super::{create_with, created, no_content, ok_json, IdemKey, Keep, NoQuery, A
 use crate::auth::{self, scope, AuthState, KeySource, Need, Scope};
 use crate::domain::fields::{Fields, Patch};
 use crate::error::{ApiError, ErrorBody, Result};
-use crate::storage::keys::KeyInfo;
-use crate::storage::{events, keys, Db, KeyCheck};
+use crate::model::KeyInfo;
+use crate::storage::{events, keys, Conflict, Db, DbError, KeyCheck};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -262,7 +262,14 @@ pub async fn revoke(
         let now = crate::domain::now();
         match keys::revoke(tx, &target, &now)? {
             None => Err(ApiError::not_found("API key")),
-            Some(true) => events::record(tx, "key.revoked", Some(&actor), &target, &[], &now),
+            Some(true) => Ok(events::record(
+                tx,
+                "key.revoked",
+                Some(&actor),
+                &target,
+                &[],
+                &now,
+            )?),
             Some(false) => Ok(()),
         }
     })
@@ -375,18 +382,17 @@ fn apply_rotation(
     hash: &str,
     actor: Option<&str>,
     now: &str,
-) -> Result<()> {
+) -> crate::storage::Result<()> {
     // Revoking is the check that counts: two rotations that both passed the read before
     // their writes must not both succeed (two live successors).
     match keys::revoke(tx, old_id, now)? {
         Some(true) => {}
         Some(false) => {
-            return Err(ApiError::Conflict {
-                message: "API key is already revoked".into(),
-                details: None,
+            return Err(DbError::Conflict {
+                what: Conflict::KeyRevoked,
             })
         }
-        None => return Err(ApiError::not_found("API key")),
+        None => return Err(DbError::NotFound { what: "API key" }),
     }
     keys::insert(tx, row, hash)?;
     keys::set_replaced_by(tx, old_id, &row.id)?;

@@ -95,30 +95,36 @@ pub async fn list(
         let pos = match after {
             "" => None,
             a => Some(
-                crate::storage::orgs::decode_cursor(a)
+                crate::storage::cursor::decode_cursor(a)
                     .filter(|(k, _)| !k.is_empty())
                     .ok_or_else(super::bad_cursor)?,
             ),
         };
         let (data, next_cursor) = db
-            .read(&key.check, move |c| {
+            .read(&key.check, move |c| -> Result<_> {
                 let org = org_of(c, &id)?;
-                members::list_after(
+                Ok(members::list_after(
                     c,
                     &org,
                     p.query.as_deref(),
                     p.role.as_deref(),
                     pos,
                     page.per_page,
-                )
+                )?)
             })
             .await?;
         return super::cursor_page(data, next_cursor, page.per_page);
     }
     let (rows, total) = db
-        .read(&key.check, move |c| {
+        .read(&key.check, move |c| -> Result<_> {
             let org = org_of(c, &id)?;
-            members::list(c, &org, p.query.as_deref(), p.role.as_deref(), page)
+            Ok(members::list(
+                c,
+                &org,
+                p.query.as_deref(),
+                p.role.as_deref(),
+                page,
+            )?)
         })
         .await?;
     let meta = PageMeta::new(total, page.per_page, page.page, rows.len());
@@ -291,7 +297,7 @@ pub async fn delete(
     let (id, mid) = path.into_inner();
     let im = if_match(&req);
     let actor = key.key_id.clone();
-    db.write(&key.check, move |tx| {
+    db.write(&key.check, move |tx| -> Result<_> {
         let org = org_of(tx, &id)?;
         let cur = members::get(tx, &org, &mid)?.ok_or_else(|| ApiError::not_found("Membership"))?;
         check_if_match(im.as_deref(), &cur)?;
@@ -303,7 +309,8 @@ pub async fn delete(
             &mid,
             &[],
             &domain::now(),
-        )
+        )?;
+        Ok(())
     })
     .await?;
     Ok(no_content())

@@ -158,7 +158,7 @@ pub async fn list(
     let p = ListParams::parse(&req, &["query", "page", "per_page", "after"])?;
     let page = p.page;
     if let Some(after) = p.cursor()? {
-        let pos = orgs::decode_cursor(after).ok_or_else(super::bad_cursor)?;
+        let pos = crate::storage::cursor::decode_cursor(after).ok_or_else(super::bad_cursor)?;
         let (data, next_cursor) = db
             .read(&key.check, move |c| {
                 orgs::list_after(c, p.query.as_deref(), &pos, page.per_page)
@@ -193,10 +193,10 @@ pub async fn get(
     let id = id.into_inner();
     let cache = db.org_detail_cache();
     let view = db
-        .read(&key.check, move |c| {
+        .read(&key.check, move |c| -> Result<_> {
             orgs::detail_view(c, &id, &cache, |org| {
                 let (body, etag) = super::render(org)?;
-                Ok(orgs::DetailView {
+                Ok(crate::storage::cache::DetailView {
                     body: body.into(),
                     etag,
                 })
@@ -334,7 +334,7 @@ pub async fn delete(
     let id = id.into_inner();
     let im = if_match(&req);
     let actor = key.key_id.clone();
-    db.write(&key.check, move |tx| {
+    db.write(&key.check, move |tx| -> Result<_> {
         let cur = orgs::get_detail(tx, &id)?.ok_or_else(|| ApiError::not_found("Organization"))?;
         check_if_match(im.as_deref(), &cur)?;
         let now = domain::now();
@@ -347,7 +347,14 @@ pub async fn delete(
             events::record(tx, "membership.deleted", Some(&actor), m, &[], &now)?;
         }
         orgs::delete(tx, &cur.id)?;
-        events::record(tx, "organization.deleted", Some(&actor), &cur.id, &[], &now)
+        Ok(events::record(
+            tx,
+            "organization.deleted",
+            Some(&actor),
+            &cur.id,
+            &[],
+            &now,
+        )?)
     })
     .await?;
     Ok(no_content())

@@ -349,11 +349,18 @@ pub async fn delete(
     let id = id.into_inner();
     let im = if_match(&req);
     let actor = key.key_id.clone();
-    db.write(&key.check, move |tx| {
+    db.write(&key.check, move |tx| -> Result<_> {
         let cur = tiers::get(tx, &id)?.ok_or_else(|| ApiError::not_found("Premium tier"))?;
         check_if_match(im.as_deref(), &cur)?;
         tiers::delete(tx, &id)?;
-        events::record(tx, "tier.deleted", Some(&actor), &id, &[], &domain::now())
+        Ok(events::record(
+            tx,
+            "tier.deleted",
+            Some(&actor),
+            &id,
+            &[],
+            &domain::now(),
+        )?)
     })
     .await?;
     Ok(no_content())

@@ -404,7 +404,7 @@ pub async fn delete(
     let id = id.into_inner();
     let im = if_match(&req);
     let actor = key.key_id.clone();
-    db.write(&key.check, move |tx| {
+    db.write(&key.check, move |tx| -> Result<_> {
         let cur = users::get(tx, &id)?.ok_or_else(|| ApiError::not_found("User"))?;
         check_if_match(im.as_deref(), &cur)?;
         let now = domain::now();
@@ -412,7 +412,14 @@ pub async fn delete(
             events::record(tx, "membership.deleted", Some(&actor), &m.id, &[], &now)?;
         }
         users::delete(tx, &id)?;
-        events::record(tx, "user.deleted", Some(&actor), &id, &[], &now)
+        Ok(events::record(
+            tx,
+            "user.deleted",
+            Some(&actor),
+            &id,
+            &[],
+            &now,
+        )?)
     })
     .await?;
     Ok(no_content())
@@ -436,7 +443,7 @@ pub async fn organizations(
             if !users::exists(c, &id)? {
                 return Err(ApiError::not_found("User"));
             }
-            orgs::of_user(c, &id)
+            Ok(orgs::of_user(c, &id)?)
         })
         .await?;
     let n = i64::try_from(data.len()).unwrap_or(i64::MAX);

@@ -1,26 +1,8 @@
 //! The audit trail: one event per write, in the write's own transaction.
 
+use crate::model::Event;
+use crate::storage::Result;
 use rusqlite::{params, Connection};
-use serde::Serialize;
-use utoipa::ToSchema;
-
-use crate::error::Result;
-
-/// An audit event.
-#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct Event {
-    pub id: String,
-    /// Such as `user.created`, `organization.updated`, `membership.deleted`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// The API key that made the change (`null` for the command line).
-    pub actor_key_id: Option<String>,
-    pub subject_id: String,
-    /// The fields that changed.
-    pub changes: Vec<String>,
-    pub created_at: String,
-}
 
 /// Records an event.
 pub fn record(

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use crate::error::ApiError;
+use super::{CallerError, DbError};
 
 /// The sentence a client gets while the database is corrupt.
 pub const CORRUPT: &str =
@@ -114,28 +114,28 @@ impl DbHealth {
     }
 
     /// `Ok` while writes may go on; checks the files first.
-    pub fn writable(&self) -> Result<(), ApiError> {
+    pub fn writable(&self) -> Result<(), DbError> {
         self.check_files();
         match self.broken.get() {
             None => Ok(()),
-            Some(Broken::Corrupt) => Err(ApiError::ServiceUnavailable(CORRUPT.into())),
-            Some(Broken::Replaced(why)) => Err(ApiError::ServiceUnavailable(format!(
+            Some(Broken::Corrupt) => Err(DbError::unavailable(CORRUPT)),
+            Some(Broken::Replaced(why)) => Err(DbError::unavailable(format!(
                 "The database file {why} while the server was running; writes are refused until an operator restarts it"
             ))),
         }
     }
 
     /// `Ok` while reads may go on (everything but corruption).
-    pub fn readable(&self) -> Result<(), ApiError> {
+    pub fn readable(&self) -> Result<(), DbError> {
         match self.broken.get() {
-            Some(Broken::Corrupt) => Err(ApiError::ServiceUnavailable(CORRUPT.into())),
+            Some(Broken::Corrupt) => Err(DbError::unavailable(CORRUPT)),
             _ => Ok(()),
         }
     }
 
     /// Marks the database corrupt if `e` says so; hands `e` back.
-    pub fn note(&self, e: ApiError) -> ApiError {
-        if is_corruption(&e) {
+    pub fn note<E: CallerError>(&self, e: E) -> E {
+        if e.is_corruption() {
             self.mark(Broken::Corrupt);
         }
         e
@@ -145,11 +145,6 @@ impl DbHealth {
     pub fn mark_corrupt(&self) {
         self.mark(Broken::Corrupt);
     }
-}
-
-/// Whether `e` is SQLite reporting a corrupt file (see `storage::unavailable_reason`).
-pub fn is_corruption(e: &ApiError) -> bool {
-    matches!(e, ApiError::ServiceUnavailable(m) if m == CORRUPT)
 }
 
 /// What an integrity check found.

@@ -2,7 +2,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::error::Result;
+use crate::storage::Result;
 
 /// How long a stored response is replayed.
 pub const RETENTION_HOURS: i64 = 24;

@@ -1,25 +1,8 @@
 //! API keys: only argon2id hashes of their secrets are stored.
 
+use crate::model::KeyInfo;
+use crate::storage::Result;
 use rusqlite::{params, Connection, OptionalExtension, Row};
-use serde::Serialize;
-use utoipa::ToSchema;
-
-use crate::error::Result;
-
-/// A key as listed: never its secret or hash.
-#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct KeyInfo {
-    #[schema(example = "key-0123456789abcdef")]
-    pub id: String,
-    pub name: String,
-    pub scopes: Vec<String>,
-    pub created_at: String,
-    pub expires_at: Option<String>,
-    pub revoked_at: Option<String>,
-    pub last_used_at: Option<String>,
-    pub replaced_by: Option<String>,
-}
 
 /// What verification needs of a key.
 pub struct KeyRecord {

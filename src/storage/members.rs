@@ -2,10 +2,10 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::error::{ApiError, Details, Result};
 use crate::model::{Membership, UserBrief};
-use crate::storage::orgs::Search;
-use crate::storage::{unique_violation, PageReq};
+use crate::storage::search::Search;
+use crate::storage::PageReq;
+use crate::storage::{Conflict, DbError, Result};
 
 const COLS: &str = "m.id, m.user_id, m.organization_id, m.role, m.created_at, u.name, u.email";
 
@@ -94,22 +94,16 @@ pub fn list_after(
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let next = if rows.len() == limit as usize {
         rows.last()
-            .map(|m| crate::storage::orgs::encode_cursor(&m.created_at, &m.id))
+            .map(|m| crate::storage::cursor::encode_cursor(&m.created_at, &m.id))
     } else {
         None
     };
     Ok((rows, next))
 }
 
-pub fn already_member() -> ApiError {
-    let mut d = Details::new();
-    d.insert(
-        "userId".into(),
-        vec!["User is already a member of this organization".into()],
-    );
-    ApiError::Conflict {
-        message: "User is already a member of this organization".into(),
-        details: Some(d),
+pub fn already_member() -> DbError {
+    DbError::Conflict {
+        what: Conflict::AlreadyMember,
     }
 }
 
@@ -132,9 +126,9 @@ pub fn create(
         "INSERT INTO memberships (id, user_id, organization_id, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
     .execute(params![id, user_id, org_id, role, now])
-    .map_err(|e| match unique_violation(&e) {
-        Some(_) => already_member(),
-        None => e.into(),
+    .map_err(|e| match DbError::from(e) {
+        DbError::Duplicate { .. } => already_member(),
+        other => other,
     })?;
     Ok(id)
 }

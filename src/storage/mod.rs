@@ -2,16 +2,25 @@
 //! `SQLITE_BUSY` from each other), per-connection PRAGMAs, embedded migrations, and one file
 //! per aggregate with plain functions over `&Connection`.
 
+pub mod cache;
+pub mod cursor;
+pub mod error;
 pub mod events;
 pub mod health;
 pub mod idempotency;
 pub mod keys;
 pub mod members;
 pub mod orgs;
+pub mod search;
 pub mod seed;
 pub mod tiers;
 pub mod transfer;
 pub mod users;
+mod writer;
+
+pub use error::{
+    unavailable_reason, unique_violation, CallerError, Conflict, DbError, Invalid, Result,
+};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,11 +29,11 @@ use std::time::Duration;
 
 use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use rusqlite_migration::{Migrations, M};
 
 use crate::config::DatabaseConfig;
-use crate::error::ApiError;
+use writer::{writer_thread, TypedJob, WriteJob};
 
 /// The schema, oldest first. Append only.
 pub fn migrations() -> Migrations<'static> {
@@ -41,7 +50,7 @@ pub fn schema_version() -> i64 {
 }
 
 /// A trigger-kept counter (`organizations`, `users`, `organizations_version`).
-pub fn counter(conn: &Connection, name: &str) -> Result<i64, ApiError> {
+pub fn counter(conn: &Connection, name: &str) -> Result<i64, DbError> {
     Ok(conn
         .prepare_cached("SELECT value FROM counters WHERE name = ?1")?
         .query_row([name], |r| r.get(0))?)
@@ -88,9 +97,9 @@ impl KeyCheck {
         self.refused.load(Ordering::Relaxed)
     }
 
-    /// Fails with 401 unless the key is still active; runs on `conn`, inside the caller's
-    /// transaction.
-    pub fn run(&self, conn: &Connection) -> Result<(), ApiError> {
+    /// Fails with [`DbError::Unauthorized`] unless the key is still active; runs on `conn`,
+    /// inside the caller's transaction.
+    pub fn run(&self, conn: &Connection) -> Result<(), DbError> {
         if cfg!(feature = "bench-no-auth") {
             // Benchmark builds only (see Cargo.toml): there is no key to check.
             return Ok(());
@@ -101,220 +110,7 @@ impl KeyCheck {
             Ok(())
         } else {
             self.refused.store(true, Ordering::Relaxed);
-            Err(ApiError::Unauthorized(
-                "API key has been revoked or has expired".into(),
-            ))
-        }
-    }
-}
-
-/// Why a group commit failed, handed to every job of the group that had succeeded.
-#[derive(Debug, Clone)]
-pub enum CommitError {
-    Unavailable(&'static str),
-    /// The database can no longer be trusted (see [`health`]).
-    Refused(String),
-    Other(String),
-}
-
-impl CommitError {
-    fn from_sqlite(e: &rusqlite::Error) -> Self {
-        match unavailable_reason(e) {
-            Some(r) => Self::Unavailable(r),
-            None => Self::Other(e.to_string()),
-        }
-    }
-
-    fn to_api(&self) -> ApiError {
-        match self {
-            Self::Unavailable(r) => ApiError::ServiceUnavailable((*r).into()),
-            Self::Refused(m) => ApiError::ServiceUnavailable(m.clone()),
-            Self::Other(m) => ApiError::Internal(format!("commit: {m}")),
-        }
-    }
-}
-
-/// How a job went, for readiness.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Done,
-    Refused,
-    Unavailable,
-}
-
-/// Sends a job's answer once the group's commit is known.
-type Reply = Box<dyn FnOnce(Result<(), CommitError>) + Send>;
-
-/// A write queued for the writer thread.
-trait WriteJob: Send {
-    /// Runs inside the group transaction, in a savepoint of its own.
-    fn run(self: Box<Self>, conn: &Connection, health: &health::DbHealth) -> (Reply, Outcome);
-    /// Answers without running (the group transaction could not start).
-    fn fail(self: Box<Self>, err: &CommitError);
-}
-
-struct TypedJob<T, F> {
-    f: F,
-    check: KeyCheck,
-    reply: tokio::sync::oneshot::Sender<Result<T, ApiError>>,
-}
-
-impl<T, F> WriteJob for TypedJob<T, F>
-where
-    F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
-    T: Send + 'static,
-{
-    fn run(self: Box<Self>, conn: &Connection, health: &health::DbHealth) -> (Reply, Outcome) {
-        let TypedJob { f, check, reply } = *self;
-        let out = match conn.execute_batch("SAVEPOINT job") {
-            Err(e) => Err(ApiError::from(e)),
-            Ok(()) => {
-                let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    check.run(conn)?;
-                    f(conn)
-                }))
-                .unwrap_or_else(|_| Err(ApiError::Internal("a write panicked".into())));
-                let end = if out.is_ok() {
-                    "RELEASE job"
-                } else {
-                    "ROLLBACK TO job; RELEASE job"
-                };
-                match (conn.execute_batch(end), out) {
-                    (Ok(()), out) => out,
-                    (Err(e), Ok(_)) => Err(ApiError::from(e)),
-                    // SQLite may have rolled the whole transaction back (full disk, I/O
-                    // error): the savepoint is gone, the job's own error stands.
-                    (Err(_), Err(e)) => Err(e),
-                }
-            }
-        };
-        let out = out.map_err(|e| health.note(e));
-        let outcome = match &out {
-            Ok(_) => Outcome::Done,
-            Err(ApiError::ServiceUnavailable(_)) => Outcome::Unavailable,
-            Err(_) => Outcome::Refused,
-        };
-        let answer: Reply = Box::new(move |commit: Result<(), CommitError>| {
-            let res = match (out, commit) {
-                (Ok(v), Ok(())) => Ok(v),
-                (Ok(_), Err(c)) => Err(c.to_api()),
-                (Err(e), _) => Err(e),
-            };
-            let _ = reply.send(res);
-        });
-        (answer, outcome)
-    }
-
-    fn fail(self: Box<Self>, err: &CommitError) {
-        let _ = self.reply.send(Err(err.to_api()));
-    }
-}
-
-/// Most writes grouped into one commit.
-const GROUP_MAX: usize = 128;
-
-/// The writer thread: takes every waiting job, runs them in one transaction, commits once,
-/// then answers them all. Ends when every `Db` clone (every sender) is gone.
-fn writer_thread(
-    pool: Pool<SqliteConnectionManager>,
-    jobs: std::sync::mpsc::Receiver<Box<dyn WriteJob>>,
-    writes_ok: Arc<AtomicBool>,
-    health: Arc<health::DbHealth>,
-) {
-    while let Ok(first) = jobs.recv() {
-        let mut group = vec![first];
-        while group.len() < GROUP_MAX {
-            match jobs.try_recv() {
-                Ok(j) => group.push(j),
-                Err(_) => break,
-            }
-        }
-        if let Err(e) = health.writable() {
-            let err = match e {
-                ApiError::ServiceUnavailable(m) => CommitError::Refused(m),
-                other => CommitError::Other(other.to_string()),
-            };
-            for job in group {
-                job.fail(&err);
-            }
-            continue;
-        }
-        let conn = match pool.get() {
-            Ok(c) => c,
-            Err(e) => {
-                let err = CommitError::Other(e.to_string());
-                for job in group {
-                    job.fail(&err);
-                }
-                continue;
-            }
-        };
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-            let err = CommitError::from_sqlite(&e);
-            if matches!(err, CommitError::Unavailable(_)) {
-                writes_ok.store(false, Ordering::Relaxed);
-            }
-            for job in group {
-                job.fail(&err);
-            }
-            continue;
-        }
-        let mut replies = Vec::with_capacity(group.len());
-        let mut outcomes = Vec::with_capacity(group.len());
-        let mut in_tx = true;
-        for job in group {
-            if !in_tx {
-                if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-                    job.fail(&CommitError::from_sqlite(&e));
-                    continue;
-                }
-                in_tx = true;
-            }
-            let (reply, outcome) = job.run(&conn, &health);
-            replies.push(reply);
-            outcomes.push(outcome);
-            if conn.is_autocommit() {
-                // SQLite rolled the group back (full disk, I/O error): the jobs that had
-                // succeeded in it are undone, so they are answered with an error now, and
-                // the rest of the group starts a new transaction.
-                let lost = CommitError::Unavailable("The write was rolled back by the database (disk full or I/O error); retry later");
-                for r in replies.drain(..) {
-                    r(Err(lost.clone()));
-                }
-                outcomes.push(Outcome::Unavailable);
-                in_tx = false;
-            }
-        }
-        if !in_tx {
-            if outcomes.contains(&Outcome::Unavailable) {
-                writes_ok.store(false, Ordering::Relaxed);
-            }
-            continue;
-        }
-        let commit = conn
-            .execute_batch("COMMIT")
-            .map_err(|e| {
-                let _ = conn.execute_batch("ROLLBACK");
-                CommitError::from_sqlite(&e)
-            })
-            // A file deleted or replaced during the group: its writes went to the old file,
-            // so they are not acknowledged.
-            .and_then(|()| match health.writable() {
-                Ok(()) => Ok(()),
-                Err(ApiError::ServiceUnavailable(m)) => Err(CommitError::Refused(m)),
-                Err(other) => Err(CommitError::Other(other.to_string())),
-            });
-        match &commit {
-            Ok(()) if outcomes.contains(&Outcome::Done) => writes_ok.store(true, Ordering::Relaxed),
-            Err(CommitError::Unavailable(_)) => writes_ok.store(false, Ordering::Relaxed),
-            _ => {}
-        }
-        if outcomes.contains(&Outcome::Unavailable) {
-            writes_ok.store(false, Ordering::Relaxed);
-        }
-        drop(conn);
-        for reply in replies {
-            reply(commit.clone());
+            Err(DbError::Unauthorized)
         }
     }
 }
@@ -329,10 +125,10 @@ pub struct Db {
     writes_ok: Arc<AtomicBool>,
     /// The writer thread's queue (see [`Db::write`]).
     writer: std::sync::mpsc::Sender<Box<dyn WriteJob>>,
-    /// Deep-page anchors of the organization order (see `orgs::OrgOrderCache`).
-    org_order_cache: Arc<std::sync::Mutex<orgs::OrgOrderCache>>,
-    /// Rendered single-organization views (see `orgs::DetailCache`).
-    org_detail_cache: Arc<std::sync::Mutex<orgs::DetailCache>>,
+    /// Deep-page anchors of the organization order (see `cache::OrgOrderCache`).
+    org_order_cache: Arc<std::sync::Mutex<cache::OrgOrderCache>>,
+    /// Rendered single-organization views (see `cache::DetailCache`).
+    org_detail_cache: Arc<std::sync::Mutex<cache::DetailCache>>,
     /// Whether the file is still the one opened, and sound.
     health: Arc<health::DbHealth>,
 }
@@ -552,41 +348,6 @@ fn spawn_integrity_check(path: &Path, health: Arc<health::DbHealth>) -> Result<(
         .map_err(|e| OpenError(format!("cannot start the integrity check: {e}")))
 }
 
-/// The sentence a client gets when a database error means "cannot write now" (full or
-/// read-only disk, I/O error) rather than a bug; such errors answer 503.
-pub fn unavailable_reason(e: &rusqlite::Error) -> Option<&'static str> {
-    match e.sqlite_error_code()? {
-        ErrorCode::DiskFull => Some(
-            "The database is full (disk or max_size_mb); writes are refused until space is freed",
-        ),
-        ErrorCode::ReadOnly => {
-            Some("The database is read-only; writes are refused until it is writable again")
-        }
-        ErrorCode::SystemIoFailure | ErrorCode::CannotOpen => {
-            Some("The database cannot be written (I/O error); retry later")
-        }
-        ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
-            Some("The database is busy; retry shortly")
-        }
-        ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => Some(health::CORRUPT),
-        _ => None,
-    }
-}
-
-/// `table.column` of a UNIQUE constraint that `e` violated, if that is what it is.
-pub fn unique_violation(e: &rusqlite::Error) -> Option<String> {
-    if let rusqlite::Error::SqliteFailure(f, Some(msg)) = e {
-        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-            || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-        {
-            return msg
-                .strip_prefix("UNIQUE constraint failed: ")
-                .map(str::to_owned);
-        }
-    }
-    None
-}
-
 impl Db {
     /// The database file.
     pub fn path(&self) -> &Path {
@@ -596,34 +357,40 @@ impl Db {
     /// Runs `f` for a request made with the key of `check`, on a read connection, off the
     /// async executor; the key is checked first in the same read transaction unless an
     /// earlier call of this request checked it.
-    pub async fn read<T, F>(&self, check: &KeyCheck, f: F) -> Result<T, ApiError>
+    ///
+    /// `f` may fail with any error that takes in a [`DbError`] (the HTTP layer's own, so
+    /// that handlers mix storage calls with their own checks); storage's errors convert.
+    pub async fn read<T, E, F>(&self, check: &KeyCheck, f: F) -> Result<T, E>
     where
-        F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
+        E: CallerError,
     {
         let check = check.is_owed().then(|| check.clone());
         self.read_with(check, f).await
     }
 
     /// As [`Db::read`], for work done for no API key (health checks, looking a key up).
-    pub async fn read_internal<T, F>(&self, f: F) -> Result<T, ApiError>
+    pub async fn read_internal<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
+        E: CallerError,
     {
         self.read_with(None, f).await
     }
 
-    async fn read_with<T, F>(&self, check: Option<KeyCheck>, f: F) -> Result<T, ApiError>
+    async fn read_with<T, E, F>(&self, check: Option<KeyCheck>, f: F) -> Result<T, E>
     where
-        F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
+        E: CallerError,
     {
         let pool = self.read.clone();
         let health = self.health.clone();
-        actix_web::web::block(move || {
+        tokio::task::spawn_blocking(move || {
             health.readable()?;
-            let conn = pool.get()?;
+            let conn = pool.get().map_err(DbError::from)?;
             in_read_transaction(&conn, |c| {
                 if let Some(k) = &check {
                     k.run(c)?;
@@ -632,7 +399,8 @@ impl Db {
             })
             .map_err(|e| health.note(e))
         })
-        .await?
+        .await
+        .map_err(|e| DbError::Internal(format!("blocking task: {e}")))?
     }
 
     /// Runs `f` on the writer connection, off the async executor, and answers once its
@@ -646,12 +414,15 @@ impl Db {
     ///
     /// The key of `check` is checked inside the job's savepoint before `f` runs, always: a
     /// key revoked since the request began changes nothing.
-    pub async fn write<T, F>(&self, check: &KeyCheck, f: F) -> Result<T, ApiError>
+    ///
+    /// `f` may fail with any error that takes in a [`DbError`], as for [`Db::read`].
+    pub async fn write<T, E, F>(&self, check: &KeyCheck, f: F) -> Result<T, E>
     where
-        F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
+        E: CallerError,
     {
-        let (reply, answer) = tokio::sync::oneshot::channel::<Result<T, ApiError>>();
+        let (reply, answer) = tokio::sync::oneshot::channel::<Result<T, E>>();
         let job = TypedJob {
             f,
             check: check.clone(),
@@ -659,17 +430,17 @@ impl Db {
         };
         self.writer
             .send(Box::new(job))
-            .map_err(|_| ApiError::Internal("the writer thread is gone".into()))?;
+            .map_err(|_| DbError::Internal("the writer thread is gone".into()))?;
         answer
             .await
-            .map_err(|_| ApiError::Internal("the writer thread dropped a write".into()))?
+            .map_err(|_| DbError::Internal("the writer thread dropped a write".into()))?
     }
 
     /// As [`Db::write`], for callers already off the executor: `check` is the request's key
     /// (checked inside the transaction before `f`), `None` for the CLI and seeding.
-    pub fn write_blocking<T, F>(&self, check: Option<&KeyCheck>, f: F) -> Result<T, ApiError>
+    pub fn write_blocking<T, F>(&self, check: Option<&KeyCheck>, f: F) -> Result<T, DbError>
     where
-        F: FnOnce(&Transaction<'_>) -> Result<T, ApiError>,
+        F: FnOnce(&Transaction<'_>) -> Result<T, DbError>,
     {
         let res = self.write_untracked(|tx| {
             if let Some(k) = check {
@@ -679,7 +450,7 @@ impl Db {
         });
         match &res {
             Ok(_) => self.writes_ok.store(true, Ordering::Relaxed),
-            Err(ApiError::ServiceUnavailable(_)) => self.writes_ok.store(false, Ordering::Relaxed),
+            Err(DbError::Unavailable { .. }) => self.writes_ok.store(false, Ordering::Relaxed),
             Err(_) => {}
         }
         res
@@ -687,9 +458,9 @@ impl Db {
 
     /// A write whose outcome does not count for readiness (housekeeping such as batched
     /// `last_used_at`: an in-place update can succeed on a full disk where inserts fail).
-    pub fn write_untracked<T, F>(&self, f: F) -> Result<T, ApiError>
+    pub fn write_untracked<T, F>(&self, f: F) -> Result<T, DbError>
     where
-        F: FnOnce(&Transaction<'_>) -> Result<T, ApiError>,
+        F: FnOnce(&Transaction<'_>) -> Result<T, DbError>,
     {
         self.health.writable()?;
         let run = || {
@@ -708,12 +479,12 @@ impl Db {
     }
 
     /// The deep-page anchors of the organization order.
-    pub fn org_order_cache(&self) -> Arc<std::sync::Mutex<orgs::OrgOrderCache>> {
+    pub fn org_order_cache(&self) -> Arc<std::sync::Mutex<cache::OrgOrderCache>> {
         self.org_order_cache.clone()
     }
 
     /// The rendered single-organization views.
-    pub fn org_detail_cache(&self) -> Arc<std::sync::Mutex<orgs::DetailCache>> {
+    pub fn org_detail_cache(&self) -> Arc<std::sync::Mutex<cache::DetailCache>> {
         self.org_detail_cache.clone()
     }
 
@@ -723,9 +494,9 @@ impl Db {
     }
 
     /// As [`Db::read`], for callers already off the executor.
-    pub fn read_blocking<T, F>(&self, f: F) -> Result<T, ApiError>
+    pub fn read_blocking<T, F>(&self, f: F) -> Result<T, DbError>
     where
-        F: FnOnce(&Connection) -> Result<T, ApiError>,
+        F: FnOnce(&Connection) -> Result<T, DbError>,
     {
         self.health.readable()?;
         let conn = self.read.get()?;
@@ -733,7 +504,7 @@ impl Db {
     }
 
     /// Writes the WAL back into the main file (on shutdown).
-    pub fn checkpoint(&self) -> Result<(), ApiError> {
+    pub fn checkpoint(&self) -> Result<(), DbError> {
         let conn = self.write.get()?;
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
@@ -742,11 +513,11 @@ impl Db {
     /// An online, consistent copy of the database into `out` (SQLite's backup API), checked
     /// whole with `quick_check` afterwards: a copy of a corrupt database is an error, never a
     /// backup (the caller removes `out`).
-    pub fn backup_to(&self, out: &Path) -> Result<(), ApiError> {
+    pub fn backup_to(&self, out: &Path) -> Result<(), DbError> {
         self.health.readable()?;
         let conn = self.read.get()?;
         conn.backup(rusqlite::MAIN_DB, out, None)
-            .map_err(|e| self.health.note(e.into()))?;
+            .map_err(|e| self.health.note(DbError::from(e)))?;
         drop(conn);
         // Read-write, so that closing it removes the -wal and -shm files the check creates
         // beside the copy (the copy is in WAL mode, as its source).
@@ -757,14 +528,14 @@ impl Db {
             health::Check::Ok => Ok(()),
             health::Check::Corrupt(why) => {
                 self.health.mark_corrupt();
-                Err(ApiError::ServiceUnavailable(format!(
+                Err(DbError::unavailable(format!(
                     "the database is corrupt ({why}); no backup was written; restore the last good backup"
                 )))
             }
-            health::Check::Unfinished => Err(ApiError::Internal(
+            health::Check::Unfinished => Err(DbError::Internal(
                 "the check of the backup copy was interrupted".into(),
             )),
-            health::Check::Failed(why) => Err(ApiError::ServiceUnavailable(format!(
+            health::Check::Failed(why) => Err(DbError::unavailable(format!(
                 "cannot check the backup copy ({why}); no backup was written"
             ))),
         }
@@ -773,11 +544,13 @@ impl Db {
 
 /// Runs `f` in one read transaction: one snapshot for all its statements, and one WAL read
 /// lock (a pair of `fcntl` calls) instead of one per statement.
-fn in_read_transaction<T>(
+fn in_read_transaction<T, E: From<DbError>>(
     conn: &Connection,
-    f: impl FnOnce(&Connection) -> Result<T, ApiError>,
-) -> Result<T, ApiError> {
-    conn.prepare_cached("BEGIN")?.execute([])?;
+    f: impl FnOnce(&Connection) -> Result<T, E>,
+) -> Result<T, E> {
+    conn.prepare_cached("BEGIN")
+        .and_then(|mut s| s.execute([]))
+        .map_err(DbError::from)?;
     let out = f(conn);
     if let Err(e) = conn
         .prepare_cached("COMMIT")
@@ -786,7 +559,7 @@ fn in_read_transaction<T>(
         // Ending a read transaction cannot lose anything; make sure it is over.
         let _ = conn.execute_batch("ROLLBACK");
         if out.is_ok() {
-            return Err(e.into());
+            return Err(DbError::from(e).into());
         }
     }
     out

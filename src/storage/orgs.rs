@@ -5,11 +5,15 @@ use std::sync::Mutex;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::domain::fold;
-use crate::error::{ApiError, Result};
 use crate::model::{
     MembershipBrief, OrgDetail, OrgMember, OrgSummary, TierSummary, UserBrief, UserOrganization,
 };
-use crate::storage::{tiers, unique_violation, PageReq};
+use crate::storage::cache::{
+    DetailCache, DetailView, OrgOrderCache, ANCHOR_EVERY, SEARCH_CACHE_ROWS,
+};
+use crate::storage::cursor::encode_cursor;
+use crate::storage::search::{Search, SCAN_MIN};
+use crate::storage::{tiers, Conflict, DbError, Invalid, PageReq, Result};
 
 pub(crate) const SUMMARY_COLS: &str =
     "o.id, o.name, o.slug, o.logo, o.member_count, o.created_at, o.updated_at, \
@@ -35,78 +39,6 @@ pub(crate) fn summary_from_row(r: &Row<'_>) -> rusqlite::Result<OrgSummary> {
         created_at: r.get(5)?,
         updated_at: r.get(6)?,
     })
-}
-
-/// A search term, folded, with the FTS5 query of its trigrams (terms of 3+ characters).
-///
-/// The match itself is always `instr` on the folded text, so `%`, `_` and `\\` are plain
-/// characters and results equal a plain substring scan; the index only narrows the rows.
-pub(crate) struct Search {
-    pub fold: String,
-    pub grams: Vec<String>,
-}
-
-/// Most trigrams put in one FTS query; `instr` checks the rest.
-const MAX_TRIGRAMS: usize = 12;
-
-/// The FTS plan is kept while a term has at most this many candidate rows, or one in
-/// `SCAN_RATIO` of the table if that is more: fetching and sorting candidates costs about
-/// that many times more per row than walking the ordered name index with `instr`.
-pub(crate) const SCAN_MIN: i64 = 20_000;
-pub(crate) const SCAN_RATIO: i64 = 15;
-
-impl Search {
-    pub fn new(term: &str) -> Self {
-        let fold = fold(term);
-        let chars: Vec<char> = fold.chars().collect();
-        let mut grams: Vec<String> = Vec::new();
-        for w in chars.windows(3) {
-            let g: String = w.iter().collect();
-            if !grams.contains(&g) {
-                grams.push(g);
-            }
-        }
-        Self { fold, grams }
-    }
-
-    /// The FTS5 query: each trigram quoted alone is one token (works with detail=none).
-    pub fn fts_query(grams: &[String]) -> String {
-        grams
-            .iter()
-            .map(|g| format!("\"{}\"", g.replace('"', "\"\"")))
-            .collect::<Vec<_>>()
-            .join(" AND ")
-    }
-
-    /// The FTS query to narrow by, or `None` when walking the name index is the better plan:
-    /// a term shorter than 3 characters, or one with more candidates than the FTS plan is
-    /// worth (counted up to that cap, so the probe itself stays cheap).
-    pub fn plan(&self, conn: &Connection, table: &str, scan_min: i64) -> Result<Option<String>> {
-        if self.grams.is_empty() || scan_min < 0 {
-            return Ok(None);
-        }
-        let grams = if self.grams.len() > MAX_TRIGRAMS {
-            let step = self.grams.len() as f64 / MAX_TRIGRAMS as f64;
-            (0..MAX_TRIGRAMS)
-                .map(|i| self.grams[(i as f64 * step) as usize].clone())
-                .collect()
-        } else {
-            self.grams.clone()
-        };
-        let fts = Self::fts_query(&grams);
-        let rows: i64 = conn.query_row(
-            &format!("SELECT coalesce(max(rid), 0) FROM {table}"),
-            [],
-            |r| r.get(0),
-        )?;
-        let cap = scan_min.max(rows / SCAN_RATIO);
-        let candidates: i64 = conn
-            .prepare_cached(&format!(
-                "SELECT count(*) FROM (SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH ?1 LIMIT ?2)"
-            ))?
-            .query_row(params![fts, cap.saturating_add(1)], |r| r.get(0))?;
-        Ok((candidates <= cap).then_some(fts))
-    }
 }
 
 /// Organization ids for a list: `(rows, total)`, ordered by folded name then id.
@@ -220,29 +152,6 @@ pub fn list_with(
     Ok((rows, total))
 }
 
-/// An opaque keyset cursor: a position in the (folded name, id) order. It holds the key
-/// itself, so it stays valid when that organization is deleted meanwhile.
-pub fn encode_cursor(key: &str, id: &str) -> String {
-    let hex: String = key.bytes().map(|b| format!("{b:02x}")).collect();
-    format!("{hex}.{id}")
-}
-
-/// The position a cursor names; `None` if it is not one of ours. The empty cursor is the start.
-pub fn decode_cursor(c: &str) -> Option<(String, String)> {
-    if c.is_empty() {
-        return Some((String::new(), String::new()));
-    }
-    let (hex, id) = c.split_once('.')?;
-    if hex.len() % 2 != 0 || id.is_empty() || id.len() > 100 {
-        return None;
-    }
-    let bytes: Option<Vec<u8>> = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-        .collect();
-    Some((String::from_utf8(bytes?).ok()?, id.to_owned()))
-}
-
 /// A page after `after` in (folded name, id) order, and the cursor of the next page (`None`
 /// at the end). Walking a whole list this way is linear: each page is an index seek.
 pub fn list_after(
@@ -294,39 +203,6 @@ pub fn list_after(
     };
     Ok((rows, next))
 }
-
-/// What the server remembers of the organization order between requests, valid for one
-/// value of the trigger-kept `organizations_version` (bumped by every insert, delete and
-/// rename, in the writing transaction):
-/// - every `ANCHOR_EVERY`-th key, so that a deep page seeks to the nearest anchor and steps
-///   over fewer than `ANCHOR_EVERY` entries instead of every entry before it;
-/// - the ordered matches of recent search terms, so that paging through a search, or the
-///   same search again, reads only the page's rows.
-#[derive(Debug, Default)]
-pub struct OrgOrderCache {
-    version: Option<i64>,
-    keys: Vec<(String, String)>,
-    searches: std::collections::HashMap<String, std::sync::Arc<Vec<i64>>>,
-    search_rows: usize,
-}
-
-/// Most rowids held for searches (8 bytes each); past it the search cache starts over.
-const SEARCH_CACHE_ROWS: usize = 4_000_000;
-
-impl OrgOrderCache {
-    /// Forgets everything if `version` is not the one it holds.
-    fn sync(&mut self, version: i64) {
-        if self.version != Some(version) {
-            *self = OrgOrderCache {
-                version: Some(version),
-                ..OrgOrderCache::default()
-            };
-        }
-    }
-}
-
-/// Rows between two page anchors.
-pub const ANCHOR_EVERY: i64 = 1000;
 
 /// The rowids of a deep page, through the anchors (rebuilt first if stale).
 fn deep_page(
@@ -438,65 +314,14 @@ pub fn get_summary(conn: &Connection, id: &str) -> Result<Option<OrgSummary>> {
         .optional()?)
 }
 
-/// A single-organization view as sent: its JSON body and its ETag.
-#[derive(Debug)]
-pub struct DetailView {
-    /// Shared with every response that sends it (no copy per request).
-    pub body: actix_web::web::Bytes,
-    pub etag: String,
-}
-
-/// Rendered single-organization views by the id or slug they were asked for, valid for one
-/// value of the trigger-kept `org_details_version` (bumped in the writing transaction by any
-/// change to an organization, a tier, a membership, or a user's name or email). A view is
-/// served only while that value is the one it was rendered at, so it is never stale; any
-/// such write forgets them all.
-#[derive(Debug, Default)]
-pub struct DetailCache {
-    version: Option<i64>,
-    views: std::collections::HashMap<String, std::sync::Arc<DetailView>>,
-    bytes: usize,
-}
-
-/// Most bytes of rendered views held; past it half of them are dropped.
-const DETAIL_CACHE_BYTES: usize = 8 << 20;
-
-impl DetailCache {
-    fn sync(&mut self, version: i64) {
-        if self.version != Some(version) {
-            *self = DetailCache {
-                version: Some(version),
-                ..DetailCache::default()
-            };
-        }
-    }
-
-    fn insert(&mut self, key: &str, view: std::sync::Arc<DetailView>) {
-        let size = |k: &str, v: &DetailView| k.len() + v.body.len() + v.etag.len() + 64;
-        let add = size(key, &view);
-        if self.bytes + add > DETAIL_CACHE_BYTES {
-            let mut n = 0usize;
-            self.views.retain(|_, _| {
-                n += 1;
-                n.is_multiple_of(2)
-            });
-            self.bytes = self.views.iter().map(|(k, v)| size(k, v)).sum();
-        }
-        if add <= DETAIL_CACHE_BYTES / 2 {
-            self.bytes += add;
-            self.views.insert(key.to_owned(), view);
-        }
-    }
-}
-
 /// The single-organization view of `id_or_slug`: from the cache while nothing it shows has
 /// changed, else read, rendered with `render` and remembered.
-pub fn detail_view(
+pub fn detail_view<E: From<DbError>>(
     conn: &Connection,
     id_or_slug: &str,
     cache: &Mutex<DetailCache>,
-    render: impl FnOnce(&OrgDetail) -> Result<DetailView>,
-) -> Result<Option<std::sync::Arc<DetailView>>> {
+    render: impl FnOnce(&OrgDetail) -> Result<DetailView, E>,
+) -> Result<Option<std::sync::Arc<DetailView>>, E> {
     let lock = || {
         cache
             .lock()
@@ -628,17 +453,18 @@ fn slug_taken(conn: &Connection, slug: &str, except: Option<&str>) -> Result<boo
         .exists(params![slug, except])?)
 }
 
-fn slug_conflict(slug: &str) -> ApiError {
-    let mut d = crate::error::Details::new();
-    d.insert("slug".into(), vec!["Slug is already taken".into()]);
-    ApiError::Conflict {
-        message: format!("Slug {slug} is already taken"),
-        details: Some(d),
+fn slug_conflict(slug: &str) -> DbError {
+    DbError::Conflict {
+        what: Conflict::SlugTaken {
+            slug: slug.to_owned(),
+        },
     }
 }
 
-fn tier_missing() -> ApiError {
-    ApiError::field("premiumTierId", "Premium tier not found")
+fn tier_missing() -> DbError {
+    DbError::Invalid {
+        what: Invalid::UnknownPremiumTier,
+    }
 }
 
 /// A free slug derived from `base`: `base`, then `base-2`, `base-3`, …
@@ -678,9 +504,9 @@ pub fn create(conn: &Connection, new: &NewOrg, now: &str) -> Result<String> {
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
     )?
     .execute(params![id, new.name, fold(&new.name), slug, new.logo, new.premium_tier_id, now])
-    .map_err(|e| match unique_violation(&e) {
-        Some(_) => slug_conflict(&slug),
-        None => e.into(),
+    .map_err(|e| match DbError::from(e) {
+        DbError::Duplicate { .. } => slug_conflict(&slug),
+        other => other,
     })?;
     Ok(id)
 }
@@ -759,9 +585,9 @@ pub fn update(
             "UPDATE organizations SET name = ?2, name_fold = ?3, slug = ?4, logo = ?5, premium_tier_id = ?6, updated_at = ?7 WHERE id = ?1",
         )?
         .execute(params![id, name, fold(&name), slug, logo, tier, now])
-        .map_err(|e| match unique_violation(&e) {
-            Some(_) => slug_conflict(&slug),
-            None => e.into(),
+        .map_err(|e| match DbError::from(e) {
+            DbError::Duplicate { .. } => slug_conflict(&slug),
+            other => other,
         })?;
     }
     Ok(Some(changed))

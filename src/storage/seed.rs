@@ -5,9 +5,9 @@ use rand::{Rng, SeedableRng};
 use rusqlite::{params, Connection};
 
 use crate::domain::{fold, new_id};
-use crate::error::Result;
 use crate::storage::users::search_text;
 use crate::storage::Db;
+use crate::storage::Result;
 
 /// Whether the database holds no organizations and no users yet.
 pub fn is_empty(conn: &Connection) -> Result<bool> {
@@ -318,7 +318,7 @@ pub fn bulk(
 ) -> Result<()> {
     let started = std::time::Instant::now();
     let mut conn =
-        crate::storage::open_migrated(cfg).map_err(|e| crate::error::ApiError::Internal(e.0))?;
+        crate::storage::open_migrated(cfg).map_err(|e| crate::storage::DbError::Internal(e.0))?;
     let rollback_journal = conn
         .query_row("PRAGMA journal_mode = TRUNCATE", [], |r| {
             r.get::<_, String>(0)
@@ -359,7 +359,7 @@ pub fn bulk(
         .name("invois-seed-gen".into())
         .spawn(move || generate(orgs, users, per_user, n_tiers, &send))
         .map_err(|e| {
-            crate::error::ApiError::Internal(format!("cannot start the generator: {e}"))
+            crate::storage::DbError::Internal(format!("cannot start the generator: {e}"))
         })?;
     {
         let mut ins_org = tx.prepare(
@@ -415,7 +415,7 @@ pub fn bulk(
     }
     generator
         .join()
-        .map_err(|_| crate::error::ApiError::Internal("the generator panicked".into()))?;
+        .map_err(|_| crate::storage::DbError::Internal("the generator panicked".into()))?;
     log::info!(
         "seed: users and memberships inserted after {:.1}s",
         started.elapsed().as_secs_f64()
@@ -463,7 +463,7 @@ pub fn bulk(
     if rollback_journal {
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(crate::error::ApiError::Internal(format!(
+            return Err(crate::storage::DbError::Internal(format!(
                 "cannot switch the database back to WAL (got {mode})"
             )));
         }

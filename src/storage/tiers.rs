@@ -2,9 +2,9 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::error::{ApiError, Result};
 use crate::model::{Tier, TierDetail, TierLimits};
 use crate::storage::PageReq;
+use crate::storage::{Conflict, DbError, Result};
 
 /// Features are stored as a JSON array; a damaged value reads as no features.
 pub fn parse_features(s: &str) -> Vec<String> {
@@ -73,12 +73,9 @@ pub struct TierInput {
     pub api_calls_per_month: Option<Option<i64>>,
 }
 
-fn id_conflict(id: &str) -> ApiError {
-    let mut d = crate::error::Details::new();
-    d.insert("id".into(), vec!["Id is already taken".into()]);
-    ApiError::Conflict {
-        message: format!("Premium tier {id} already exists"),
-        details: Some(d),
+fn id_conflict(id: &str) -> DbError {
+    DbError::Conflict {
+        what: Conflict::TierIdTaken { id: id.to_owned() },
     }
 }
 
@@ -90,7 +87,7 @@ pub fn create(conn: &Connection, t: &TierInput, now: &str) -> Result<String> {
         return Err(id_conflict(&id));
     }
     let features = serde_json::to_string(t.features.as_deref().unwrap_or(&[]))
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .map_err(|e| DbError::Internal(e.to_string()))?;
     conn.prepare_cached(
         "INSERT INTO premium_tiers (id, name, features, max_users, max_storage, api_calls_per_month, created_at, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
@@ -155,7 +152,7 @@ pub fn update(
     };
     if !changed.is_empty() {
         let features =
-            serde_json::to_string(&features).map_err(|e| ApiError::Internal(e.to_string()))?;
+            serde_json::to_string(&features).map_err(|e| DbError::Internal(e.to_string()))?;
         conn.prepare_cached(
             "UPDATE premium_tiers SET name = ?2, features = ?3, max_users = ?4, max_storage = ?5, \
              api_calls_per_month = ?6, updated_at = ?7 WHERE id = ?1",
@@ -179,9 +176,10 @@ pub fn delete(conn: &Connection, id: &str) -> Result<bool> {
         .prepare_cached("SELECT count(*) FROM organizations WHERE premium_tier_id = ?1")?
         .query_row([id], |r| r.get(0))?;
     if in_use > 0 {
-        return Err(ApiError::Conflict {
-            message: format!("Premium tier is in use by {in_use} organization(s); move them to another tier first"),
-            details: None,
+        return Err(DbError::Conflict {
+            what: Conflict::TierInUse {
+                organizations: in_use,
+            },
         });
     }
     Ok(conn

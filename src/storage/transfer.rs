@@ -10,9 +10,9 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::domain::fold;
-use crate::error::{ApiError, Result};
 use crate::storage::tiers::parse_features;
 use crate::storage::users::search_text;
+use crate::storage::{DbError, Result};
 
 /// The format version written into every export; import reads this version only.
 pub const VERSION: u32 = 2;
@@ -305,11 +305,8 @@ pub fn parse(text: &str) -> Result<Export, String> {
     })
 }
 
-fn bad(message: String) -> ApiError {
-    ApiError::BadRequest {
-        code: "invalid_import",
-        message,
-    }
+fn bad(message: String) -> DbError {
+    DbError::BadImport(message)
 }
 
 /// Runs one insert; a refused row (duplicate id or email, missing user or organization,
@@ -366,7 +363,7 @@ fn insert_all(tx: &Connection, doc: &Export) -> Result<()> {
     )?;
     for (i, t) in doc.tiers.iter().enumerate() {
         let features = serde_json::to_string(&t.features)
-            .map_err(|e| ApiError::Internal(format!("features: {e}")))?;
+            .map_err(|e| DbError::Internal(format!("features: {e}")))?;
         let l = &t.limits;
         insert(
             &mut stmt,
@@ -463,7 +460,7 @@ fn insert_all(tx: &Connection, doc: &Export) -> Result<()> {
     )?;
     for (i, e) in doc.events.iter().enumerate() {
         let changes = serde_json::to_string(&e.changes)
-            .map_err(|err| ApiError::Internal(format!("changes: {err}")))?;
+            .map_err(|err| DbError::Internal(format!("changes: {err}")))?;
         insert(
             &mut stmt,
             ("events", i, &e.id),

@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 use crate::domain::fold;
-use crate::error::{ApiError, Details, Result};
 use crate::model::{OrgBrief, User, UserMember, UserSummary};
-use crate::storage::orgs::Search;
-use crate::storage::{unique_violation, PageReq};
+use crate::storage::search::Search;
+use crate::storage::PageReq;
+use crate::storage::{Conflict, DbError, Result};
 
 const COLS: &str = "u.id, u.name, u.first_name, u.last_name, u.email, u.phone, u.dob, u.role, u.created_at, u.updated_at";
 
@@ -159,7 +159,7 @@ fn filters(
     let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
     let mut from = "users u";
     if let Some(s) = query.map(Search::new) {
-        match s.plan(conn, "users", crate::storage::orgs::SCAN_MIN)? {
+        match s.plan(conn, "users", crate::storage::search::SCAN_MIN)? {
             Some(fts) => {
                 clauses.push("u.rid IN (SELECT rowid FROM users_fts WHERE users_fts MATCH ?)");
                 args.push(Box::new(fts));
@@ -247,7 +247,7 @@ fn encode_cursor(sort: Sort, key: &str, id: &str) -> String {
     format!(
         "{}{}",
         sort.code(),
-        crate::storage::orgs::encode_cursor(key, id)
+        crate::storage::cursor::encode_cursor(key, id)
     )
 }
 
@@ -257,7 +257,7 @@ pub fn decode_cursor(c: &str, sort: Sort) -> Option<Option<(String, String)>> {
         return Some(None);
     }
     let rest = c.strip_prefix(sort.code())?;
-    crate::storage::orgs::decode_cursor(rest)
+    crate::storage::cursor::decode_cursor(rest)
         .filter(|(k, _)| !k.is_empty())
         .map(Some)
 }
@@ -318,19 +318,9 @@ pub fn email_taken(conn: &Connection, email: &str, except: Option<&str>) -> Resu
         .exists(params![fold(email), except])?)
 }
 
-pub fn email_conflict() -> ApiError {
-    let mut d = Details::new();
-    d.insert("email".into(), vec!["Email is already taken".into()]);
-    ApiError::Conflict {
-        message: "Email already exists".into(),
-        details: Some(d),
-    }
-}
-
-fn map_unique(e: rusqlite::Error) -> ApiError {
-    match unique_violation(&e).as_deref() {
-        Some("users.email_fold") => email_conflict(),
-        _ => e.into(),
+pub fn email_conflict() -> DbError {
+    DbError::Conflict {
+        what: Conflict::EmailTaken,
     }
 }
 
@@ -353,7 +343,7 @@ pub fn create(conn: &Connection, u: &NewUser, now: &str) -> Result<String> {
         u.role,
         now
     ])
-    .map_err(map_unique)?;
+    ?;
     Ok(id)
 }
 
@@ -423,7 +413,7 @@ pub fn update(
             role,
             now
         ])
-        .map_err(map_unique)?;
+        ?;
     }
     Ok(Some(changed))
 }

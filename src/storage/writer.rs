@@ -1,0 +1,223 @@
+//! The writer thread: one connection that runs every write, grouping the writes that wait
+//! into one transaction (see `Db::write`).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use r2d2::Pool;
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::Connection;
+
+use super::{health, unavailable_reason, CallerError, DbError, KeyCheck};
+
+/// Why a group commit failed, handed to every job of the group that had succeeded.
+#[derive(Debug, Clone)]
+pub enum CommitError {
+    Unavailable(&'static str),
+    /// The database can no longer be trusted (see [`health`]).
+    Refused(String),
+    Other(String),
+}
+
+impl CommitError {
+    fn from_sqlite(e: &rusqlite::Error) -> Self {
+        match unavailable_reason(e) {
+            Some(r) => Self::Unavailable(r),
+            None => Self::Other(e.to_string()),
+        }
+    }
+
+    fn to_error(&self) -> DbError {
+        match self {
+            Self::Unavailable(r) => DbError::unavailable(*r),
+            Self::Refused(m) => DbError::unavailable(m.clone()),
+            Self::Other(m) => DbError::Internal(format!("commit: {m}")),
+        }
+    }
+}
+
+/// How a job went, for readiness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Outcome {
+    Done,
+    Refused,
+    Unavailable,
+}
+
+/// Sends a job's answer once the group's commit is known.
+pub(super) type Reply = Box<dyn FnOnce(Result<(), CommitError>) + Send>;
+
+/// A write queued for the writer thread.
+pub(super) trait WriteJob: Send {
+    /// Runs inside the group transaction, in a savepoint of its own.
+    fn run(self: Box<Self>, conn: &Connection, health: &health::DbHealth) -> (Reply, Outcome);
+    /// Answers without running (the group transaction could not start).
+    fn fail(self: Box<Self>, err: &CommitError);
+}
+
+pub(super) struct TypedJob<T, E, F> {
+    pub(super) f: F,
+    pub(super) check: KeyCheck,
+    pub(super) reply: tokio::sync::oneshot::Sender<Result<T, E>>,
+}
+
+impl<T, E, F> WriteJob for TypedJob<T, E, F>
+where
+    F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: CallerError,
+{
+    fn run(self: Box<Self>, conn: &Connection, health: &health::DbHealth) -> (Reply, Outcome) {
+        let TypedJob { f, check, reply } = *self;
+        let out = match conn.execute_batch("SAVEPOINT job") {
+            Err(e) => Err(E::from(DbError::from(e))),
+            Ok(()) => {
+                let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    check.run(conn)?;
+                    f(conn)
+                }))
+                .unwrap_or_else(|_| Err(DbError::Internal("a write panicked".into()).into()));
+                let end = if out.is_ok() {
+                    "RELEASE job"
+                } else {
+                    "ROLLBACK TO job; RELEASE job"
+                };
+                match (conn.execute_batch(end), out) {
+                    (Ok(()), out) => out,
+                    (Err(e), Ok(_)) => Err(E::from(DbError::from(e))),
+                    // SQLite may have rolled the whole transaction back (full disk, I/O
+                    // error): the savepoint is gone, the job's own error stands.
+                    (Err(_), Err(e)) => Err(e),
+                }
+            }
+        };
+        let out = out.map_err(|e| health.note(e));
+        let outcome = match &out {
+            Ok(_) => Outcome::Done,
+            Err(e) if e.is_unavailable() => Outcome::Unavailable,
+            Err(_) => Outcome::Refused,
+        };
+        let answer: Reply = Box::new(move |commit: Result<(), CommitError>| {
+            let res = match (out, commit) {
+                (Ok(v), Ok(())) => Ok(v),
+                (Ok(_), Err(c)) => Err(c.to_error().into()),
+                (Err(e), _) => Err(e),
+            };
+            let _ = reply.send(res);
+        });
+        (answer, outcome)
+    }
+
+    fn fail(self: Box<Self>, err: &CommitError) {
+        let _ = self.reply.send(Err(err.to_error().into()));
+    }
+}
+
+/// Most writes grouped into one commit.
+const GROUP_MAX: usize = 128;
+
+/// The writer thread: takes every waiting job, runs them in one transaction, commits once,
+/// then answers them all. Ends when every `Db` clone (every sender) is gone.
+pub(super) fn writer_thread(
+    pool: Pool<SqliteConnectionManager>,
+    jobs: std::sync::mpsc::Receiver<Box<dyn WriteJob>>,
+    writes_ok: Arc<AtomicBool>,
+    health: Arc<health::DbHealth>,
+) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < GROUP_MAX {
+            match jobs.try_recv() {
+                Ok(j) => group.push(j),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = health.writable() {
+            let err = match e {
+                DbError::Unavailable { reason, .. } => CommitError::Refused(reason.into_owned()),
+                other => CommitError::Other(other.to_string()),
+            };
+            for job in group {
+                job.fail(&err);
+            }
+            continue;
+        }
+        let conn = match pool.get() {
+            Ok(c) => c,
+            Err(e) => {
+                let err = CommitError::Other(e.to_string());
+                for job in group {
+                    job.fail(&err);
+                }
+                continue;
+            }
+        };
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let err = CommitError::from_sqlite(&e);
+            if matches!(err, CommitError::Unavailable(_)) {
+                writes_ok.store(false, Ordering::Relaxed);
+            }
+            for job in group {
+                job.fail(&err);
+            }
+            continue;
+        }
+        let mut replies = Vec::with_capacity(group.len());
+        let mut outcomes = Vec::with_capacity(group.len());
+        let mut in_tx = true;
+        for job in group {
+            if !in_tx {
+                if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+                    job.fail(&CommitError::from_sqlite(&e));
+                    continue;
+                }
+                in_tx = true;
+            }
+            let (reply, outcome) = job.run(&conn, &health);
+            replies.push(reply);
+            outcomes.push(outcome);
+            if conn.is_autocommit() {
+                // SQLite rolled the group back (full disk, I/O error): the jobs that had
+                // succeeded in it are undone, so they are answered with an error now, and
+                // the rest of the group starts a new transaction.
+                let lost = CommitError::Unavailable("The write was rolled back by the database (disk full or I/O error); retry later");
+                for r in replies.drain(..) {
+                    r(Err(lost.clone()));
+                }
+                outcomes.push(Outcome::Unavailable);
+                in_tx = false;
+            }
+        }
+        if !in_tx {
+            if outcomes.contains(&Outcome::Unavailable) {
+                writes_ok.store(false, Ordering::Relaxed);
+            }
+            continue;
+        }
+        let commit = conn
+            .execute_batch("COMMIT")
+            .map_err(|e| {
+                let _ = conn.execute_batch("ROLLBACK");
+                CommitError::from_sqlite(&e)
+            })
+            // A file deleted or replaced during the group: its writes went to the old file,
+            // so they are not acknowledged.
+            .and_then(|()| {
+                health
+                    .writable()
+                    .map_err(|e| CommitError::Refused(e.to_string()))
+            });
+        match &commit {
+            Ok(()) if outcomes.contains(&Outcome::Done) => writes_ok.store(true, Ordering::Relaxed),
+            Err(CommitError::Unavailable(_)) => writes_ok.store(false, Ordering::Relaxed),
+            _ => {}
+        }
+        if outcomes.contains(&Outcome::Unavailable) {
+            writes_ok.store(false, Ordering::Relaxed);
+        }
+        drop(conn);
+        for reply in replies {
+            reply(commit.clone());
+        }
+    }
+}
