@@ -11,7 +11,7 @@
 //!   then that window (the longest, if several are), whose reset is when requests really come
 //!   back. A refused request is described by the window that refused it, with nothing left.
 //!
-//! This module knows nothing of HTTP or of a database: a PostgreSQL-backed budget shared by
+//! This module knows nothing of HTTP or of a database: a database-backed budget shared by
 //! all instances can give the same [`Decision`] for the same `(key, now)`.
 
 use std::collections::HashMap;
