@@ -48,6 +48,8 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
+    /// `postgres://…` selects PostgreSQL (SPEC §10); empty means the SQLite file at `path`.
+    pub url: String,
     /// SQLite file.
     pub path: PathBuf,
     /// `off`, `normal`, `full` or `extra` (see README, Durability).
@@ -66,6 +68,10 @@ pub struct DatabaseConfig {
     pub mmap_mb: u64,
     /// Seconds between purges of expired rows (idempotency keys older than 24 hours).
     pub purge_every_secs: u64,
+    /// PostgreSQL: milliseconds a statement may run before the server cancels it; 0 = none.
+    pub statement_timeout_ms: u64,
+    /// PostgreSQL: seconds to wait for a connection (TCP, TLS and login) or a pooled one.
+    pub connect_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -119,6 +125,7 @@ impl Default for ServerConfig {
 impl Default for DatabaseConfig {
     fn default() -> Self {
         Self {
+            url: String::new(),
             path: "invois.db".into(),
             synchronous: "normal".into(),
             pool_size: 4,
@@ -127,6 +134,8 @@ impl Default for DatabaseConfig {
             cache_mb: 2,
             mmap_mb: 0,
             purge_every_secs: 600,
+            statement_timeout_ms: 30_000,
+            connect_timeout_secs: 10,
         }
     }
 }

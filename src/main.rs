@@ -30,6 +30,9 @@ struct Cli {
     /// SQLite database file; overrides [database] path.
     #[arg(long, global = true, value_name = "PATH")]
     db: Option<PathBuf>,
+    /// PostgreSQL URL (postgres://user:password@host/db); overrides [database] url.
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -333,6 +336,9 @@ impl DbFiles {
 
 fn run(cli: Cli) -> Result<(), Fail> {
     let mut cfg = Config::load(cli.config.as_deref()).map_err(Fail::Usage)?;
+    if let Some(url) = cli.database_url {
+        cfg.database.url = url;
+    }
     if let Some(db) = cli.db {
         cfg.database.path = db;
     }
