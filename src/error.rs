@@ -232,7 +232,7 @@ impl From<DbError> for ApiError {
                 message,
             },
             DbError::Internal(m) => Self::Internal(m),
-            other @ (DbError::Duplicate { .. } | DbError::Db(_) | DbError::Pool(_)) => {
+            other @ (DbError::Duplicate { .. } | DbError::Db(_) | DbError::NoRows) => {
                 Self::Internal(other.to_string())
             }
         }
@@ -293,7 +293,7 @@ impl From<rusqlite::Error> for ApiError {
 
 impl From<r2d2::Error> for ApiError {
     fn from(e: r2d2::Error) -> Self {
-        Self::Internal(format!("pool: {e}"))
+        DbError::from(e).into()
     }
 }
 

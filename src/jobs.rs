@@ -30,7 +30,7 @@ pub fn spawn_purges(db: Db, every: Duration) {
 pub fn purge_idempotency_keys(db: &Db) -> crate::error::Result<usize> {
     let mut total = 0;
     loop {
-        let n = db.write_untracked(|tx| idempotency::purge(tx))?;
+        let n = db.write_untracked(idempotency::purge)?;
         total += n;
         if i64::try_from(n).unwrap_or(i64::MAX) < idempotency::PURGE_BATCH {
             return Ok(total);

@@ -357,10 +357,16 @@ fn run(cli: Cli) -> Result<(), Fail> {
         }
         return serve(&cfg, flag, demo);
     }
-    let files = DbFiles::note(&cfg.database.path);
+    let files = cfg
+        .database
+        .url
+        .is_empty()
+        .then(|| DbFiles::note(&cfg.database.path));
     let res = command(&cfg, cli.command);
     if matches!(res, Err(Fail::Usage(_) | Fail::Other(_))) {
-        files.remove_created();
+        if let Some(files) = files {
+            files.remove_created();
+        }
     }
     res
 }
@@ -368,13 +374,23 @@ fn run(cli: Cli) -> Result<(), Fail> {
 /// The database of a command that only reads it: refused if it does not exist (a mistyped
 /// `--db` would otherwise create an empty file and copy nothing).
 fn existing_db(cfg: &DatabaseConfig, what: &str) -> Result<Db, Fail> {
-    if !cfg.path.exists() {
+    if cfg.url.is_empty() && !cfg.path.exists() {
         return Err(Fail::Other(format!(
             "no database at {}; point --db (or INVOIS_DATABASE__PATH) at the database to {what}",
             cfg.path.display()
         )));
     }
     Ok(storage::open(cfg)?)
+}
+
+/// Where the data is, for messages: the SQLite file, or the PostgreSQL URL without its
+/// password.
+fn location(cfg: &DatabaseConfig) -> String {
+    if cfg.url.is_empty() {
+        cfg.path.display().to_string()
+    } else {
+        storage::redact_url(&cfg.url)
+    }
 }
 
 /// Checks that `out` can be created: its directory exists.
@@ -449,7 +465,7 @@ fn command(cfg: &Config, command: Command) -> Result<(), Fail> {
             storage::open(&cfg.database)?;
             say!(
                 "database {} is at schema version {}",
-                cfg.database.path.display(),
+                location(&cfg.database),
                 storage::schema_version()
             )
         }
@@ -466,7 +482,7 @@ fn command(cfg: &Config, command: Command) -> Result<(), Fail> {
                     return Err(Fail::Other("the database already has data; seed --demo needs an empty one (use another --db)".into()));
                 }
                 storage::seed::demo(&db)?;
-                return say!("loaded the demo data into {}", cfg.database.path.display());
+                return say!("loaded the demo data into {}", location(&cfg.database));
             }
             if orgs == 0 && users == 0 {
                 return Err(Fail::Usage(
@@ -493,7 +509,7 @@ fn command(cfg: &Config, command: Command) -> Result<(), Fail> {
             })?;
             note(format_args!(
                 "exported {} to {}",
-                cfg.database.path.display(),
+                location(&cfg.database),
                 out.display()
             ));
             Ok(())
@@ -515,23 +531,27 @@ fn command(cfg: &Config, command: Command) -> Result<(), Fail> {
             let doc = storage::transfer::parse(&text)
                 .map_err(|e| Fail::Other(format!("{name} is not an invois export: {e}")))?;
             drop(text);
-            let mut conn = storage::open_migrated(&cfg.database)?;
-            let counts = storage::transfer::import(&mut conn, &doc).map_err(|e| match e {
+            let counts = storage::transfer::import(&cfg.database, &doc).map_err(|e| match e {
                 DbError::BadImport(message) => Fail::Other(format!(
                     "cannot import {name}: {message}; nothing was imported"
                 )),
                 other => Fail::from(other),
             })?;
-            drop(conn);
             let counts: Vec<String> = counts.iter().map(|(t, n)| format!("{n} {t}")).collect();
             note(format_args!(
                 "imported {} into {}",
                 counts.join(", "),
-                cfg.database.path.display()
+                location(&cfg.database)
             ));
             Ok(())
         }
         Command::Backup { out } => {
+            if !cfg.database.url.is_empty() {
+                return Err(Fail::Other(
+                    "backup copies an SQLite file; on PostgreSQL use pg_dump, or invois export"
+                        .into(),
+                ));
+            }
             check_target(&out, "backup")?;
             if out.symlink_metadata().is_ok() {
                 return Err(Fail::Other(format!(
@@ -544,11 +564,7 @@ fn command(cfg: &Config, command: Command) -> Result<(), Fail> {
                 db.backup_to(tmp).map_err(|e| Fail::from(e).message())
             })?;
             drop(db);
-            say!(
-                "backed up {} to {}",
-                cfg.database.path.display(),
-                out.display()
-            )
+            say!("backed up {} to {}", location(&cfg.database), out.display())
         }
     }
 }
@@ -819,7 +835,7 @@ fn demo_banner(
     let bind = &cfg.server.bind;
     say!(
         "invois sandbox on http://{bind}  (database {})",
-        cfg.database.path.display()
+        location(&cfg.database)
     )?;
     say!("API key ({}, all scopes, expires in 30 days):", info.id)?;
     say!("")?;

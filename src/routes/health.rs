@@ -46,7 +46,7 @@ pub async fn readyz(db: web::Data<Db>) -> Result<HttpResponse> {
     web::block(move || files.health().writable()).await??;
     let ok = db
         .read_internal(|c| {
-            let v: i64 = c.query_row("SELECT count(*) FROM premium_tiers", [], |r| r.get(0))?;
+            let v: i64 = c.query_row("SELECT count(*) FROM premium_tiers", (), |r| r.get(0))?;
             Ok(v >= 0)
         })
         .await;

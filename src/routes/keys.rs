@@ -376,7 +376,7 @@ fn successor(old: &KeyInfo, src: KeySource<'_>) -> Result<(KeyInfo, auth::PlainK
 
 /// The rotation's writes, in the caller's transaction.
 fn apply_rotation(
-    tx: &rusqlite::Connection,
+    tx: &crate::storage::Conn<'_>,
     old_id: &str,
     row: &KeyInfo,
     hash: &str,

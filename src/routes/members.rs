@@ -71,7 +71,7 @@ pub struct MemberListQuery {
     pub after: Option<String>,
 }
 
-fn org_of(c: &rusqlite::Connection, id_or_slug: &str) -> Result<String> {
+fn org_of(c: &crate::storage::Conn<'_>, id_or_slug: &str) -> Result<String> {
     orgs::resolve(c, id_or_slug)?.ok_or_else(|| ApiError::not_found("Organization"))
 }
 

@@ -10,10 +10,10 @@ pub mod orgs;
 pub mod tiers;
 pub mod users;
 
+use crate::storage::sql::Conn;
 use actix_web::dev::Payload;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
-use rusqlite::Connection;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -319,7 +319,7 @@ pub trait Keep: Send + 'static {
 /// the same request replays the stored response; with another request it is `422`.
 pub async fn create<F>(db: &Db, key: &Authed, idem: Option<IdemKey>, f: F) -> Result<HttpResponse>
 where
-    F: FnOnce(&Connection, &str) -> Result<Created> + Send + 'static,
+    F: FnOnce(&Conn<'_>, &str) -> Result<Created> + Send + 'static,
 {
     create_with(db, key, idem, None, f).await
 }
@@ -333,7 +333,7 @@ pub async fn create_with<F>(
     f: F,
 ) -> Result<HttpResponse>
 where
-    F: FnOnce(&Connection, &str) -> Result<Created> + Send + 'static,
+    F: FnOnce(&Conn<'_>, &str) -> Result<Created> + Send + 'static,
 {
     let key_id = key.key_id.clone();
     let (status, body, location, replayed) = db

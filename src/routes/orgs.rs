@@ -342,7 +342,7 @@ pub async fn delete(
         let mids: Vec<String> = tx
             .prepare_cached("SELECT id FROM memberships WHERE organization_id = ?1")?
             .query_map([&cur.id], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
+            .collect::<crate::storage::Result<_>>()?;
         for m in &mids {
             events::record(tx, "membership.deleted", Some(&actor), m, &[], &now)?;
         }

@@ -3,6 +3,7 @@
 //! (`impl From<DbError> for ApiError` in `error.rs`).
 
 use std::borrow::Cow;
+use std::error::Error as StdError;
 
 use rusqlite::ErrorCode;
 
@@ -32,24 +33,24 @@ pub enum DbError {
     Unavailable {
         reason: Cow<'static, str>,
         #[source]
-        source: Option<rusqlite::Error>,
+        source: Option<Box<dyn StdError + Send + Sync>>,
     },
     /// A UNIQUE constraint that no caller names refused a row (`table.column`).
     #[error("database: {source}")]
     Duplicate {
         constraint: String,
         #[source]
-        source: rusqlite::Error,
+        source: Box<dyn StdError + Send + Sync>,
     },
+    /// A statement expected a row and found none (see `sql::OptionalExtension`).
+    #[error("database: the query returned no rows")]
+    NoRows,
     /// An import document that cannot be loaded (a refused row, a database not empty).
     #[error("{0}")]
     BadImport(String),
-    /// Any other SQLite failure.
+    /// Any other failure of the engine (SQLite or PostgreSQL).
     #[error("database: {0}")]
-    Db(#[source] rusqlite::Error),
-    /// No connection could be had from the pool.
-    #[error("pool: {0}")]
-    Pool(#[from] r2d2::Error),
+    Db(#[source] Box<dyn StdError + Send + Sync>),
     /// A bug or a broken invariant (a panicked write, a gone writer thread, …).
     #[error("{0}")]
     Internal(String),
@@ -98,18 +99,78 @@ impl From<rusqlite::Error> for DbError {
         if let Some(reason) = unavailable_reason(&e) {
             return Self::Unavailable {
                 reason: reason.into(),
-                source: Some(e),
+                source: Some(Box::new(e)),
             };
         }
         match unique_violation(&e) {
-            Some(c) if c == "users.email_fold" => Self::Conflict {
+            Some(constraint) => Self::unique(constraint, Box::new(e)),
+            None => Self::Db(Box::new(e)),
+        }
+    }
+}
+
+/// PostgreSQL's answers, mapped as SQLite's: its constraints are named `table.column` as
+/// SQLite's messages name them (sql/postgres), so a UNIQUE violation maps the same way.
+impl From<postgres::Error> for DbError {
+    fn from(e: postgres::Error) -> Self {
+        use postgres::error::SqlState;
+        let Some(db) = e.as_db_error() else {
+            // No answer from the server: the connection is closed, refused or timed out.
+            return Self::Unavailable {
+                reason: PG_UNREACHABLE.into(),
+                source: Some(Box::new(e)),
+            };
+        };
+        let code = db.code().clone();
+        if code == SqlState::UNIQUE_VIOLATION {
+            let constraint = db.constraint().unwrap_or_default().to_owned();
+            return Self::unique(constraint, Box::new(e));
+        }
+        let reason: Option<&'static str> = match code.code() {
+            "53100" => Some("The database is full (disk); writes are refused until space is freed"),
+            "25006" => {
+                Some("The database is read-only; writes are refused until it is writable again")
+            }
+            "57014" => Some("The database did not answer within statement_timeout_ms; retry later"),
+            "40001" | "40P01" | "55P03" => Some("The database is busy; retry shortly"),
+            c if c.starts_with("08") || c.starts_with("57P") || c.starts_with("53") => {
+                Some(PG_UNREACHABLE)
+            }
+            _ => None,
+        };
+        match reason {
+            Some(reason) => Self::Unavailable {
+                reason: reason.into(),
+                source: Some(Box::new(e)),
+            },
+            None => Self::Db(Box::new(e)),
+        }
+    }
+}
+
+/// What a client is told when PostgreSQL cannot be reached.
+pub const PG_UNREACHABLE: &str = "The database cannot be reached; retry later";
+
+/// No connection came free (or could be made) within the pool's wait.
+impl From<r2d2::Error> for DbError {
+    fn from(e: r2d2::Error) -> Self {
+        Self::Unavailable {
+            reason: "No database connection came free in time; retry shortly".into(),
+            source: Some(Box::new(e)),
+        }
+    }
+}
+
+impl DbError {
+    /// A UNIQUE violation of `constraint` (`table.column`): the rules callers know by name
+    /// become a [`DbError::Conflict`], the rest a [`DbError::Duplicate`].
+    fn unique(constraint: String, source: Box<dyn StdError + Send + Sync>) -> Self {
+        if constraint == "users.email_fold" {
+            Self::Conflict {
                 what: Conflict::EmailTaken,
-            },
-            Some(constraint) => Self::Duplicate {
-                constraint,
-                source: e,
-            },
-            None => Self::Db(e),
+            }
+        } else {
+            Self::Duplicate { constraint, source }
         }
     }
 }

@@ -1,12 +1,12 @@
 //! The audit trail: one event per write, in the write's own transaction.
 
 use crate::model::Event;
+use crate::storage::sql::{params, Conn};
 use crate::storage::Result;
-use rusqlite::{params, Connection};
 
 /// Records an event.
 pub fn record(
-    conn: &Connection,
+    conn: &Conn<'_>,
     kind: &str,
     actor: Option<&str>,
     subject: &str,
@@ -23,7 +23,7 @@ pub fn record(
 
 /// Newest first, strictly older than the event `after` (a cursor: an event id).
 pub fn list(
-    conn: &Connection,
+    conn: &Conn<'_>,
     kind: Option<&str>,
     subject: Option<&str>,
     after: Option<&str>,
@@ -45,13 +45,12 @@ pub fn list(
                 created_at: r.get(5)?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::storage::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
 /// Whether an event with this id exists (to refuse unknown cursors).
-pub fn exists(conn: &Connection, id: &str) -> Result<bool> {
-    Ok(conn
-        .prepare_cached("SELECT 1 FROM events WHERE id = ?1")?
-        .exists([id])?)
+pub fn exists(conn: &Conn<'_>, id: &str) -> Result<bool> {
+    conn.prepare_cached("SELECT 1 FROM events WHERE id = ?1")?
+        .exists([id])
 }

@@ -67,6 +67,15 @@ impl DbHealth {
         }
     }
 
+    /// Nothing to watch (PostgreSQL): never broken by file checks.
+    pub fn unwatched() -> Self {
+        Self {
+            path: PathBuf::new(),
+            db_id: None,
+            broken: OnceLock::new(),
+        }
+    }
+
     /// What is wrong, if anything has been found.
     pub fn broken(&self) -> Option<&Broken> {
         self.broken.get()
@@ -93,7 +102,7 @@ impl DbHealth {
 
     /// Compares the files at the path with those opened; marks a difference.
     pub fn check_files(&self) {
-        if self.broken.get().is_some() {
+        if self.broken.get().is_some() || self.path.as_os_str().is_empty() {
             return;
         }
         let why = match (self.db_id, file_id(&self.path)) {

@@ -1,8 +1,8 @@
 //! API keys: only argon2id hashes of their secrets are stored.
 
 use crate::model::KeyInfo;
+use crate::storage::sql::{params, Conn, OptionalExtension, Row};
 use crate::storage::Result;
-use rusqlite::{params, Connection, OptionalExtension, Row};
 
 /// What verification needs of a key.
 pub struct KeyRecord {
@@ -22,7 +22,7 @@ impl std::fmt::Debug for KeyRecord {
 const COLS: &str =
     "id, name, scopes, created_at, expires_at, revoked_at, last_used_at, replaced_by, secret_hash";
 
-fn info_from_row(r: &Row<'_>) -> rusqlite::Result<KeyInfo> {
+fn info_from_row(r: &Row<'_>) -> crate::storage::Result<KeyInfo> {
     Ok(KeyInfo {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -39,7 +39,7 @@ fn info_from_row(r: &Row<'_>) -> rusqlite::Result<KeyInfo> {
     })
 }
 
-pub fn insert(conn: &Connection, info: &KeyInfo, secret_hash: &str) -> Result<()> {
+pub fn insert(conn: &Conn<'_>, info: &KeyInfo, secret_hash: &str) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO api_keys (id, name, secret_hash, scopes, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
@@ -47,37 +47,36 @@ pub fn insert(conn: &Connection, info: &KeyInfo, secret_hash: &str) -> Result<()
     Ok(())
 }
 
-pub fn find(conn: &Connection, id: &str) -> Result<Option<KeyRecord>> {
-    Ok(conn
-        .prepare_cached(&format!("SELECT {COLS} FROM api_keys WHERE id = ?1"))?
+pub fn find(conn: &Conn<'_>, id: &str) -> Result<Option<KeyRecord>> {
+    conn.prepare_cached(&format!("SELECT {COLS} FROM api_keys WHERE id = ?1"))?
         .query_row([id], |r| {
             Ok(KeyRecord {
                 info: info_from_row(r)?,
                 secret_hash: r.get(8)?,
             })
         })
-        .optional()?)
+        .optional()
 }
 
 /// Whether a key is still usable now: exists, not revoked, not expired.
-pub fn is_active(conn: &Connection, id: &str, now: &str) -> Result<bool> {
-    Ok(conn
+pub fn is_active(conn: &Conn<'_>, id: &str, now: &str) -> Result<bool> {
+    conn
         .prepare_cached("SELECT 1 FROM api_keys WHERE id = ?1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)")?
-        .exists(params![id, now])?)
+        .exists(params![id, now])
 }
 
-pub fn list(conn: &Connection) -> Result<Vec<KeyInfo>> {
+pub fn list(conn: &Conn<'_>) -> Result<Vec<KeyInfo>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLS} FROM api_keys ORDER BY created_at, id"
     ))?;
     let rows = stmt
-        .query_map([], info_from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .query_map((), info_from_row)?
+        .collect::<crate::storage::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
 /// Revokes a key; `None` if there is no such key, `Some(false)` if it was already revoked.
-pub fn revoke(conn: &Connection, id: &str, now: &str) -> Result<Option<bool>> {
+pub fn revoke(conn: &Conn<'_>, id: &str, now: &str) -> Result<Option<bool>> {
     if !conn
         .prepare_cached("SELECT 1 FROM api_keys WHERE id = ?1")?
         .exists([id])?
@@ -91,14 +90,14 @@ pub fn revoke(conn: &Connection, id: &str, now: &str) -> Result<Option<bool>> {
 }
 
 /// Marks `id` as replaced by `successor` (rotation).
-pub fn set_replaced_by(conn: &Connection, id: &str, successor: &str) -> Result<()> {
+pub fn set_replaced_by(conn: &Conn<'_>, id: &str, successor: &str) -> Result<()> {
     conn.prepare_cached("UPDATE api_keys SET replaced_by = ?2 WHERE id = ?1")?
         .execute([id, successor])?;
     Ok(())
 }
 
 /// Records when keys were last used (batched by the server).
-pub fn touch(conn: &Connection, batch: &[(String, String)]) -> Result<()> {
+pub fn touch(conn: &Conn<'_>, batch: &[(String, String)]) -> Result<()> {
     let mut stmt = conn.prepare_cached(
         "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)",
     )?;

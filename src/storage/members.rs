@@ -1,6 +1,6 @@
 //! Memberships of users in organizations.
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use crate::storage::sql::{params, Conn, OptionalExtension, Row};
 
 use crate::model::{Membership, UserBrief};
 use crate::storage::search::Search;
@@ -9,7 +9,7 @@ use crate::storage::{Conflict, DbError, Result};
 
 const COLS: &str = "m.id, m.user_id, m.organization_id, m.role, m.created_at, u.name, u.email";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Membership> {
+fn from_row(r: &Row<'_>) -> crate::storage::Result<Membership> {
     let user_id: String = r.get(1)?;
     Ok(Membership {
         id: r.get(0)?,
@@ -26,25 +26,34 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Membership> {
 }
 
 /// A membership of organization `org_id`.
-pub fn get(conn: &Connection, org_id: &str, member_id: &str) -> Result<Option<Membership>> {
-    Ok(conn
+pub fn get(conn: &Conn<'_>, org_id: &str, member_id: &str) -> Result<Option<Membership>> {
+    conn
         .prepare_cached(&format!(
             "SELECT {COLS} FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.id = ?1 AND m.organization_id = ?2"
         ))?
         .query_row([member_id, org_id], from_row)
-        .optional()?)
+        .optional()
+}
+
+/// The member-list filter: the organization `?1`, the term `?2` (a [`Search::needle`]) and
+/// the role `?3`, each of the last two `NULL` for "any".
+fn member_filter(conn: &Conn<'_>) -> String {
+    format!(
+        "m.organization_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR {}) AND (CAST(?3 AS TEXT) IS NULL OR m.role = ?3)",
+        Search::contains(conn, "u.search_fold", 2)
+    )
 }
 
 /// Members of an organization by join date, filtered by user name/email and role.
 pub fn list(
-    conn: &Connection,
+    conn: &Conn<'_>,
     org_id: &str,
     query: Option<&str>,
     role: Option<&str>,
     page: PageReq,
 ) -> Result<(Vec<Membership>, i64)> {
-    let needle = query.map(|q| Search::new(q).fold);
-    let filter = "m.organization_id = ?1 AND (?2 IS NULL OR instr(u.search_fold, ?2) > 0) AND (?3 IS NULL OR m.role = ?3)";
+    let needle = query.map(|q| Search::new(q).needle(conn));
+    let filter = member_filter(conn);
     let total: i64 = if needle.is_none() && role.is_none() {
         conn.prepare_cached("SELECT member_count FROM organizations WHERE id = ?1")?
             .query_row([org_id], |r| r.get(0))?
@@ -69,29 +78,32 @@ pub fn list(
             ],
             from_row,
         )?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::storage::Result<Vec<_>>>()?;
     Ok((rows, total))
 }
 
 /// Members after a cursor position in join order, and the next page's cursor.
 pub fn list_after(
-    conn: &Connection,
+    conn: &Conn<'_>,
     org_id: &str,
     query: Option<&str>,
     role: Option<&str>,
     after: Option<(String, String)>,
     limit: u32,
 ) -> Result<(Vec<Membership>, Option<String>)> {
-    let needle = query.map(|q| Search::new(q).fold);
+    let needle = query.map(|q| Search::new(q).needle(conn));
     let (k, id) = after.unwrap_or_default();
+    let filter = member_filter(conn);
     let rows = conn
         .prepare_cached(&format!(
-            "SELECT {COLS} FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.organization_id = ?1 \
-             AND (?2 IS NULL OR instr(u.search_fold, ?2) > 0) AND (?3 IS NULL OR m.role = ?3) \
+            "SELECT {COLS} FROM memberships m JOIN users u ON u.id = m.user_id WHERE {filter} \
              AND (m.created_at, m.id) > (?4, ?5) ORDER BY m.created_at, m.id LIMIT ?6"
         ))?
-        .query_map(params![org_id, needle, role, k, id, i64::from(limit)], from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .query_map(
+            params![org_id, needle, role, k, id, i64::from(limit)],
+            from_row,
+        )?
+        .collect::<crate::storage::Result<Vec<_>>>()?;
     let next = if rows.len() == limit as usize {
         rows.last()
             .map(|m| crate::storage::cursor::encode_cursor(&m.created_at, &m.id))
@@ -109,7 +121,7 @@ pub fn already_member() -> DbError {
 
 /// Adds a user to an organization; returns the membership id.
 pub fn create(
-    conn: &Connection,
+    conn: &Conn<'_>,
     org_id: &str,
     user_id: &str,
     role: &str,
@@ -126,7 +138,7 @@ pub fn create(
         "INSERT INTO memberships (id, user_id, organization_id, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
     .execute(params![id, user_id, org_id, role, now])
-    .map_err(|e| match DbError::from(e) {
+    .map_err(|e| match e {
         DbError::Duplicate { .. } => already_member(),
         other => other,
     })?;
@@ -135,7 +147,7 @@ pub fn create(
 
 /// Changes a member's role; `None` if no such membership, else whether it changed.
 pub fn set_role(
-    conn: &Connection,
+    conn: &Conn<'_>,
     org_id: &str,
     member_id: &str,
     role: &str,
@@ -153,7 +165,7 @@ pub fn set_role(
     Ok(Some(true))
 }
 
-pub fn delete(conn: &Connection, org_id: &str, member_id: &str) -> Result<bool> {
+pub fn delete(conn: &Conn<'_>, org_id: &str, member_id: &str) -> Result<bool> {
     Ok(conn
         .prepare_cached("DELETE FROM memberships WHERE id = ?1 AND organization_id = ?2")?
         .execute([member_id, org_id])?

@@ -1,6 +1,7 @@
-//! SQLite storage: a pool of read connections, one writer connection (so writers never meet
-//! `SQLITE_BUSY` from each other), per-connection PRAGMAs, embedded migrations, and one file
-//! per aggregate with plain functions over `&Connection`.
+//! Storage: every rule of the data, written once against [`sql::Conn`], over two engines —
+//! embedded SQLite (the default, [`sqlite`]) and PostgreSQL (SPEC §10, [`pg`]). [`Db`] is the
+//! seam the HTTP layer uses: it runs a closure in a read snapshot or a write transaction on
+//! whichever engine is configured, off the async executor. Nothing here knows HTTP.
 
 pub mod cache;
 pub mod cursor;
@@ -11,8 +12,11 @@ pub mod idempotency;
 pub mod keys;
 pub mod members;
 pub mod orgs;
+mod pg;
 pub mod search;
 pub mod seed;
+pub mod sql;
+mod sqlite;
 pub mod tiers;
 pub mod transfer;
 pub mod users;
@@ -21,39 +25,26 @@ mod writer;
 pub use error::{
     unavailable_reason, unique_violation, CallerError, Conflict, DbError, Invalid, Result,
 };
+pub use pg::redact as redact_url;
+pub use sql::{Conn, Engine};
+pub use sqlite::{migrations, open_migrated};
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
-
-use r2d2::Pool;
-use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
-use rusqlite_migration::{Migrations, M};
 
 use crate::config::DatabaseConfig;
-use writer::{writer_thread, TypedJob, WriteJob};
+use writer::TypedJob;
 
-/// The schema, oldest first. Append only.
-pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![
-        M::up(include_str!("../../sql/001_initial.sql")),
-        M::up(include_str!("../../sql/002_counters.sql")),
-        M::up(include_str!("../../sql/003_org_details_version.sql")),
-    ])
-}
-
-/// The schema version this binary writes.
+/// The schema version this binary writes (both engines number their schema alike).
 pub fn schema_version() -> i64 {
     3
 }
 
 /// A trigger-kept counter (`organizations`, `users`, `organizations_version`).
-pub fn counter(conn: &Connection, name: &str) -> Result<i64, DbError> {
-    Ok(conn
-        .prepare_cached("SELECT value FROM counters WHERE name = ?1")?
-        .query_row([name], |r| r.get(0))?)
+pub fn counter(conn: &Conn<'_>, name: &str) -> Result<i64, DbError> {
+    conn.prepare_cached("SELECT value FROM counters WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))
 }
 
 /// The revocation check of the API key a request is served for. Every database call made
@@ -99,7 +90,7 @@ impl KeyCheck {
 
     /// Fails with [`DbError::Unauthorized`] unless the key is still active; runs on `conn`,
     /// inside the caller's transaction.
-    pub fn run(&self, conn: &Connection) -> Result<(), DbError> {
+    pub fn run(&self, conn: &Conn<'_>) -> Result<(), DbError> {
         if cfg!(feature = "bench-no-auth") {
             // Benchmark builds only (see Cargo.toml): there is no key to check.
             return Ok(());
@@ -115,28 +106,31 @@ impl KeyCheck {
     }
 }
 
-/// Connection pools over one database file.
+/// The database: either engine, and what the server keeps beside it.
 #[derive(Clone)]
 pub struct Db {
-    read: Pool<SqliteConnectionManager>,
-    write: Pool<SqliteConnectionManager>,
-    path: PathBuf,
+    backend: Backend,
     /// Whether the last write went through (false after a full disk or read-only file).
     writes_ok: Arc<AtomicBool>,
-    /// The writer thread's queue (see [`Db::write`]).
-    writer: std::sync::mpsc::Sender<Box<dyn WriteJob>>,
     /// Deep-page anchors of the organization order (see `cache::OrgOrderCache`).
     org_order_cache: Arc<std::sync::Mutex<cache::OrgOrderCache>>,
     /// Rendered single-organization views (see `cache::DetailCache`).
     org_detail_cache: Arc<std::sync::Mutex<cache::DetailCache>>,
-    /// Whether the file is still the one opened, and sound.
+    /// Whether the SQLite file is still the one opened, and sound (always so on PostgreSQL).
     health: Arc<health::DbHealth>,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(sqlite::Lite),
+    Postgres(pg::Pg),
 }
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Db")
-            .field("path", &self.path)
+            .field("engine", &self.engine())
+            .field("at", &self.location())
             .finish_non_exhaustive()
     }
 }
@@ -151,218 +145,70 @@ impl std::fmt::Display for OpenError {
     }
 }
 
-fn synchronous(cfg: &DatabaseConfig) -> &'static str {
-    match cfg.synchronous.to_ascii_lowercase().as_str() {
-        "off" => "OFF",
-        "full" => "FULL",
-        "extra" => "EXTRA",
-        _ => "NORMAL",
-    }
-}
-
-fn manager(path: &Path, cfg: &DatabaseConfig) -> SqliteConnectionManager {
-    let busy = cfg.busy_timeout_ms;
-    let sync = synchronous(cfg);
-    let max_pages = cfg.max_size_mb.saturating_mul(1024 * 1024) / 4096;
-    let cache_kib = cfg.cache_mb.saturating_mul(1024);
-    let mmap_bytes = cfg.mmap_mb.saturating_mul(1024 * 1024);
-    SqliteConnectionManager::file(path)
-        .with_flags(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI)
-        .with_init(move |c| {
-            c.busy_timeout(Duration::from_millis(busy))?;
-            // Room for every statement the server prepares: the default (16) would evict and
-            // re-parse statements on every request.
-            c.set_prepared_statement_cache_capacity(256);
-            // With STAT4 statistics (the bundled SQLite has them, and `PRAGMA optimize` fills
-            // them) a cached statement is re-parsed and re-planned whenever a bound value
-            // changes, that is on nearly every request. The query-planner stability guarantee
-            // keeps each statement's first plan; the plans that matter do not depend on values
-            // (search picks its plan in code from candidate counts).
-            c.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
-            c.execute_batch(&format!(
-                "PRAGMA foreign_keys = ON; PRAGMA synchronous = {sync}; PRAGMA temp_store = MEMORY; \
-                 PRAGMA cache_size = -{cache_kib}; PRAGMA mmap_size = {mmap_bytes};"
-            ))?;
-            if max_pages > 0 {
-                let page_size: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-                let page_size = u64::try_from(page_size).unwrap_or(4096);
-                let pages = max_pages * 4096 / page_size.max(512);
-                c.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
-            }
-            Ok(())
-        })
-}
-
-/// Refuses a file that exists but is not an SQLite database, without touching it.
-fn check_file(path: &Path) -> Result<(), OpenError> {
-    use std::io::Read;
-    let Ok(mut f) = std::fs::File::open(path) else {
-        return Ok(());
-    };
-    let mut header = [0u8; 16];
-    let n = f
-        .read(&mut header)
-        .map_err(|e| OpenError(format!("cannot read {}: {e}", path.display())))?;
-    if n == 0 {
-        return Ok(());
-    }
-    if n < 16 || &header != b"SQLite format 3\0" {
-        return Err(OpenError(format!(
-            "{} is not an SQLite database; point --db (or INVOIS_DATABASE__PATH) at an invois database or a new file",
-            path.display()
-        )));
-    }
-    Ok(())
-}
-
-/// One plain connection to the database, created if needed, checked, switched to WAL and
-/// migrated to the current schema (what [`open`] starts with; bulk loading uses it alone).
-pub fn open_migrated(cfg: &DatabaseConfig) -> Result<Connection, OpenError> {
-    let path = cfg.path.clone();
-    check_file(&path)?;
-    let mut conn = Connection::open(&path)
-        .map_err(|e| OpenError(format!("cannot open database {}: {e}", path.display())))?;
-    conn.busy_timeout(Duration::from_millis(cfg.busy_timeout_ms))
-        .map_err(|e| OpenError(format!("cannot configure database: {e}")))?;
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(|e| {
-            OpenError(format!(
-                "{} is not a usable SQLite database: {e}",
-                path.display()
-            ))
-        })?;
-    if version > schema_version() {
-        return Err(OpenError(format!(
-            "{} has schema version {version}, newer than this invois supports ({}); upgrade invois",
-            path.display(),
-            schema_version()
-        )));
-    }
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-        .map_err(|e| OpenError(format!("cannot switch {} to WAL: {e}", path.display())))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(OpenError(format!(
-            "cannot switch {} to WAL (got {mode})",
-            path.display()
-        )));
-    }
-    conn.execute_batch("PRAGMA foreign_keys = ON")
-        .map_err(|e| OpenError(format!("cannot configure database: {e}")))?;
-    migrations()
-        .to_latest(&mut conn)
-        .map_err(|e| OpenError(format!("cannot migrate {}: {e}", path.display())))?;
-    Ok(conn)
-}
-
-/// Opens (creating if needed) and migrates the database, switching it to WAL once, and
-/// checks its integrity: a corrupt file is refused; one too large to check within
-/// [`STARTUP_CHECK`] is checked in the background (see [`health`]).
+/// Opens (creating if needed) and migrates the configured database: PostgreSQL when
+/// `cfg.url` is set, else the SQLite file at `cfg.path`.
 pub fn open(cfg: &DatabaseConfig) -> Result<Db, OpenError> {
-    let path = cfg.path.clone();
-    let conn = open_migrated(cfg)?;
-    let checked = match health::quick_check(&conn, Some(STARTUP_CHECK)) {
-        health::Check::Ok => true,
-        health::Check::Unfinished => false,
-        health::Check::Failed(why) => {
-            log::warn!(
-                "the integrity check of {} could not run now ({why}); it runs in the background",
-                path.display()
-            );
-            false
-        }
-        health::Check::Corrupt(why) => {
-            return Err(OpenError(format!(
-                "{} is corrupt ({why}); restore it from a backup",
-                path.display()
-            )))
-        }
-    };
-    drop(conn);
-    let read = Pool::builder()
-        .max_size(cfg.pool_size)
-        .test_on_check_out(false)
-        .min_idle(Some(1))
-        .connection_timeout(Duration::from_secs(30))
-        .build(manager(&path, cfg))
-        .map_err(|e| OpenError(format!("cannot open database pool: {e}")))?;
-    let write = Pool::builder()
-        .max_size(1)
-        .test_on_check_out(false)
-        .connection_timeout(Duration::from_secs(60))
-        .build(manager(&path, cfg))
-        .map_err(|e| OpenError(format!("cannot open database writer: {e}")))?;
     let writes_ok = Arc::new(AtomicBool::new(true));
-    let health = Arc::new(health::DbHealth::new(&path));
-    if !checked {
-        spawn_integrity_check(&path, health.clone())?;
-    }
-    let (writer, jobs) = std::sync::mpsc::channel();
-    let (pool, flag, h) = (write.clone(), writes_ok.clone(), health.clone());
-    std::thread::Builder::new()
-        .name("invois-writer".into())
-        .spawn(move || writer_thread(pool, jobs, flag, h))
-        .map_err(|e| OpenError(format!("cannot start the writer thread: {e}")))?;
+    let (backend, health) = if cfg.url.trim().is_empty() {
+        let health = Arc::new(health::DbHealth::new(&cfg.path));
+        let lite = sqlite::open(cfg, health.clone(), writes_ok.clone())?;
+        (Backend::Sqlite(lite), health)
+    } else {
+        if !cfg.url.starts_with("postgres://") && !cfg.url.starts_with("postgresql://") {
+            return Err(OpenError(format!(
+                "database url {} is not a PostgreSQL URL; expected postgres://user:password@host:5432/dbname (or no url for the SQLite file)",
+                pg::redact(&cfg.url)
+            )));
+        }
+        let pg = pg::open(cfg)?;
+        (
+            Backend::Postgres(pg),
+            Arc::new(health::DbHealth::unwatched()),
+        )
+    };
     Ok(Db {
-        read,
-        write,
-        path,
+        backend,
         writes_ok,
-        writer,
         org_order_cache: Arc::default(),
         org_detail_cache: Arc::default(),
         health,
     })
 }
 
-/// How long start-up spends on the integrity check before leaving the rest of it to a
-/// background thread (a sandbox-sized database is checked whole within it).
-const STARTUP_CHECK: Duration = Duration::from_millis(300);
-
-/// Checks the whole file in the background (a database too large for [`STARTUP_CHECK`]);
-/// a failure marks it corrupt.
-fn spawn_integrity_check(path: &Path, health: Arc<health::DbHealth>) -> Result<(), OpenError> {
-    let path = path.to_path_buf();
-    std::thread::Builder::new()
-        .name("invois-check".into())
-        .spawn(move || {
-            let Ok(conn) = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-            else {
-                return;
-            };
-            match health::quick_check(&conn, None) {
-                health::Check::Ok => log::info!("integrity check of {} passed", path.display()),
-                health::Check::Corrupt(why) => {
-                    log::error!("integrity check of {}: {why}", path.display());
-                    health.mark_corrupt();
-                }
-                health::Check::Failed(why) => log::warn!(
-                    "the integrity check of {} could not finish ({why}); the file was not judged",
-                    path.display()
-                ),
-                health::Check::Unfinished => {}
-            }
-        })
-        .map(drop)
-        .map_err(|e| OpenError(format!("cannot start the integrity check: {e}")))
-}
-
 impl Db {
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Which engine this database runs on.
+    pub fn engine(&self) -> Engine {
+        match &self.backend {
+            Backend::Sqlite(_) => Engine::Sqlite,
+            Backend::Postgres(_) => Engine::Postgres,
+        }
     }
 
-    /// Runs `f` for a request made with the key of `check`, on a read connection, off the
-    /// async executor; the key is checked first in the same read transaction unless an
-    /// earlier call of this request checked it.
+    /// The SQLite file, or `None` on PostgreSQL.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.backend {
+            Backend::Sqlite(l) => Some(l.path()),
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    /// Where the data is, for messages: the file, or the URL with its password hidden.
+    pub fn location(&self) -> String {
+        match &self.backend {
+            Backend::Sqlite(l) => l.path().display().to_string(),
+            Backend::Postgres(p) => p.shown().to_owned(),
+        }
+    }
+
+    /// Runs `f` for a request made with the key of `check`, in one read snapshot, off the
+    /// async executor; the key is checked first in the same snapshot unless an earlier call
+    /// of this request checked it.
     ///
     /// `f` may fail with any error that takes in a [`DbError`] (the HTTP layer's own, so
     /// that handlers mix storage calls with their own checks); storage's errors convert.
     pub async fn read<T, E, F>(&self, check: &KeyCheck, f: F) -> Result<T, E>
     where
-        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&Conn<'_>) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: CallerError,
     {
@@ -373,7 +219,7 @@ impl Db {
     /// As [`Db::read`], for work done for no API key (health checks, looking a key up).
     pub async fn read_internal<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&Conn<'_>) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: CallerError,
     {
@@ -382,65 +228,106 @@ impl Db {
 
     async fn read_with<T, E, F>(&self, check: Option<KeyCheck>, f: F) -> Result<T, E>
     where
-        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&Conn<'_>) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: CallerError,
     {
-        let pool = self.read.clone();
-        let health = self.health.clone();
+        let db = self.clone();
         tokio::task::spawn_blocking(move || {
-            health.readable()?;
-            let conn = pool.get().map_err(DbError::from)?;
-            in_read_transaction(&conn, |c| {
+            db.read_here(|c| {
                 if let Some(k) = &check {
                     k.run(c)?;
                 }
                 f(c)
             })
-            .map_err(|e| health.note(e))
         })
         .await
         .map_err(|e| DbError::Internal(format!("blocking task: {e}")))?
     }
 
-    /// Runs `f` on the writer connection, off the async executor, and answers once its
+    fn read_here<T, E: CallerError>(
+        &self,
+        f: impl FnOnce(&Conn<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.health.readable()?;
+        let out = match &self.backend {
+            Backend::Sqlite(l) => l.read(f),
+            Backend::Postgres(p) => p.read(f),
+        };
+        out.map_err(|e| self.health.note(e))
+    }
+
+    /// Runs `f` in a write transaction, off the async executor, and answers once its
     /// changes are committed (or with its error, its changes rolled back).
     ///
-    /// Writes from concurrent requests are grouped: the writer thread runs every job that is
-    /// waiting in one `BEGIN IMMEDIATE` transaction, each job inside its own savepoint (a
-    /// failing job rolls back alone), and commits once for all of them. Nobody is answered
-    /// before that commit, so durability is exactly that of one transaction per write, while
-    /// the per-commit costs (WAL frames, FTS segment flushes) are shared.
+    /// On SQLite, writes from concurrent requests are grouped: the writer thread runs every
+    /// job that is waiting in one `BEGIN IMMEDIATE` transaction, each job inside its own
+    /// savepoint (a failing job rolls back alone), and commits once for all of them. Nobody
+    /// is answered before that commit, so durability is exactly that of one transaction per
+    /// write, while the per-commit costs (WAL frames, FTS segment flushes) are shared. On
+    /// PostgreSQL each write is a transaction of its own, serialized with every other write
+    /// of every instance (see [`pg`]).
     ///
-    /// The key of `check` is checked inside the job's savepoint before `f` runs, always: a
-    /// key revoked since the request began changes nothing.
+    /// The key of `check` is checked inside the write's transaction before `f` runs, always:
+    /// a key revoked since the request began changes nothing.
     ///
     /// `f` may fail with any error that takes in a [`DbError`], as for [`Db::read`].
     pub async fn write<T, E, F>(&self, check: &KeyCheck, f: F) -> Result<T, E>
     where
-        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&Conn<'_>) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: CallerError,
     {
-        let (reply, answer) = tokio::sync::oneshot::channel::<Result<T, E>>();
-        let job = TypedJob {
-            f,
-            check: check.clone(),
-            reply,
-        };
-        self.writer
-            .send(Box::new(job))
-            .map_err(|_| DbError::Internal("the writer thread is gone".into()))?;
-        answer
-            .await
-            .map_err(|_| DbError::Internal("the writer thread dropped a write".into()))?
+        match &self.backend {
+            Backend::Sqlite(l) => {
+                let (reply, answer) = tokio::sync::oneshot::channel::<Result<T, E>>();
+                let job = TypedJob {
+                    f,
+                    check: check.clone(),
+                    reply,
+                };
+                l.writer
+                    .send(Box::new(job))
+                    .map_err(|_| DbError::Internal("the writer thread is gone".into()))?;
+                answer
+                    .await
+                    .map_err(|_| DbError::Internal("the writer thread dropped a write".into()))?
+            }
+            Backend::Postgres(_) => {
+                let db = self.clone();
+                let check = check.clone();
+                tokio::task::spawn_blocking(move || {
+                    let Backend::Postgres(p) = &db.backend else {
+                        unreachable!()
+                    };
+                    let out = p.write(|c| {
+                        check.run(c)?;
+                        f(c)
+                    });
+                    db.note_write(out.as_ref().err().map(CallerError::is_unavailable));
+                    out
+                })
+                .await
+                .map_err(|e| DbError::Internal(format!("blocking task: {e}")))?
+            }
+        }
+    }
+
+    /// Records how a write went, for `/readyz`: `None` for success, `Some(true)` for "the
+    /// database cannot write now".
+    fn note_write(&self, failed_unavailable: Option<bool>) {
+        match failed_unavailable {
+            None => self.writes_ok.store(true, Ordering::Relaxed),
+            Some(true) => self.writes_ok.store(false, Ordering::Relaxed),
+            Some(false) => {}
+        }
     }
 
     /// As [`Db::write`], for callers already off the executor: `check` is the request's key
     /// (checked inside the transaction before `f`), `None` for the CLI and seeding.
     pub fn write_blocking<T, F>(&self, check: Option<&KeyCheck>, f: F) -> Result<T, DbError>
     where
-        F: FnOnce(&Transaction<'_>) -> Result<T, DbError>,
+        F: FnOnce(&Conn<'_>) -> Result<T, DbError>,
     {
         let res = self.write_untracked(|tx| {
             if let Some(k) = check {
@@ -448,11 +335,7 @@ impl Db {
             }
             f(tx)
         });
-        match &res {
-            Ok(_) => self.writes_ok.store(true, Ordering::Relaxed),
-            Err(DbError::Unavailable { .. }) => self.writes_ok.store(false, Ordering::Relaxed),
-            Err(_) => {}
-        }
+        self.note_write(res.as_ref().err().map(CallerError::is_unavailable));
         res
     }
 
@@ -460,17 +343,27 @@ impl Db {
     /// `last_used_at`: an in-place update can succeed on a full disk where inserts fail).
     pub fn write_untracked<T, F>(&self, f: F) -> Result<T, DbError>
     where
-        F: FnOnce(&Transaction<'_>) -> Result<T, DbError>,
+        F: FnOnce(&Conn<'_>) -> Result<T, DbError>,
     {
         self.health.writable()?;
-        let run = || {
-            let mut conn = self.write.get()?;
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = f(&tx)?;
-            tx.commit()?;
-            Ok(out)
+        let out = match &self.backend {
+            Backend::Sqlite(l) => l.write(f),
+            Backend::Postgres(p) => p.write(f),
         };
-        run().map_err(|e| self.health.note(e))
+        out.map_err(|e| self.health.note(e))
+    }
+
+    /// Per-request bookkeeping that needs no ordering with writes (rate-limit windows): a
+    /// transaction of its own that takes no write lock on PostgreSQL; `None` on SQLite,
+    /// where such state lives in the process.
+    pub fn bookkeeping<T, F>(&self, f: F) -> Option<Result<T, DbError>>
+    where
+        F: FnOnce(&Conn<'_>) -> Result<T, DbError>,
+    {
+        match &self.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(p) => Some(p.unlocked(f)),
+        }
     }
 
     /// Whether the database is still the file opened, and sound (see [`health`]).
@@ -496,73 +389,30 @@ impl Db {
     /// As [`Db::read`], for callers already off the executor.
     pub fn read_blocking<T, F>(&self, f: F) -> Result<T, DbError>
     where
-        F: FnOnce(&Connection) -> Result<T, DbError>,
+        F: FnOnce(&Conn<'_>) -> Result<T, DbError>,
     {
-        self.health.readable()?;
-        let conn = self.read.get()?;
-        in_read_transaction(&conn, f).map_err(|e| self.health.note(e))
+        self.read_here(f)
     }
 
-    /// Writes the WAL back into the main file (on shutdown).
+    /// Writes SQLite's WAL back into the main file (on shutdown); nothing on PostgreSQL.
     pub fn checkpoint(&self) -> Result<(), DbError> {
-        let conn = self.write.get()?;
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-        Ok(())
+        match &self.backend {
+            Backend::Sqlite(l) => l.checkpoint(),
+            Backend::Postgres(_) => Ok(()),
+        }
     }
 
-    /// An online, consistent copy of the database into `out` (SQLite's backup API), checked
-    /// whole with `quick_check` afterwards: a copy of a corrupt database is an error, never a
-    /// backup (the caller removes `out`).
+    /// An online, consistent, verified copy of the SQLite file into `out`. PostgreSQL has
+    /// its own tools for this (`pg_dump`, base backups); `invois export` works on both.
     pub fn backup_to(&self, out: &Path) -> Result<(), DbError> {
         self.health.readable()?;
-        let conn = self.read.get()?;
-        conn.backup(rusqlite::MAIN_DB, out, None)
-            .map_err(|e| self.health.note(DbError::from(e)))?;
-        drop(conn);
-        // Read-write, so that closing it removes the -wal and -shm files the check creates
-        // beside the copy (the copy is in WAL mode, as its source).
-        let copy = Connection::open_with_flags(out, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
-        let check = health::quick_check(&copy, None);
-        drop(copy);
-        match check {
-            health::Check::Ok => Ok(()),
-            health::Check::Corrupt(why) => {
-                self.health.mark_corrupt();
-                Err(DbError::unavailable(format!(
-                    "the database is corrupt ({why}); no backup was written; restore the last good backup"
-                )))
-            }
-            health::Check::Unfinished => Err(DbError::Internal(
-                "the check of the backup copy was interrupted".into(),
+        match &self.backend {
+            Backend::Sqlite(l) => l.backup_to(out, &self.health),
+            Backend::Postgres(_) => Err(DbError::Internal(
+                "backup copies an SQLite file; on PostgreSQL use pg_dump or invois export".into(),
             )),
-            health::Check::Failed(why) => Err(DbError::unavailable(format!(
-                "cannot check the backup copy ({why}); no backup was written"
-            ))),
         }
     }
-}
-
-/// Runs `f` in one read transaction: one snapshot for all its statements, and one WAL read
-/// lock (a pair of `fcntl` calls) instead of one per statement.
-fn in_read_transaction<T, E: From<DbError>>(
-    conn: &Connection,
-    f: impl FnOnce(&Connection) -> Result<T, E>,
-) -> Result<T, E> {
-    conn.prepare_cached("BEGIN")
-        .and_then(|mut s| s.execute([]))
-        .map_err(DbError::from)?;
-    let out = f(conn);
-    if let Err(e) = conn
-        .prepare_cached("COMMIT")
-        .and_then(|mut s| s.execute([]))
-    {
-        // Ending a read transaction cannot lose anything; make sure it is over.
-        let _ = conn.execute_batch("ROLLBACK");
-        if out.is_ok() {
-            return Err(DbError::from(e).into());
-        }
-    }
-    out
 }
 
 /// Page arithmetic shared by every list: offset and the `meta` of seed 002.
@@ -596,7 +446,7 @@ mod tests {
         };
         let db = open(&cfg).unwrap();
         let v: i64 = db
-            .read_blocking(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+            .read_blocking(|c| c.query_row("PRAGMA user_version", (), |r| r.get(0)))
             .unwrap();
         assert_eq!(v, schema_version());
     }

@@ -2,7 +2,7 @@
 
 use std::sync::Mutex;
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use crate::storage::sql::{params, Conn, OptionalExtension, Row};
 
 use crate::domain::fold;
 use crate::model::{
@@ -19,7 +19,7 @@ pub(crate) const SUMMARY_COLS: &str =
     "o.id, o.name, o.slug, o.logo, o.member_count, o.created_at, o.updated_at, \
      t.id, t.name, t.features";
 
-pub(crate) fn summary_from_row(r: &Row<'_>) -> rusqlite::Result<OrgSummary> {
+pub(crate) fn summary_from_row(r: &Row<'_>) -> crate::storage::Result<OrgSummary> {
     let tier_id: Option<String> = r.get(7)?;
     let premium_tier = match tier_id {
         Some(id) => Some(TierSummary {
@@ -43,7 +43,7 @@ pub(crate) fn summary_from_row(r: &Row<'_>) -> rusqlite::Result<OrgSummary> {
 
 /// Organization ids for a list: `(rows, total)`, ordered by folded name then id.
 pub fn list(
-    conn: &Connection,
+    conn: &Conn<'_>,
     query: Option<&str>,
     page: PageReq,
     anchors: &Mutex<OrgOrderCache>,
@@ -53,7 +53,7 @@ pub fn list(
 
 /// [`list`] with the plan threshold given (tests force the scan with -1, FTS with `i64::MAX`).
 pub fn list_with(
-    conn: &Connection,
+    conn: &Conn<'_>,
     query: Option<&str>,
     page: PageReq,
     scan_min: i64,
@@ -79,7 +79,7 @@ pub fn list_with(
                         "SELECT rid FROM organizations ORDER BY name_fold, id LIMIT ?1 OFFSET ?2",
                     )?
                     .query_map(params![limit, offset], |r| r.get(0))?
-                    .collect::<rusqlite::Result<Vec<i64>>>()?,
+                    .collect::<crate::storage::Result<Vec<i64>>>()?,
             };
             (total, by_rids(conn, &rids)?)
         }
@@ -134,17 +134,19 @@ pub fn list_with(
             }
             None => {
                 // The name index holds name_fold: both the count and the page read it alone.
+                let (from, cond) = scan_from(conn);
+                let needle = s.needle(conn);
                 let total: i64 = conn
-                    .prepare_cached("SELECT count(*) FROM organizations INDEXED BY organizations_name WHERE instr(name_fold, ?1) > 0")?
-                    .query_row([&s.fold], |r| r.get(0))?;
+                    .prepare_cached(&format!("SELECT count(*) FROM {from} WHERE {cond}"))?
+                    .query_row([&needle], |r| r.get(0))?;
                 let sql = format!(
-                    "WITH page AS MATERIALIZED (SELECT rid FROM organizations INDEXED BY organizations_name \
-                     WHERE instr(name_fold, ?1) > 0 ORDER BY name_fold, id LIMIT ?2 OFFSET ?3) {join}"
+                    "WITH page AS MATERIALIZED (SELECT rid FROM {from} \
+                     WHERE {cond} ORDER BY name_fold, id LIMIT ?2 OFFSET ?3) {join}"
                 );
                 let rows = conn
                     .prepare_cached(&sql)?
-                    .query_map(params![s.fold, limit, offset], summary_from_row)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                    .query_map(params![needle, limit, offset], summary_from_row)?
+                    .collect::<crate::storage::Result<Vec<_>>>()?;
                 (total, rows)
             }
         },
@@ -155,7 +157,7 @@ pub fn list_with(
 /// A page after `after` in (folded name, id) order, and the cursor of the next page (`None`
 /// at the end). Walking a whole list this way is linear: each page is an index seek.
 pub fn list_after(
-    conn: &Connection,
+    conn: &Conn<'_>,
     query: Option<&str>,
     after: &(String, String),
     limit: u32,
@@ -168,7 +170,7 @@ pub fn list_after(
             let rids = conn
                 .prepare_cached(sql)?
                 .query_map(params![k, id, n], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<i64>>>()?;
+                .collect::<crate::storage::Result<Vec<i64>>>()?;
             by_rids(conn, &rids)?
         }
         Some(s) => match s.plan(conn, "organizations", SCAN_MIN)? {
@@ -180,18 +182,21 @@ pub fn list_after(
                          AND (o.name_fold, o.id) > (?3, ?4)",
                     )?
                     .query_map(params![fts, s.fold, k, id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                    .collect::<crate::storage::Result<Vec<_>>>()?;
                 hits.sort_unstable();
                 let rids: Vec<i64> = hits.iter().take(limit as usize).map(|h| h.2).collect();
                 by_rids(conn, &rids)?
             }
             None => {
-                let sql = "SELECT rid FROM organizations INDEXED BY organizations_name \
-                           WHERE (name_fold, id) > (?1, ?2) AND instr(name_fold, ?3) > 0 ORDER BY name_fold, id LIMIT ?4";
+                let from = scan_from(conn).0;
+                let cond = Search::contains(conn, "name_fold", 3);
+                let sql = format!(
+                    "SELECT rid FROM {from} WHERE (name_fold, id) > (?1, ?2) AND {cond} ORDER BY name_fold, id LIMIT ?4"
+                );
                 let rids = conn
-                    .prepare_cached(sql)?
-                    .query_map(params![k, id, s.fold, n], |r| r.get(0))?
-                    .collect::<rusqlite::Result<Vec<i64>>>()?;
+                    .prepare_cached(&sql)?
+                    .query_map(params![k, id, s.needle(conn), n], |r| r.get(0))?
+                    .collect::<crate::storage::Result<Vec<i64>>>()?;
                 by_rids(conn, &rids)?
             }
         },
@@ -206,7 +211,7 @@ pub fn list_after(
 
 /// The rowids of a deep page, through the anchors (rebuilt first if stale).
 fn deep_page(
-    conn: &Connection,
+    conn: &Conn<'_>,
     anchors: &Mutex<OrgOrderCache>,
     offset: i64,
     limit: i64,
@@ -219,17 +224,16 @@ fn deep_page(
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         a.sync(version);
         if a.keys.is_empty() {
-            let mut stmt = conn
-                .prepare_cached("SELECT name_fold, id FROM organizations ORDER BY name_fold, id")?;
-            let mut rows = stmt.query([])?;
             let mut keys = Vec::new();
             let mut n: i64 = 0;
-            while let Some(r) = rows.next()? {
-                n += 1;
-                if n % ANCHOR_EVERY == 0 {
-                    keys.push((r.get(0)?, r.get(1)?));
-                }
-            }
+            conn.prepare_cached("SELECT name_fold, id FROM organizations ORDER BY name_fold, id")?
+                .for_each((), |r| {
+                    n += 1;
+                    if n % ANCHOR_EVERY == 0 {
+                        keys.push((r.get(0)?, r.get(1)?));
+                    }
+                    Ok(())
+                })?;
             a.keys = keys;
         }
         // keys[i] is the last key of block i: the page starts after block `block - 1`.
@@ -240,40 +244,54 @@ fn deep_page(
     let Some((k, id)) = start else {
         return Ok(Vec::new());
     };
-    Ok(conn
+    conn
         .prepare_cached("SELECT rid FROM organizations WHERE (name_fold, id) > (?1, ?2) ORDER BY name_fold, id LIMIT ?3 OFFSET ?4")?
         .query_map(params![k, id, limit, offset - block * ANCHOR_EVERY], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<i64>>>()?)
+        .collect::<crate::storage::Result<Vec<i64>>>()
 }
 
 /// The rowids of the FTS candidates that really contain `fold`, in list order.
-fn fts_hits(conn: &Connection, fts: &str, fold: &str) -> Result<Vec<i64>> {
+fn fts_hits(conn: &Conn<'_>, fts: &str, fold: &str) -> Result<Vec<i64>> {
     let mut hits: Vec<(String, String, i64)> = conn
         .prepare_cached(
             "SELECT o.name_fold, o.id, o.rid FROM organizations o WHERE o.rid IN \
              (SELECT rowid FROM organizations_fts WHERE organizations_fts MATCH ?1) AND instr(o.name_fold, ?2) > 0",
         )?
         .query_map(params![fts, fold], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::storage::Result<Vec<_>>>()?;
     hits.sort_unstable();
     Ok(hits.into_iter().map(|h| h.2).collect())
 }
 
 /// Every match of a search, in list order, by whichever plan is cheaper.
-fn ordered_matches(conn: &Connection, s: &Search, scan_min: i64) -> Result<Vec<i64>> {
+fn ordered_matches(conn: &Conn<'_>, s: &Search, scan_min: i64) -> Result<Vec<i64>> {
     Ok(match s.plan(conn, "organizations", scan_min)? {
         Some(fts) => fts_hits(conn, &fts, &s.fold)?,
-        None => conn
-            .prepare_cached(
-                "SELECT rid FROM organizations INDEXED BY organizations_name WHERE instr(name_fold, ?1) > 0 ORDER BY name_fold, id",
-            )?
-            .query_map([&s.fold], |r| r.get(0))?
-            .collect::<rusqlite::Result<Vec<i64>>>()?,
+        None => {
+            let (from, cond) = scan_from(conn);
+            conn.prepare_cached(&format!(
+                "SELECT rid FROM {from} WHERE {cond} ORDER BY name_fold, id"
+            ))?
+            .query_map([s.needle(conn)], |r| r.get(0))?
+            .collect::<crate::storage::Result<Vec<i64>>>()?
+        }
     })
 }
 
+/// The table of a search that walks the name order, and its condition on `?1`: SQLite is
+/// told to walk the (name_fold, id) index (it holds the folded name, so the rows are not
+/// read); PostgreSQL picks between the trigram and the name index itself.
+fn scan_from(conn: &Conn<'_>) -> (&'static str, String) {
+    let from = if conn.is_postgres() {
+        "organizations"
+    } else {
+        "organizations INDEXED BY organizations_name"
+    };
+    (from, Search::contains(conn, "name_fold", 1))
+}
+
 /// Organizations by rowid, in the order given.
-fn by_rids(conn: &Connection, rids: &[i64]) -> Result<Vec<OrgSummary>> {
+fn by_rids(conn: &Conn<'_>, rids: &[i64]) -> Result<Vec<OrgSummary>> {
     if rids.is_empty() {
         return Ok(Vec::new());
     }
@@ -283,41 +301,39 @@ fn by_rids(conn: &Connection, rids: &[i64]) -> Result<Vec<OrgSummary>> {
     );
     let mut found: std::collections::HashMap<i64, OrgSummary> = conn
         .prepare_cached(&sql)?
-        .query_map(rusqlite::params_from_iter(rids), |r| {
+        .query_map(crate::storage::sql::params_from_iter(rids), |r| {
             Ok((r.get(10)?, summary_from_row(r)?))
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::storage::Result<_>>()?;
     Ok(rids.iter().filter_map(|rid| found.remove(rid)).collect())
 }
 
 /// The id of the organization with this id or slug.
-pub fn resolve(conn: &Connection, id_or_slug: &str) -> Result<Option<String>> {
+pub fn resolve(conn: &Conn<'_>, id_or_slug: &str) -> Result<Option<String>> {
     let sql = if id_or_slug.starts_with("org-") {
         "SELECT id FROM organizations WHERE id = ?1 UNION ALL SELECT id FROM organizations WHERE slug = ?1 LIMIT 1"
     } else {
         "SELECT id FROM organizations WHERE slug = ?1"
     };
-    Ok(conn
-        .prepare_cached(sql)?
+    conn.prepare_cached(sql)?
         .query_row([id_or_slug], |r| r.get(0))
-        .optional()?)
+        .optional()
 }
 
 /// One organization, as in a list.
-pub fn get_summary(conn: &Connection, id: &str) -> Result<Option<OrgSummary>> {
+pub fn get_summary(conn: &Conn<'_>, id: &str) -> Result<Option<OrgSummary>> {
     let sql = format!(
         "SELECT {SUMMARY_COLS} FROM organizations o LEFT JOIN premium_tiers t ON t.id = o.premium_tier_id WHERE o.id = ?1"
     );
-    Ok(conn
-        .prepare_cached(&sql)?
+    conn.prepare_cached(&sql)?
         .query_row([id], summary_from_row)
-        .optional()?)
+        .optional()
 }
 
 /// The single-organization view of `id_or_slug`: from the cache while nothing it shows has
 /// changed, else read, rendered with `render` and remembered.
 pub fn detail_view<E: From<DbError>>(
-    conn: &Connection,
+    conn: &Conn<'_>,
     id_or_slug: &str,
     cache: &Mutex<DetailCache>,
     render: impl FnOnce(&OrgDetail) -> Result<DetailView, E>,
@@ -351,7 +367,7 @@ pub fn detail_view<E: From<DbError>>(
 pub const EMBEDDED_MEMBERS: i64 = 100;
 
 /// One organization with tier limits and its first members (seed 001); `id` or slug.
-pub fn get_detail(conn: &Connection, id_or_slug: &str) -> Result<Option<OrgDetail>> {
+pub fn get_detail(conn: &Conn<'_>, id_or_slug: &str) -> Result<Option<OrgDetail>> {
     let Some(id) = resolve(conn, id_or_slug)? else {
         return Ok(None);
     };
@@ -402,12 +418,12 @@ pub fn get_detail(conn: &Connection, id_or_slug: &str) -> Result<Option<OrgDetai
                 created_at: r.get(3)?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::storage::Result<Vec<_>>>()?;
     Ok(Some(org))
 }
 
 /// The organizations a user belongs to, with the membership (seed 000), by join date.
-pub fn of_user(conn: &Connection, user_id: &str) -> Result<Vec<UserOrganization>> {
+pub fn of_user(conn: &Conn<'_>, user_id: &str) -> Result<Vec<UserOrganization>> {
     let sql = format!(
         "SELECT {SUMMARY_COLS}, m.id, m.role, m.created_at FROM memberships m \
          JOIN organizations o ON o.id = m.organization_id \
@@ -433,7 +449,7 @@ pub fn of_user(conn: &Connection, user_id: &str) -> Result<Vec<UserOrganization>
                 updated_at: s.updated_at,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::storage::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
@@ -447,10 +463,9 @@ pub struct NewOrg {
     pub premium_tier_id: Option<String>,
 }
 
-fn slug_taken(conn: &Connection, slug: &str, except: Option<&str>) -> Result<bool> {
-    Ok(conn
-        .prepare_cached("SELECT 1 FROM organizations WHERE slug = ?1 AND id IS NOT ?2")?
-        .exists(params![slug, except])?)
+fn slug_taken(conn: &Conn<'_>, slug: &str, except: Option<&str>) -> Result<bool> {
+    conn.prepare_cached("SELECT 1 FROM organizations WHERE slug = ?1 AND id IS DISTINCT FROM ?2")?
+        .exists(params![slug, except])
 }
 
 fn slug_conflict(slug: &str) -> DbError {
@@ -468,7 +483,7 @@ fn tier_missing() -> DbError {
 }
 
 /// A free slug derived from `base`: `base`, then `base-2`, `base-3`, …
-fn free_slug(conn: &Connection, base: &str) -> Result<String> {
+fn free_slug(conn: &Conn<'_>, base: &str) -> Result<String> {
     if !slug_taken(conn, base, None)? {
         return Ok(base.to_owned());
     }
@@ -483,7 +498,7 @@ fn free_slug(conn: &Connection, base: &str) -> Result<String> {
 }
 
 /// Inserts an organization; returns its id.
-pub fn create(conn: &Connection, new: &NewOrg, now: &str) -> Result<String> {
+pub fn create(conn: &Conn<'_>, new: &NewOrg, now: &str) -> Result<String> {
     if let Some(t) = &new.premium_tier_id {
         if !tiers::exists(conn, t)? {
             return Err(tier_missing());
@@ -504,7 +519,7 @@ pub fn create(conn: &Connection, new: &NewOrg, now: &str) -> Result<String> {
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
     )?
     .execute(params![id, new.name, fold(&new.name), slug, new.logo, new.premium_tier_id, now])
-    .map_err(|e| match DbError::from(e) {
+    .map_err(|e| match e {
         DbError::Duplicate { .. } => slug_conflict(&slug),
         other => other,
     })?;
@@ -522,7 +537,7 @@ pub struct OrgUpdate {
 
 /// Applies `u`; returns the names of the fields that changed, or `None` if no such org.
 pub fn update(
-    conn: &Connection,
+    conn: &Conn<'_>,
     id: &str,
     u: &OrgUpdate,
     now: &str,
@@ -585,7 +600,7 @@ pub fn update(
             "UPDATE organizations SET name = ?2, name_fold = ?3, slug = ?4, logo = ?5, premium_tier_id = ?6, updated_at = ?7 WHERE id = ?1",
         )?
         .execute(params![id, name, fold(&name), slug, logo, tier, now])
-        .map_err(|e| match DbError::from(e) {
+        .map_err(|e| match e {
             DbError::Duplicate { .. } => slug_conflict(&slug),
             other => other,
         })?;
@@ -594,7 +609,7 @@ pub fn update(
 }
 
 /// Deletes an organization and (by cascade) its memberships; whether it existed.
-pub fn delete(conn: &Connection, id: &str) -> Result<bool> {
+pub fn delete(conn: &Conn<'_>, id: &str) -> Result<bool> {
     Ok(conn
         .prepare_cached("DELETE FROM organizations WHERE id = ?1")?
         .execute([id])?
@@ -621,8 +636,8 @@ mod tests {
                 let mut st =
                     c.prepare("SELECT name_fold, id FROM organizations ORDER BY name_fold, id")?;
                 let rows = st
-                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                    .query_map((), |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<crate::storage::Result<Vec<_>>>()?;
                 Ok(rows)
             })
             .unwrap();
@@ -736,11 +751,11 @@ mod tests {
         check("after inserts");
         let victim: String = db
             .read_blocking(|c| {
-                Ok(c.query_row(
+                c.query_row(
                     "SELECT id FROM organizations LIMIT 1 OFFSET 2500",
-                    [],
+                    (),
                     |r| r.get(0),
-                )?)
+                )
             })
             .unwrap();
         db.write_blocking(None, |tx| {

@@ -1,7 +1,7 @@
 //! Search terms: the folded needle and the plan that narrows rows by it (FTS5 trigrams or
 //! a walk of the ordered name index), shared by the organization and user lists.
 
-use rusqlite::{params, Connection};
+use crate::storage::sql::{params, Conn};
 
 use crate::domain::fold;
 use crate::storage::Result;
@@ -38,6 +38,36 @@ impl Search {
         Self { fold, grams }
     }
 
+    /// The condition "`column` contains the term", with the term as parameter `?n`: `instr`
+    /// on SQLite (the FTS plan, if any, only narrows the rows), `LIKE` on PostgreSQL (where
+    /// the trigram GIN index serves it). Both are exact substring matches on the folded text.
+    pub fn contains(conn: &Conn<'_>, column: &str, n: usize) -> String {
+        if conn.is_postgres() {
+            format!("{column} LIKE ?{n} ESCAPE '\\'")
+        } else {
+            format!("instr({column}, ?{n}) > 0")
+        }
+    }
+
+    /// The parameter of [`Search::contains`]: the folded term, as a LIKE pattern with `%`,
+    /// `_` and `\\` literal on PostgreSQL.
+    pub fn needle(&self, conn: &Conn<'_>) -> String {
+        if conn.is_postgres() {
+            let mut p = String::with_capacity(self.fold.len() + 2);
+            p.push('%');
+            for c in self.fold.chars() {
+                if matches!(c, '%' | '_' | '\\') {
+                    p.push('\\');
+                }
+                p.push(c);
+            }
+            p.push('%');
+            p
+        } else {
+            self.fold.clone()
+        }
+    }
+
     /// The FTS5 query: each trigram quoted alone is one token (works with detail=none).
     pub fn fts_query(grams: &[String]) -> String {
         grams
@@ -50,8 +80,9 @@ impl Search {
     /// The FTS query to narrow by, or `None` when walking the name index is the better plan:
     /// a term shorter than 3 characters, or one with more candidates than the FTS plan is
     /// worth (counted up to that cap, so the probe itself stays cheap).
-    pub fn plan(&self, conn: &Connection, table: &str, scan_min: i64) -> Result<Option<String>> {
-        if self.grams.is_empty() || scan_min < 0 {
+    /// On PostgreSQL there is no FTS plan: `None` (the trigram index serves `LIKE` itself).
+    pub fn plan(&self, conn: &Conn<'_>, table: &str, scan_min: i64) -> Result<Option<String>> {
+        if self.grams.is_empty() || scan_min < 0 || conn.is_postgres() {
             return Ok(None);
         }
         let grams = if self.grams.len() > MAX_TRIGRAMS {
@@ -65,7 +96,7 @@ impl Search {
         let fts = Self::fts_query(&grams);
         let rows: i64 = conn.query_row(
             &format!("SELECT coalesce(max(rid), 0) FROM {table}"),
-            [],
+            (),
             |r| r.get(0),
         )?;
         let cap = scan_min.max(rows / SCAN_RATIO);

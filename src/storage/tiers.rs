@@ -1,6 +1,6 @@
 //! Premium tiers.
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use crate::storage::sql::{params, Conn, OptionalExtension, Row};
 
 use crate::model::{Tier, TierDetail, TierLimits};
 use crate::storage::PageReq;
@@ -14,7 +14,7 @@ pub fn parse_features(s: &str) -> Vec<String> {
 const COLS: &str =
     "id, name, features, max_users, max_storage, api_calls_per_month, created_at, updated_at";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Tier> {
+fn from_row(r: &Row<'_>) -> crate::storage::Result<Tier> {
     Ok(Tier {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -29,20 +29,18 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Tier> {
     })
 }
 
-pub fn exists(conn: &Connection, id: &str) -> Result<bool> {
-    Ok(conn
-        .prepare_cached("SELECT 1 FROM premium_tiers WHERE id = ?1")?
-        .exists([id])?)
+pub fn exists(conn: &Conn<'_>, id: &str) -> Result<bool> {
+    conn.prepare_cached("SELECT 1 FROM premium_tiers WHERE id = ?1")?
+        .exists([id])
 }
 
-pub fn get(conn: &Connection, id: &str) -> Result<Option<Tier>> {
-    Ok(conn
-        .prepare_cached(&format!("SELECT {COLS} FROM premium_tiers WHERE id = ?1"))?
+pub fn get(conn: &Conn<'_>, id: &str) -> Result<Option<Tier>> {
+    conn.prepare_cached(&format!("SELECT {COLS} FROM premium_tiers WHERE id = ?1"))?
         .query_row([id], from_row)
-        .optional()?)
+        .optional()
 }
 
-pub fn get_detail(conn: &Connection, id: &str) -> Result<Option<TierDetail>> {
+pub fn get_detail(conn: &Conn<'_>, id: &str) -> Result<Option<TierDetail>> {
     Ok(get(conn, id)?.map(|t| TierDetail {
         id: t.id,
         name: t.name,
@@ -51,14 +49,14 @@ pub fn get_detail(conn: &Connection, id: &str) -> Result<Option<TierDetail>> {
     }))
 }
 
-pub fn list(conn: &Connection, page: PageReq) -> Result<(Vec<Tier>, i64)> {
-    let total: i64 = conn.query_row("SELECT count(*) FROM premium_tiers", [], |r| r.get(0))?;
+pub fn list(conn: &Conn<'_>, page: PageReq) -> Result<(Vec<Tier>, i64)> {
+    let total: i64 = conn.query_row("SELECT count(*) FROM premium_tiers", (), |r| r.get(0))?;
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLS} FROM premium_tiers ORDER BY name, id LIMIT ?1 OFFSET ?2"
     ))?;
     let rows = stmt
         .query_map(params![i64::from(page.per_page), page.offset()], from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::storage::Result<Vec<_>>>()?;
     Ok((rows, total))
 }
 
@@ -79,7 +77,7 @@ fn id_conflict(id: &str) -> DbError {
     }
 }
 
-pub fn create(conn: &Connection, t: &TierInput, now: &str) -> Result<String> {
+pub fn create(conn: &Conn<'_>, t: &TierInput, now: &str) -> Result<String> {
     let id =
         t.id.clone()
             .unwrap_or_else(|| crate::domain::new_id("tier"));
@@ -106,7 +104,7 @@ pub fn create(conn: &Connection, t: &TierInput, now: &str) -> Result<String> {
 
 /// Applies `t`; the changed field names, or `None` if no such tier.
 pub fn update(
-    conn: &Connection,
+    conn: &Conn<'_>,
     id: &str,
     t: &TierInput,
     now: &str,
@@ -171,7 +169,7 @@ pub fn update(
 }
 
 /// Deletes a tier no organization uses. `Ok(false)`: no such tier.
-pub fn delete(conn: &Connection, id: &str) -> Result<bool> {
+pub fn delete(conn: &Conn<'_>, id: &str) -> Result<bool> {
     let in_use: i64 = conn
         .prepare_cached("SELECT count(*) FROM organizations WHERE premium_tier_id = ?1")?
         .query_row([id], |r| r.get(0))?;

@@ -5,7 +5,7 @@
 //! (never a secret), so that clients keep working after a move; the audit trail travels in
 //! its order. Derived data (search folds, member counts, counters) is recomputed on import.
 
-use rusqlite::{params, Connection, Row, TransactionBehavior};
+use crate::storage::sql::{params, Conn, Params, Row, Stmt};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::Value;
 
@@ -130,22 +130,24 @@ pub struct Event {
 }
 
 fn rows<T>(
-    conn: &Connection,
+    conn: &Conn<'_>,
     sql: &str,
-    f: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    f: impl FnMut(&Row<'_>) -> crate::storage::Result<T>,
 ) -> Result<Vec<T>> {
     let mut stmt = conn.prepare(sql)?;
-    let out = stmt.query_map([], f)?.collect::<rusqlite::Result<_>>()?;
+    let out = stmt
+        .query_map((), f)?
+        .collect::<crate::storage::Result<_>>()?;
     Ok(out)
 }
 
 /// Every exported row, in insertion order (so that export, import, export gives the same
 /// document). Runs in one read transaction: a consistent snapshot.
-pub fn export(conn: &Connection) -> Result<Export> {
+pub fn export(conn: &Conn<'_>) -> Result<Export> {
     let tiers = rows(
         conn,
         "SELECT id, name, features, max_users, max_storage, api_calls_per_month, created_at, updated_at \
-         FROM premium_tiers ORDER BY rowid",
+         FROM premium_tiers ORDER BY created_at, id",
         |r| {
             Ok(Tier {
                 id: r.get(0)?,
@@ -211,7 +213,7 @@ pub fn export(conn: &Connection) -> Result<Export> {
     let keys = rows(
         conn,
         "SELECT id, name, scopes, created_at, expires_at, revoked_at, last_used_at, replaced_by, secret_hash \
-         FROM api_keys ORDER BY rowid",
+         FROM api_keys ORDER BY created_at, id",
         |r| {
             Ok(Key {
                 id: r.get(0)?,
@@ -311,39 +313,85 @@ fn bad(message: String) -> DbError {
 
 /// Runs one insert; a refused row (duplicate id or email, missing user or organization,
 /// unknown role) becomes an error naming the row.
-fn insert(
-    stmt: &mut rusqlite::CachedStatement<'_>,
-    at: (&str, usize, &str),
-    values: impl rusqlite::Params,
-) -> Result<()> {
+fn insert(stmt: &mut Stmt<'_>, at: (&str, usize, &str), values: impl Params) -> Result<()> {
     let (table, i, id) = at;
-    stmt.execute(values).map_err(|e| match e {
-        rusqlite::Error::SqliteFailure(_, Some(m)) => bad(format!("{table}[{i}] ({id}): {m}")),
-        other => other.into(),
+    stmt.execute(values).map_err(|e| match refused(&e) {
+        Some(m) => bad(format!("{table}[{i}] ({id}): {m}")),
+        None => e,
     })?;
     Ok(())
+}
+
+/// Why the database refused a row, in the same words on both engines (SQLite's): a UNIQUE,
+/// FOREIGN KEY, CHECK or NOT NULL constraint; `None` for other failures.
+fn refused(e: &DbError) -> Option<String> {
+    match e {
+        DbError::Conflict {
+            what: crate::storage::Conflict::EmailTaken,
+        } => Some("UNIQUE constraint failed: users.email_fold".into()),
+        DbError::Duplicate { constraint, .. } => {
+            Some(format!("UNIQUE constraint failed: {constraint}"))
+        }
+        DbError::Db(source) => {
+            if let Some(rusqlite::Error::SqliteFailure(_, Some(m))) = source.downcast_ref() {
+                return Some(m.clone());
+            }
+            let db = source.downcast_ref::<postgres::Error>()?.as_db_error()?;
+            match db.code().code() {
+                "23503" => Some("FOREIGN KEY constraint failed".into()),
+                "23514" => Some(format!(
+                    "CHECK constraint failed: {}",
+                    db.constraint().unwrap_or_default()
+                )),
+                "23502" => Some(format!(
+                    "NOT NULL constraint failed: {}.{}",
+                    db.table().unwrap_or_default(),
+                    db.column().unwrap_or_default()
+                )),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
 }
 
 /// Rows imported per table, in the document's order.
 pub type Counts = Vec<(&'static str, usize)>;
 
 /// Loads `doc` into an empty database, all or nothing (one transaction).
-pub fn import(conn: &mut Connection, doc: &Export) -> Result<Counts> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+///
+/// On SQLite it runs on one plain connection (closed on return, so that no `-wal` file is
+/// left beside the database by a one-shot command); on PostgreSQL as any other write.
+pub fn import(cfg: &crate::config::DatabaseConfig, doc: &Export) -> Result<Counts> {
+    if cfg.url.trim().is_empty() {
+        let mut conn = crate::storage::open_migrated(cfg).map_err(|e| DbError::Internal(e.0))?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let counts = import_in(&Conn::Sqlite(&tx), doc)?;
+        tx.commit()?;
+        Ok(counts)
+    } else {
+        let db = crate::storage::open(cfg).map_err(|e| DbError::Internal(e.0))?;
+        db.write_blocking(None, |tx| import_in(tx, doc))
+    }
+}
+
+fn import_in(tx: &Conn<'_>, doc: &Export) -> Result<Counts> {
     let existing: i64 = tx.query_row(
         "SELECT (SELECT count(*) FROM premium_tiers) + (SELECT count(*) FROM organizations) \
          + (SELECT count(*) FROM users) + (SELECT count(*) FROM memberships) \
          + (SELECT count(*) FROM api_keys) + (SELECT count(*) FROM events)",
-        [],
+        (),
         |r| r.get(0),
     )?;
     if existing > 0 {
-        return Err(bad(
-            "the database is not empty; import into a new file (--db NEW.db)".into(),
-        ));
+        return Err(bad(if tx.is_postgres() {
+            "the database is not empty; import into an empty database (another --database-url)"
+                .into()
+        } else {
+            "the database is not empty; import into a new file (--db NEW.db)".into()
+        }));
     }
-    insert_all(&tx, doc)?;
-    tx.commit()?;
+    insert_all(tx, doc)?;
     Ok(vec![
         ("tiers", doc.tiers.len()),
         ("organizations", doc.organizations.len()),
@@ -356,7 +404,7 @@ pub fn import(conn: &mut Connection, doc: &Export) -> Result<Counts> {
 
 /// Every row of `doc`, in dependency order (tiers before the organizations that use them,
 /// users and organizations before memberships).
-fn insert_all(tx: &Connection, doc: &Export) -> Result<()> {
+fn insert_all(tx: &Conn<'_>, doc: &Export) -> Result<()> {
     let mut stmt = tx.prepare_cached(
         "INSERT INTO premium_tiers (id, name, features, max_users, max_storage, api_calls_per_month, created_at, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use crate::storage::sql::{params, params_from_iter, Conn, OptionalExtension, Row, Value};
 
 use crate::domain::fold;
 use crate::model::{OrgBrief, User, UserMember, UserSummary};
@@ -12,7 +12,7 @@ use crate::storage::{Conflict, DbError, Result};
 
 const COLS: &str = "u.id, u.name, u.first_name, u.last_name, u.email, u.phone, u.dob, u.role, u.created_at, u.updated_at";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<User> {
+fn from_row(r: &Row<'_>) -> crate::storage::Result<User> {
     Ok(User {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -32,7 +32,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<User> {
 const SUMMARY_COLS: &str =
     "u.id, u.name, u.first_name, u.last_name, u.email, u.phone, u.role, u.created_at, u.updated_at";
 
-fn summary_from_row(r: &Row<'_>) -> rusqlite::Result<UserSummary> {
+fn summary_from_row(r: &Row<'_>) -> crate::storage::Result<UserSummary> {
     Ok(UserSummary {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -52,7 +52,7 @@ pub fn search_text(name: &str, email: &str) -> String {
 }
 
 /// Fills in each user's memberships with one query.
-fn attach_members(conn: &Connection, users: &mut [User]) -> Result<()> {
+fn attach_members(conn: &Conn<'_>, users: &mut [User]) -> Result<()> {
     if users.is_empty() {
         return Ok(());
     }
@@ -90,13 +90,12 @@ fn attach_members(conn: &Connection, users: &mut [User]) -> Result<()> {
     Ok(())
 }
 
-pub fn exists(conn: &Connection, id: &str) -> Result<bool> {
-    Ok(conn
-        .prepare_cached("SELECT 1 FROM users WHERE id = ?1")?
-        .exists([id])?)
+pub fn exists(conn: &Conn<'_>, id: &str) -> Result<bool> {
+    conn.prepare_cached("SELECT 1 FROM users WHERE id = ?1")?
+        .exists([id])
 }
 
-pub fn get(conn: &Connection, id: &str) -> Result<Option<User>> {
+pub fn get(conn: &Conn<'_>, id: &str) -> Result<Option<User>> {
     let user = conn
         .prepare_cached(&format!("SELECT {COLS} FROM users u WHERE u.id = ?1"))?
         .query_row([id], from_row)
@@ -139,52 +138,55 @@ impl Sort {
 }
 
 /// The table expression of a user list, its WHERE clauses and their arguments.
-type Filters = (
-    &'static str,
-    Vec<&'static str>,
-    Vec<Box<dyn rusqlite::ToSql>>,
-);
+type Filters = (&'static str, Vec<&'static str>, Vec<Value>);
 
 /// The WHERE clauses of a user list, their arguments, and the table expression. Only the
 /// clauses in use go into the SQL (fixed strings, never input), each combination with its
 /// own cached plan. A term narrows through FTS when its trigrams are rare, otherwise it is
 /// checked with instr while walking the (search_fold) index.
 fn filters(
-    conn: &Connection,
+    conn: &Conn<'_>,
     query: Option<&str>,
     role: Option<&str>,
     sort: Sort,
 ) -> Result<Filters> {
     let mut clauses: Vec<&str> = Vec::new();
-    let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
+    let mut args: Vec<Value> = Vec::new();
     let mut from = "users u";
     if let Some(s) = query.map(Search::new) {
         match s.plan(conn, "users", crate::storage::search::SCAN_MIN)? {
             Some(fts) => {
                 clauses.push("u.rid IN (SELECT rowid FROM users_fts WHERE users_fts MATCH ?)");
-                args.push(Box::new(fts));
+                args.push(fts.into());
             }
-            None if role.is_none() && matches!(sort, Sort::Name | Sort::NameDesc) => {
+            None if role.is_none()
+                && matches!(sort, Sort::Name | Sort::NameDesc)
+                && !conn.is_postgres() =>
+            {
                 from = "users u INDEXED BY users_name"
             }
             None => {}
         }
-        clauses.push("instr(u.search_fold, ?) > 0");
-        args.push(Box::new(s.fold));
+        clauses.push(if conn.is_postgres() {
+            "u.search_fold LIKE ? ESCAPE '\\'"
+        } else {
+            "instr(u.search_fold, ?) > 0"
+        });
+        args.push(s.needle(conn).into());
     }
     if let Some(r) = role {
         clauses.push("u.role = ?");
-        args.push(Box::new(r.to_owned()));
+        args.push(r.into());
     }
     Ok((from, clauses, args))
 }
 
 fn page_of(
-    conn: &Connection,
+    conn: &Conn<'_>,
     from: &str,
     filter: &str,
     order: &str,
-    args: &[Box<dyn rusqlite::ToSql>],
+    args: &[Value],
 ) -> Result<Vec<UserSummary>> {
     let sql = format!(
         "WITH page AS MATERIALIZED (SELECT u.rid FROM {from} WHERE {filter} ORDER BY {order} LIMIT ? OFFSET ?) \
@@ -192,13 +194,16 @@ fn page_of(
     );
     let users = conn
         .prepare_cached(&sql)?
-        .query_map(rusqlite::params_from_iter(args.iter()), summary_from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .query_map(
+            crate::storage::sql::params_from_iter(args.iter()),
+            summary_from_row,
+        )?
+        .collect::<crate::storage::Result<Vec<_>>>()?;
     Ok(users)
 }
 
 pub fn list(
-    conn: &Connection,
+    conn: &Conn<'_>,
     query: Option<&str>,
     role: Option<&str>,
     sort: Sort,
@@ -206,7 +211,7 @@ pub fn list(
 ) -> Result<(Vec<UserSummary>, i64)> {
     let (from, clauses, mut args) = filters(conn, query, role, sort)?;
     let filter = if clauses.is_empty() {
-        "1".to_owned()
+        "1 = 1".to_owned()
     } else {
         clauses.join(" AND ")
     };
@@ -214,10 +219,12 @@ pub fn list(
         crate::storage::counter(conn, "users")?
     } else {
         conn.prepare_cached(&format!("SELECT count(*) FROM {from} WHERE {filter}"))?
-            .query_row(rusqlite::params_from_iter(args.iter()), |r| r.get(0))?
+            .query_row(crate::storage::sql::params_from_iter(args.iter()), |r| {
+                r.get(0)
+            })?
     };
-    args.push(Box::new(i64::from(page.per_page)));
-    args.push(Box::new(page.offset()));
+    args.push(i64::from(page.per_page).into());
+    args.push(page.offset().into());
     Ok((page_of(conn, from, &filter, sort.order_by(), &args)?, total))
 }
 
@@ -264,7 +271,7 @@ pub fn decode_cursor(c: &str, sort: Sort) -> Option<Option<(String, String)>> {
 
 /// A page of users after the cursor position, and the next page's cursor (`None` at the end).
 pub fn list_after(
-    conn: &Connection,
+    conn: &Conn<'_>,
     query: Option<&str>,
     role: Option<&str>,
     sort: Sort,
@@ -274,16 +281,16 @@ pub fn list_after(
     let (from, mut clauses, mut args) = filters(conn, query, role, sort)?;
     if let Some((k, id)) = after {
         clauses.push(sort.after());
-        args.push(Box::new(k));
-        args.push(Box::new(id));
+        args.push(Value::from(k));
+        args.push(Value::from(id));
     }
     let filter = if clauses.is_empty() {
-        "1".to_owned()
+        "1 = 1".to_owned()
     } else {
         clauses.join(" AND ")
     };
-    args.push(Box::new(i64::from(limit)));
-    args.push(Box::new(0_i64));
+    args.push(Value::from(i64::from(limit)));
+    args.push(Value::from(0_i64));
     let users = page_of(conn, from, &filter, sort.order_by(), &args)?;
     let next = if users.len() == limit as usize {
         users.last().map(|u| {
@@ -312,10 +319,9 @@ pub struct NewUser {
 }
 
 /// Whether another user than `except` has `email` (compared as the unique index does).
-pub fn email_taken(conn: &Connection, email: &str, except: Option<&str>) -> Result<bool> {
-    Ok(conn
-        .prepare_cached("SELECT 1 FROM users WHERE email_fold = ?1 AND id IS NOT ?2")?
-        .exists(params![fold(email), except])?)
+pub fn email_taken(conn: &Conn<'_>, email: &str, except: Option<&str>) -> Result<bool> {
+    conn.prepare_cached("SELECT 1 FROM users WHERE email_fold = ?1 AND id IS DISTINCT FROM ?2")?
+        .exists(params![fold(email), except])
 }
 
 pub fn email_conflict() -> DbError {
@@ -324,7 +330,7 @@ pub fn email_conflict() -> DbError {
     }
 }
 
-pub fn create(conn: &Connection, u: &NewUser, now: &str) -> Result<String> {
+pub fn create(conn: &Conn<'_>, u: &NewUser, now: &str) -> Result<String> {
     let id = crate::domain::new_id("user");
     conn.prepare_cached(
         "INSERT INTO users (id, name, first_name, last_name, email, email_fold, search_fold, phone, dob, role, created_at, updated_at) \
@@ -361,7 +367,7 @@ pub struct UserUpdate {
 
 /// Applies `u`; the changed field names, or `None` if no such user.
 pub fn update(
-    conn: &Connection,
+    conn: &Conn<'_>,
     id: &str,
     u: &UserUpdate,
     now: &str,
@@ -418,7 +424,7 @@ pub fn update(
     Ok(Some(changed))
 }
 
-pub fn delete(conn: &Connection, id: &str) -> Result<bool> {
+pub fn delete(conn: &Conn<'_>, id: &str) -> Result<bool> {
     Ok(conn
         .prepare_cached("DELETE FROM users WHERE id = ?1")?
         .execute([id])?

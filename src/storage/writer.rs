@@ -63,7 +63,7 @@ pub(super) struct TypedJob<T, E, F> {
 
 impl<T, E, F> WriteJob for TypedJob<T, E, F>
 where
-    F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    F: FnOnce(&super::Conn<'_>) -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: CallerError,
 {
@@ -73,8 +73,9 @@ where
             Err(e) => Err(E::from(DbError::from(e))),
             Ok(()) => {
                 let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    check.run(conn)?;
-                    f(conn)
+                    let c = super::Conn::Sqlite(conn);
+                    check.run(&c)?;
+                    f(&c)
                 }))
                 .unwrap_or_else(|_| Err(DbError::Internal("a write panicked".into()).into()));
                 let end = if out.is_ok() {

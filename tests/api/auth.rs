@@ -68,10 +68,10 @@ async fn set_expiry(app: &TestApp, id: &str, expires_at: &str) {
     let (id, at) = (id.to_owned(), expires_at.to_owned());
     let changed = tokio::task::spawn_blocking(move || {
         db.write_blocking(None, |tx| {
-            Ok(tx.execute(
+            tx.execute(
                 "UPDATE api_keys SET expires_at = ?2 WHERE id = ?1",
                 [&id, &at],
-            )?)
+            )
         })
         .unwrap()
     })

@@ -365,7 +365,7 @@ async fn the_single_view_embeds_the_first_100_members_by_join_date() {
                 tx.execute(
                     "INSERT INTO memberships (id, user_id, organization_id, role, created_at) \
                      VALUES (?1, ?2, ?3, 'customer', ?4)",
-                    rusqlite::params![mid, uid, oid2, at],
+                    invois::storage::sql::params![mid, uid, oid2, at],
                 )?;
             }
             Ok(())

@@ -1,0 +1,323 @@
+//! The SQLite engine: a pool of read connections, one writer connection fed by the writer
+//! thread (so writers never meet `SQLITE_BUSY` from each other, and concurrent writes share
+//! one commit), per-connection PRAGMAs, embedded migrations, integrity checks and online
+//! backups.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use r2d2::Pool;
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite_migration::{Migrations, M};
+
+use super::health::{quick_check, Check, DbHealth};
+use super::sql::Conn;
+use super::writer::{writer_thread, WriteJob};
+use super::{DbError, OpenError};
+use crate::config::DatabaseConfig;
+
+/// The schema, oldest first. Append only.
+pub fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![
+        M::up(include_str!("../../sql/sqlite/001_initial.sql")),
+        M::up(include_str!("../../sql/sqlite/002_counters.sql")),
+        M::up(include_str!("../../sql/sqlite/003_org_details_version.sql")),
+    ])
+}
+
+/// Pools over one database file, and the writer thread's queue.
+#[derive(Clone)]
+pub(super) struct Lite {
+    read: Pool<SqliteConnectionManager>,
+    write: Pool<SqliteConnectionManager>,
+    path: PathBuf,
+    /// The writer thread's queue (see `Db::write`).
+    pub(super) writer: std::sync::mpsc::Sender<Box<dyn WriteJob>>,
+}
+
+fn synchronous(cfg: &DatabaseConfig) -> &'static str {
+    match cfg.synchronous.to_ascii_lowercase().as_str() {
+        "off" => "OFF",
+        "full" => "FULL",
+        "extra" => "EXTRA",
+        _ => "NORMAL",
+    }
+}
+
+fn manager(path: &Path, cfg: &DatabaseConfig) -> SqliteConnectionManager {
+    let busy = cfg.busy_timeout_ms;
+    let sync = synchronous(cfg);
+    let max_pages = cfg.max_size_mb.saturating_mul(1024 * 1024) / 4096;
+    let cache_kib = cfg.cache_mb.saturating_mul(1024);
+    let mmap_bytes = cfg.mmap_mb.saturating_mul(1024 * 1024);
+    SqliteConnectionManager::file(path)
+        .with_flags(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI)
+        .with_init(move |c| {
+            c.busy_timeout(Duration::from_millis(busy))?;
+            // Room for every statement the server prepares: the default (16) would evict and
+            // re-parse statements on every request.
+            c.set_prepared_statement_cache_capacity(256);
+            // With STAT4 statistics (the bundled SQLite has them, and `PRAGMA optimize` fills
+            // them) a cached statement is re-parsed and re-planned whenever a bound value
+            // changes, that is on nearly every request. The query-planner stability guarantee
+            // keeps each statement's first plan; the plans that matter do not depend on values
+            // (search picks its plan in code from candidate counts).
+            c.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+            c.execute_batch(&format!(
+                "PRAGMA foreign_keys = ON; PRAGMA synchronous = {sync}; PRAGMA temp_store = MEMORY; \
+                 PRAGMA cache_size = -{cache_kib}; PRAGMA mmap_size = {mmap_bytes};"
+            ))?;
+            if max_pages > 0 {
+                let page_size: i64 = c.query_row("PRAGMA page_size", (), |r| r.get(0))?;
+                let page_size = u64::try_from(page_size).unwrap_or(4096);
+                let pages = max_pages * 4096 / page_size.max(512);
+                c.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
+            }
+            Ok(())
+        })
+}
+
+/// Refuses a file that exists but is not an SQLite database, without touching it.
+fn check_file(path: &Path) -> Result<(), OpenError> {
+    use std::io::Read;
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return Ok(());
+    };
+    let mut header = [0u8; 16];
+    let n = f
+        .read(&mut header)
+        .map_err(|e| OpenError(format!("cannot read {}: {e}", path.display())))?;
+    if n == 0 {
+        return Ok(());
+    }
+    if n < 16 || &header != b"SQLite format 3\0" {
+        return Err(OpenError(format!(
+            "{} is not an SQLite database; point --db (or INVOIS_DATABASE__PATH) at an invois database or a new file",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// One plain connection to the database, created if needed, checked, switched to WAL and
+/// migrated to the current schema (what [`open`] starts with; bulk loading uses it alone).
+pub fn open_migrated(cfg: &DatabaseConfig) -> Result<Connection, OpenError> {
+    let path = cfg.path.clone();
+    check_file(&path)?;
+    let mut conn = Connection::open(&path)
+        .map_err(|e| OpenError(format!("cannot open database {}: {e}", path.display())))?;
+    conn.busy_timeout(Duration::from_millis(cfg.busy_timeout_ms))
+        .map_err(|e| OpenError(format!("cannot configure database: {e}")))?;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", (), |r| r.get(0))
+        .map_err(|e| {
+            OpenError(format!(
+                "{} is not a usable SQLite database: {e}",
+                path.display()
+            ))
+        })?;
+    if version > super::schema_version() {
+        return Err(OpenError(format!(
+            "{} has schema version {version}, newer than this invois supports ({}); upgrade invois",
+            path.display(),
+            super::schema_version()
+        )));
+    }
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", (), |r| r.get(0))
+        .map_err(|e| OpenError(format!("cannot switch {} to WAL: {e}", path.display())))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(OpenError(format!(
+            "cannot switch {} to WAL (got {mode})",
+            path.display()
+        )));
+    }
+    conn.execute_batch("PRAGMA foreign_keys = ON")
+        .map_err(|e| OpenError(format!("cannot configure database: {e}")))?;
+    migrations()
+        .to_latest(&mut conn)
+        .map_err(|e| OpenError(format!("cannot migrate {}: {e}", path.display())))?;
+    Ok(conn)
+}
+
+/// Opens (creating if needed) and migrates the database, switching it to WAL once, and
+/// checks its integrity: a corrupt file is refused; one too large to check within
+/// [`STARTUP_CHECK`] is checked in the background (see [`health`]).
+pub(super) fn open(
+    cfg: &DatabaseConfig,
+    health: Arc<DbHealth>,
+    writes_ok: Arc<AtomicBool>,
+) -> Result<Lite, OpenError> {
+    let path = cfg.path.clone();
+    let conn = open_migrated(cfg)?;
+    let checked = match quick_check(&conn, Some(STARTUP_CHECK)) {
+        Check::Ok => true,
+        Check::Unfinished => false,
+        Check::Failed(why) => {
+            log::warn!(
+                "the integrity check of {} could not run now ({why}); it runs in the background",
+                path.display()
+            );
+            false
+        }
+        Check::Corrupt(why) => {
+            return Err(OpenError(format!(
+                "{} is corrupt ({why}); restore it from a backup",
+                path.display()
+            )))
+        }
+    };
+    drop(conn);
+    let read = Pool::builder()
+        .max_size(cfg.pool_size)
+        .test_on_check_out(false)
+        .min_idle(Some(1))
+        .connection_timeout(Duration::from_secs(30))
+        .build(manager(&path, cfg))
+        .map_err(|e| OpenError(format!("cannot open database pool: {e}")))?;
+    let write = Pool::builder()
+        .max_size(1)
+        .test_on_check_out(false)
+        .connection_timeout(Duration::from_secs(60))
+        .build(manager(&path, cfg))
+        .map_err(|e| OpenError(format!("cannot open database writer: {e}")))?;
+    if !checked {
+        spawn_integrity_check(&path, health.clone())?;
+    }
+    let (writer, jobs) = std::sync::mpsc::channel();
+    let (pool, flag, h) = (write.clone(), writes_ok, health);
+    std::thread::Builder::new()
+        .name("invois-writer".into())
+        .spawn(move || writer_thread(pool, jobs, flag, h))
+        .map_err(|e| OpenError(format!("cannot start the writer thread: {e}")))?;
+    Ok(Lite {
+        read,
+        write,
+        path,
+        writer,
+    })
+}
+
+/// How long start-up spends on the integrity check before leaving the rest of it to a
+/// background thread (a sandbox-sized database is checked whole within it).
+const STARTUP_CHECK: Duration = Duration::from_millis(300);
+
+/// Checks the whole file in the background (a database too large for [`STARTUP_CHECK`]);
+/// a failure marks it corrupt.
+fn spawn_integrity_check(path: &Path, health: Arc<DbHealth>) -> Result<(), OpenError> {
+    let path = path.to_path_buf();
+    std::thread::Builder::new()
+        .name("invois-check".into())
+        .spawn(move || {
+            let Ok(conn) = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            else {
+                return;
+            };
+            match quick_check(&conn, None) {
+                Check::Ok => log::info!("integrity check of {} passed", path.display()),
+                Check::Corrupt(why) => {
+                    log::error!("integrity check of {}: {why}", path.display());
+                    health.mark_corrupt();
+                }
+                Check::Failed(why) => log::warn!(
+                    "the integrity check of {} could not finish ({why}); the file was not judged",
+                    path.display()
+                ),
+                Check::Unfinished => {}
+            }
+        })
+        .map(drop)
+        .map_err(|e| OpenError(format!("cannot start the integrity check: {e}")))
+}
+
+impl Lite {
+    /// The database file.
+    pub(super) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` in a read transaction on a pooled connection.
+    pub(super) fn read<T, E: From<DbError>>(
+        &self,
+        f: impl FnOnce(&Conn<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let conn = self.read.get().map_err(DbError::from)?;
+        in_read_transaction(&conn, |c| f(&Conn::Sqlite(c)))
+    }
+
+    /// Runs `f` in an immediate transaction on the writer connection (callers off the
+    /// executor; the API's writes go through the writer thread instead).
+    pub(super) fn write<T>(
+        &self,
+        f: impl FnOnce(&Conn<'_>) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        let mut conn = self.write.get()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&Conn::Sqlite(&tx))?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Writes the WAL back into the main file (on shutdown).
+    pub(super) fn checkpoint(&self) -> Result<(), DbError> {
+        let conn = self.write.get()?;
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", (), |_| Ok(()))?;
+        Ok(())
+    }
+
+    /// An online, consistent copy of the database into `out` (SQLite's backup API), checked
+    /// whole with `quick_check` afterwards: a copy of a corrupt database is an error, never a
+    /// backup (the caller removes `out`).
+    pub(super) fn backup_to(&self, out: &Path, health: &DbHealth) -> Result<(), DbError> {
+        let conn = self.read.get()?;
+        conn.backup(rusqlite::MAIN_DB, out, None)
+            .map_err(|e| health.note(DbError::from(e)))?;
+        drop(conn);
+        // Read-write, so that closing it removes the -wal and -shm files the check creates
+        // beside the copy (the copy is in WAL mode, as its source).
+        let copy = Connection::open_with_flags(out, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        let check = quick_check(&copy, None);
+        drop(copy);
+        match check {
+            Check::Ok => Ok(()),
+            Check::Corrupt(why) => {
+                health.mark_corrupt();
+                Err(DbError::unavailable(format!(
+                    "the database is corrupt ({why}); no backup was written; restore the last good backup"
+                )))
+            }
+            Check::Unfinished => Err(DbError::Internal(
+                "the check of the backup copy was interrupted".into(),
+            )),
+            Check::Failed(why) => Err(DbError::unavailable(format!(
+                "cannot check the backup copy ({why}); no backup was written"
+            ))),
+        }
+    }
+}
+
+/// Runs `f` in one read transaction: one snapshot for all its statements, and one WAL read
+/// lock (a pair of `fcntl` calls) instead of one per statement.
+fn in_read_transaction<T, E: From<DbError>>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T, E>,
+) -> Result<T, E> {
+    conn.prepare_cached("BEGIN")
+        .and_then(|mut s| s.execute([]))
+        .map_err(DbError::from)?;
+    let out = f(conn);
+    if let Err(e) = conn
+        .prepare_cached("COMMIT")
+        .and_then(|mut s| s.execute([]))
+    {
+        // Ending a read transaction cannot lose anything; make sure it is over.
+        let _ = conn.execute_batch("ROLLBACK");
+        if out.is_ok() {
+            return Err(DbError::from(e).into());
+        }
+    }
+    out
+}
