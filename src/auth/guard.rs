@@ -388,8 +388,11 @@ impl AuthState {
 
     /// The per-key limit (see `rate_limit`): the 429's details when over it, and the headers
     /// to send (none when every window is unlimited).
-    fn rate(&self, key_id: &str) -> (Option<RateLimitDetails>, Option<RateHeaders>) {
-        let decision = self.key_limiter.check_and_count(key_id, Utc::now());
+    async fn rate(&self, key_id: &str) -> (Option<RateLimitDetails>, Option<RateHeaders>) {
+        let decision = match self.shared_rate(key_id).await {
+            Some(d) => d,
+            None => self.key_limiter.check_and_count(key_id, Utc::now()),
+        };
         let Some(w) = decision.shown else {
             return (None, None);
         };
@@ -401,6 +404,32 @@ impl AuthState {
             window: w.window_secs,
         });
         (over, rate_headers(&w))
+    }
+
+    /// On PostgreSQL, the decision from the windows kept in the database, one budget for
+    /// every instance (`storage::rate`); `None` on SQLite, or when the database did not
+    /// answer (the request then counts in this process's windows, and its own database
+    /// call reports the failure).
+    async fn shared_rate(&self, key_id: &str) -> Option<super::rate_limit::Decision> {
+        let limits = self.key_limiter.limits();
+        if self.db.engine() != crate::storage::Engine::Postgres || limits.unlimited() {
+            return None;
+        }
+        let now = Utc::now().timestamp();
+        let starts = super::rate_limit::window_starts(now);
+        let (db, key) = (self.db.clone(), key_id.to_owned());
+        let counted = web::block(move || {
+            db.bookkeeping(|c| crate::storage::rate::count(c, &key, starts, limits.of()))
+        })
+        .await;
+        match counted {
+            Ok(Some(Ok((used, _)))) => Some(super::rate_limit::decide(limits, used, now)),
+            Ok(Some(Err(e))) => {
+                log::warn!("rate limit: the shared windows could not be read ({e}); counting in this process");
+                None
+            }
+            _ => None,
+        }
     }
 
     /// The 429 of the failed-auth throttle (a token bucket, not a fixed window): `limit` is
@@ -500,7 +529,7 @@ pub async fn guard(
         Err(e) => return Ok(req.into_response(e.error_response())),
     };
     let check = authed.check.clone();
-    let (over, headers) = state.rate(&authed.key_id);
+    let (over, headers) = state.rate(&authed.key_id).await;
     let mut res = if let Some(over) = over {
         // 401 still comes before 429 for a key revoked since it was cached.
         if check.is_owed() {

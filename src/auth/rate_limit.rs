@@ -31,7 +31,8 @@ pub struct Limits {
 const WINDOWS: [u32; 3] = [60, 3600, 86_400];
 
 impl Limits {
-    fn of(&self) -> [u32; 3] {
+    /// The limits, shortest window first.
+    pub fn of(&self) -> [u32; 3] {
         [self.per_minute, self.per_hour, self.per_day]
     }
 
@@ -98,6 +99,67 @@ fn live(limits: [u32; 3], counts: &Counts, now: i64) -> bool {
     (0..3).any(|i| limits[i] > 0 && counts[i].1 > 0 && counts[i].0 == window_start(now, WINDOWS[i]))
 }
 
+/// The starts (Unix seconds) of the windows that hold `t`, shortest first.
+pub fn window_starts(t: i64) -> [i64; 3] {
+    [
+        window_start(t, WINDOWS[0]),
+        window_start(t, WINDOWS[1]),
+        window_start(t, WINDOWS[2]),
+    ]
+}
+
+/// The decision for a request at `t` when each window already holds `used` requests (of the
+/// windows of [`window_starts`]): refused if a limited window is exhausted (the longest
+/// such), else counted, with the window its headers describe. Engine-neutral: the
+/// in-process limiter and the shared one kept in PostgreSQL both decide with it.
+pub fn decide(limits: Limits, used: [u32; 3], t: i64) -> Decision {
+    let limits = limits.of();
+    if limits == [0; 3] {
+        return Decision {
+            shown: None,
+            over: None,
+        };
+    }
+    let starts = window_starts(t);
+    let status = |i: usize, remaining: u32| WindowStatus {
+        limit: limits[i],
+        remaining,
+        reset: at(starts[i] + i64::from(WINDOWS[i])),
+        window_secs: WINDOWS[i],
+    };
+    let mut exhausted = None;
+    for i in (0..3).filter(|&i| limits[i] > 0) {
+        if used[i] >= limits[i] {
+            exhausted = Some(i); // the longest exhausted window wins
+        }
+    }
+    if let Some(i) = exhausted {
+        let shown = status(i, 0);
+        let retry_after = (shown.reset.timestamp() - t).max(1);
+        return Decision {
+            shown: Some(shown),
+            over: Some(u64::try_from(retry_after).unwrap_or(1)),
+        };
+    }
+    // SPEC §4: the headers describe the minute window (the shortest limited one), unless
+    // a longer window is the one exhausted: then that one.
+    let mut shown: Option<WindowStatus> = None;
+    let mut exhausted: Option<WindowStatus> = None;
+    for i in (0..3).filter(|&i| limits[i] > 0) {
+        let s = status(i, limits[i] - used[i] - 1);
+        if shown.is_none() {
+            shown = Some(s);
+        }
+        if s.remaining == 0 {
+            exhausted = Some(s);
+        }
+    }
+    Decision {
+        shown: exhausted.or(shown),
+        over: None,
+    }
+}
+
 impl RateLimiter {
     pub fn new(limits: Limits) -> Self {
         Self {
@@ -140,52 +202,20 @@ impl RateLimiter {
                 over: None,
             };
         };
-        let status = |i: usize, remaining: u32, start: i64| WindowStatus {
-            limit: limits[i],
-            remaining,
-            reset: at(start + i64::from(WINDOWS[i])),
-            window_secs: WINDOWS[i],
-        };
+        let starts = window_starts(t);
         let mut used = [0u32; 3];
-        let mut starts = [0i64; 3];
-        let mut exhausted = None;
-        for i in (0..3).filter(|&i| limits[i] > 0) {
-            starts[i] = window_start(t, WINDOWS[i]);
-            used[i] = if counts[i].0 == starts[i] {
-                counts[i].1
-            } else {
-                0
-            };
-            if used[i] >= limits[i] {
-                exhausted = Some(i); // the longest exhausted window wins
+        for i in 0..3 {
+            if counts[i].0 == starts[i] {
+                used[i] = counts[i].1;
             }
         }
-        if let Some(i) = exhausted {
-            let shown = status(i, 0, starts[i]);
-            let retry_after = (shown.reset.timestamp() - t).max(1);
-            return Decision {
-                shown: Some(shown),
-                over: Some(u64::try_from(retry_after).unwrap_or(1)),
-            };
-        }
-        // SPEC §4: the headers describe the minute window (the shortest limited one), unless
-        // a longer window is the one exhausted: then that one.
-        let mut shown: Option<WindowStatus> = None;
-        let mut exhausted: Option<WindowStatus> = None;
-        for i in (0..3).filter(|&i| limits[i] > 0) {
-            counts[i] = (starts[i], used[i] + 1);
-            let s = status(i, limits[i] - used[i] - 1, starts[i]);
-            if shown.is_none() {
-                shown = Some(s);
-            }
-            if s.remaining == 0 {
-                exhausted = Some(s);
+        let decision = decide(self.limits, used, t);
+        if decision.over.is_none() {
+            for i in (0..3).filter(|&i| limits[i] > 0) {
+                counts[i] = (starts[i], used[i] + 1);
             }
         }
-        Decision {
-            shown: exhausted.or(shown),
-            over: None,
-        }
+        decision
     }
 
     /// Forgets keys whose counts all belong to windows that have ended.
@@ -193,6 +223,11 @@ impl RateLimiter {
         let limits = self.limits.of();
         let t = now.timestamp();
         self.keys().retain(|_, c| live(limits, c, t));
+    }
+
+    /// The limits counted against.
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     /// How many keys are remembered.

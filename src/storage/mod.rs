@@ -13,6 +13,7 @@ pub mod keys;
 pub mod members;
 pub mod orgs;
 mod pg;
+pub mod rate;
 pub mod search;
 pub mod seed;
 pub mod sql;
