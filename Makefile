@@ -8,9 +8,12 @@ SCALE ?= 100k
 run:
 	$(CARGO) run --release --bin invois -- serve --demo
 
-## test: the whole test suite (unit + integration, one test binary for the API)
+## test: the whole test suite (unit + integration, one test binary for the API) on SQLite, then
+## the API test binary again (no rebuild) on a throwaway PostgreSQL cluster (tests/pg/cluster.sh;
+## skipped without PostgreSQL's server binaries, a failure with CI=true)
 test:
 	$(CARGO) test --all-targets
+	bash tests/pg/cluster.sh --if-missing=skip --proof target/pg-run.proof $(CARGO) test --test api
 
 ## check: formatting, clippy with warnings as errors, and the tests (what CI runs)
 check: fmt clippy test

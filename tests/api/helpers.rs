@@ -1,10 +1,12 @@
-//! `spawn_app()`: the real server on port 0 with its own temporary SQLite file, and a
-//! `TestApp` that talks HTTP to it.
+//! `spawn_app()`: the real server on port 0 with its own temporary SQLite file — or, when
+//! `TEST_INVOIS_PG` names a PostgreSQL server (`make test`'s second run, tests/pg/cluster.sh),
+//! its own fresh PostgreSQL database there — and a `TestApp` that talks HTTP to it.
 
 use std::net::TcpListener;
+use std::path::Path;
 
 use invois::auth::{self, Scope};
-use invois::config::Config;
+use invois::config::{Config, DatabaseConfig};
 use invois::startup::Application;
 use invois::storage::{self, Db};
 use reqwest::{Method, Response};
@@ -19,6 +21,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub handle: actix_web::dev::ServerHandle,
     pub dir: tempfile::TempDir,
+    /// On the PostgreSQL run, this server's own database, dropped with the `TestApp`.
+    pub pg_database: Option<TestDatabase>,
 }
 
 /// A server with default settings.
@@ -31,6 +35,19 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = Config::default();
     config.database.path = dir.path().join("test.db");
+    let pg_database = match postgres_base_url() {
+        Some(base) => {
+            let url = {
+                let base = base.clone();
+                tokio::task::spawn_blocking(move || create_database(&base))
+                    .await
+                    .expect("join")
+            };
+            config.database.url.clone_from(&url);
+            Some(TestDatabase { base, url })
+        }
+        None => None,
+    };
     config.server.bind = "127.0.0.1:0".into();
     config.server.workers = 2;
     // Generous by default so that tests about other things never meet a 429.
@@ -55,6 +72,104 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         client: reqwest::Client::new(),
         handle,
         dir,
+        pg_database,
+    }
+}
+
+/// The PostgreSQL server this run tests against (`TEST_INVOIS_PG`, set by tests/pg/cluster.sh),
+/// if any.
+fn postgres_base_url() -> Option<String> {
+    std::env::var("TEST_INVOIS_PG")
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+/// Whether this run tests the PostgreSQL engine (every `spawn_app` gets a database there).
+pub fn on_postgres() -> bool {
+    postgres_base_url().is_some()
+}
+
+/// On PostgreSQL, the URL of a new empty database (for tests that start two instances on one
+/// database or run the CLI); `None` on SQLite. Blocks, on a thread of its own, so that it works
+/// in plain `#[test]`s and inside a runtime alike.
+pub fn fresh_database_url() -> Option<String> {
+    let base = postgres_base_url()?;
+    Some(
+        std::thread::spawn(move || create_database(&base))
+            .join()
+            .expect("create database"),
+    )
+}
+
+/// `CREATE DATABASE "t_<random hex>"` on the server at `base`; returns `base` with that
+/// database's name. Blocking (the `postgres` crate's client): call it off the async executor.
+fn create_database(base: &str) -> String {
+    let name = format!("t_{:016x}", rand::random::<u64>());
+    let mut client = postgres::Client::connect(base, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("connect to TEST_INVOIS_PG ({base}): {e}"));
+    client
+        .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+        .unwrap_or_else(|e| panic!("create database {name}: {e}"));
+    with_database(base, &name)
+}
+
+/// A database `spawn_app` made on the PostgreSQL run. Dropping it drops the database (WITH
+/// (FORCE), on a thread of its own, best effort), so that a run of the suite does not leave
+/// hundreds of ~8 MB databases behind until the cluster goes.
+pub struct TestDatabase {
+    base: String,
+    pub url: String,
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let base = std::mem::take(&mut self.base);
+        let Some(name) = self
+            .url
+            .split('?')
+            .next()
+            .and_then(|u| u.rsplit('/').next())
+        else {
+            return;
+        };
+        let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+        std::thread::spawn(move || {
+            if let Ok(mut client) = postgres::Client::connect(&base, postgres::NoTls) {
+                let _ = client.batch_execute(&sql);
+            }
+        });
+    }
+}
+
+/// `url` with its database (the path) replaced by `name`, keeping any `?query`.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (rest, query) = match url.split_once('?') {
+        Some((rest, query)) => (rest, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let authority_at = rest.find("://").map_or(0, |i| i + 3);
+    let end = rest[authority_at..]
+        .find('/')
+        .map_or(rest.len(), |i| authority_at + i);
+    format!("{}/{name}{query}", &rest[..end])
+}
+
+/// The `invois` command-line arguments that select `db`'s engine and database:
+/// `["--database-url", url]` on PostgreSQL, `["--db", path]` on SQLite.
+pub fn engine_args(db: &DatabaseConfig) -> Vec<String> {
+    if db.url.is_empty() {
+        vec!["--db".into(), db.path.to_string_lossy().into_owned()]
+    } else {
+        vec!["--database-url".into(), db.url.clone()]
+    }
+}
+
+/// The arguments selecting a new empty database for the `invois` binary: a fresh PostgreSQL
+/// database on PostgreSQL runs, else the SQLite file `sqlite_path`.
+pub fn fresh_engine_args(sqlite_path: &Path) -> Vec<String> {
+    match fresh_database_url() {
+        Some(url) => vec!["--database-url".into(), url],
+        None => vec!["--db".into(), sqlite_path.to_string_lossy().into_owned()],
     }
 }
 
@@ -73,6 +188,11 @@ pub async fn create_key_in(db: &Db, scopes: &[Scope], days: Option<u32>) -> Stri
 }
 
 impl TestApp {
+    /// The `invois` arguments that select this server's database (see [`engine_args`]).
+    pub fn engine_args(&self) -> Vec<String> {
+        engine_args(&self.config.database)
+    }
+
     pub fn url(&self, path: &str) -> String {
         if path.starts_with('/')
             && !path.starts_with("/api")

@@ -5,6 +5,7 @@ mod auth;
 mod cli;
 mod cors;
 mod cursors;
+mod engines;
 mod errors;
 mod etags;
 mod events;
