@@ -31,8 +31,8 @@ pub fn list(
 ) -> Result<Vec<Event>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, type, actor_key_id, subject_id, changes, created_at FROM events \
-         WHERE (?1 IS NULL OR type = ?1) AND (?2 IS NULL OR subject_id = ?2) \
-         AND (?3 IS NULL OR seq < (SELECT seq FROM events WHERE id = ?3)) ORDER BY seq DESC LIMIT ?4",
+         WHERE (CAST(?1 AS TEXT) IS NULL OR type = ?1) AND (CAST(?2 AS TEXT) IS NULL OR subject_id = ?2) \
+         AND (CAST(?3 AS TEXT) IS NULL OR seq < (SELECT seq FROM events WHERE id = ?3)) ORDER BY seq DESC LIMIT ?4",
     )?;
     let rows = stmt
         .query_map(params![kind, subject, after, i64::from(limit)], |r| {
