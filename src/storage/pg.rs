@@ -30,6 +30,10 @@ const WRITE_LOCK: i64 = 0x696e_766f_6973; // "invois"
 /// The advisory lock of the migration step (instances starting together migrate once).
 const MIGRATE_LOCK: i64 = 0x696e_766f_6974;
 
+/// How long a session may sit idle inside a transaction before the server ends it (our
+/// transactions never wait on anything but the database; only a stalled process does).
+const IDLE_IN_TRANSACTION_MS: u64 = 60_000;
+
 /// The connection manager of the pool: connects with TLS as the URL's `sslmode` asks, and
 /// sets each session's statement timeout and time zone.
 struct Manager {
@@ -44,9 +48,10 @@ impl r2d2::ManageConnection for Manager {
 
     fn connect(&self) -> Result<PgClient, postgres::Error> {
         let mut client = self.config.connect(self.tls.clone())?;
+        // A session stalled inside a transaction would hold the write lock: the server ends it.
         client.batch_execute(&format!(
-            "SET statement_timeout = {}; SET TIME ZONE 'UTC'",
-            self.statement_timeout_ms
+            "SET statement_timeout = {}; SET idle_in_transaction_session_timeout = {}; SET TIME ZONE 'UTC'",
+            self.statement_timeout_ms, IDLE_IN_TRANSACTION_MS
         ))?;
         Ok(PgClient::new(client))
     }

@@ -27,4 +27,5 @@ mod scopes;
 mod search;
 mod seeds;
 mod tiers;
+mod transfer_engines;
 mod users;

@@ -4,7 +4,7 @@
 # Runs CMD against a throwaway PostgreSQL cluster, then removes the cluster:
 #   1. finds the server binaries: the newest /usr/lib/postgresql/*/bin (Debian's `postgresql`
 #      package), else `pg_config --bindir`, else initdb on PATH;
-#   2. initdb into a fresh temp dir (trust auth, superuser `postgres`, UTF8, C locale) — as the
+#   2. initdb into a fresh temp dir (trust auth, superuser `postgres`, UTF8, C.UTF-8 locale when present, else C) — as the
 #      `postgres` OS user via runuser when run as root (PostgreSQL refuses to run as root),
 #      otherwise as the current user;
 #   3. starts it with pg_ctl on 127.0.0.1 and a free port, unix sockets and the server log
@@ -107,8 +107,12 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 if [ "${#as_pg[@]}" -gt 0 ]; then chown postgres: "$dir"; fi
+# C.UTF-8 where the system has it: a UTF-8 LC_CTYPE lets pg_trgm index non-ASCII letters
+# (sql/postgres/README.md); the columns' collation is "C" either way.
+locale=C
+if locale -a 2>/dev/null | grep -qix 'c\.utf-\?8'; then locale=C.UTF-8; fi
 if ! "${as_pg[@]}" "$bindir/initdb" -D "$dir/data" --auth=trust -U postgres --encoding=UTF8 \
-  --locale=C --no-sync >"$dir/initdb.log" 2>&1; then
+  --locale="$locale" --no-sync >"$dir/initdb.log" 2>&1; then
   echo "cluster.sh: initdb failed:" >&2
   tail -n 20 "$dir/initdb.log" >&2
   exit 1
