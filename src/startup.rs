@@ -327,6 +327,12 @@ impl Application {
         });
     }
 
+    /// Starts draining as a stop signal does (every response closes its connection and
+    /// `/readyz` answers 503), without stopping: for tests and embedders.
+    pub fn begin_drain(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
     /// A handle that stops the server gracefully.
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()

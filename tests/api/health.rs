@@ -18,6 +18,33 @@ async fn readyz_checks_the_database() {
     assert_eq!(v, serde_json::json!({"status": "ready", "database": "ok"}));
 }
 
+/// While the server drains after SIGTERM, `/readyz` says so (503), so that a proxy or load
+/// balancer in front of several instances takes this one out of rotation.
+#[tokio::test]
+async fn a_draining_server_is_not_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = invois::config::Config::default();
+    config.database.path = dir.path().join("drain.db");
+    config.server.workers = 1;
+    let db = invois::storage::open(&config.database).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let app = invois::startup::Application::with_listener(&config, db, listener).unwrap();
+    let url = format!("http://127.0.0.1:{}/readyz", app.port());
+    app.begin_drain();
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    let res = reqwest::get(&url).await.unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["connection"], "close");
+    let v: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"error": "Service Unavailable", "code": "service_unavailable",
+                           "message": "The server is shutting down"})
+    );
+    handle.stop(true).await;
+}
+
 #[tokio::test]
 async fn an_unknown_route_is_a_json_404() {
     let app = spawn_app().await;

@@ -17,6 +17,7 @@ mod lifecycle;
 mod members;
 mod openapi;
 mod organizations;
+mod pg_outage;
 mod props;
 mod python_client;
 mod rate_limits;
