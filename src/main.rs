@@ -631,6 +631,7 @@ fn keys_cmd(cfg: &Config, command: KeysCommand) -> Result<(), Fail> {
             let list = db.read_blocking(keys::list)?;
             drop(db);
             if json {
+                let list: Vec<invois::model::KeyInfo> = list.into_iter().map(Into::into).collect();
                 let text = serde_json::to_string(&list)
                     .map_err(|e| Fail::Other(format!("cannot render the list: {e}")))?;
                 return say!("{text}");
@@ -705,7 +706,7 @@ fn keys_cmd(cfg: &Config, command: KeysCommand) -> Result<(), Fail> {
 /// A new key: with `json`, exactly one object in the API's field order (`NewKey`) and
 /// nothing else; otherwise for a person.
 fn print_new_key(
-    info: invois::model::KeyInfo,
+    info: invois::storage::records::KeyInfo,
     plain: auth::PlainKey,
     json: bool,
 ) -> Result<(), Fail> {
@@ -829,7 +830,7 @@ fn open_for_serving(cfg: &Config, demo: bool) -> Result<Db, Fail> {
 
 fn demo_banner(
     cfg: &Config,
-    info: &invois::model::KeyInfo,
+    info: &invois::storage::records::KeyInfo,
     plain: &auth::PlainKey,
 ) -> Result<(), Fail> {
     let bind = &cfg.server.bind;

@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::storage::records;
+
 /// A user's global role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -392,6 +394,228 @@ pub struct Event {
     /// The fields that changed.
     pub changes: Vec<String>,
     pub created_at: String,
+}
+
+// What storage reads, as the API shows it: field by field, nothing added or dropped.
+
+impl From<records::TierSummary> for TierSummary {
+    fn from(t: records::TierSummary) -> Self {
+        Self {
+            id: t.id,
+            name: t.name,
+            features: t.features,
+        }
+    }
+}
+
+impl From<records::TierLimits> for TierLimits {
+    fn from(l: records::TierLimits) -> Self {
+        Self {
+            max_users: l.max_users,
+            max_storage: l.max_storage,
+            api_calls_per_month: l.api_calls_per_month,
+        }
+    }
+}
+
+impl From<records::TierDetail> for TierDetail {
+    fn from(t: records::TierDetail) -> Self {
+        Self {
+            id: t.id,
+            name: t.name,
+            features: t.features,
+            limits: t.limits.into(),
+        }
+    }
+}
+
+impl From<records::Tier> for Tier {
+    fn from(t: records::Tier) -> Self {
+        Self {
+            id: t.id,
+            name: t.name,
+            features: t.features,
+            limits: t.limits.into(),
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+        }
+    }
+}
+
+impl From<records::OrgSummary> for OrgSummary {
+    fn from(o: records::OrgSummary) -> Self {
+        Self {
+            id: o.id,
+            name: o.name,
+            slug: o.slug,
+            logo: o.logo,
+            member_count: o.member_count,
+            premium_tier: o.premium_tier.map(Into::into),
+            created_at: o.created_at,
+            updated_at: o.updated_at,
+        }
+    }
+}
+
+impl From<records::MembershipBrief> for MembershipBrief {
+    fn from(m: records::MembershipBrief) -> Self {
+        Self {
+            id: m.id,
+            role: m.role,
+            created_at: m.created_at,
+        }
+    }
+}
+
+impl From<records::UserOrganization> for UserOrganization {
+    fn from(o: records::UserOrganization) -> Self {
+        Self {
+            id: o.id,
+            name: o.name,
+            slug: o.slug,
+            logo: o.logo,
+            member_count: o.member_count,
+            premium_tier: o.premium_tier.map(Into::into),
+            membership: o.membership.into(),
+            created_at: o.created_at,
+            updated_at: o.updated_at,
+        }
+    }
+}
+
+impl From<records::UserBrief> for UserBrief {
+    fn from(u: records::UserBrief) -> Self {
+        Self {
+            id: u.id,
+            name: u.name,
+            email: u.email,
+        }
+    }
+}
+
+impl From<records::OrgMember> for OrgMember {
+    fn from(m: records::OrgMember) -> Self {
+        Self {
+            id: m.id,
+            user_id: m.user_id,
+            role: m.role,
+            user: m.user.into(),
+            created_at: m.created_at,
+        }
+    }
+}
+
+impl From<records::OrgDetail> for OrgDetail {
+    fn from(o: records::OrgDetail) -> Self {
+        Self {
+            id: o.id,
+            name: o.name,
+            slug: o.slug,
+            logo: o.logo,
+            member_count: o.member_count,
+            premium_tier: o.premium_tier.map(Into::into),
+            members: o.members.into_iter().map(Into::into).collect(),
+            created_at: o.created_at,
+            updated_at: o.updated_at,
+        }
+    }
+}
+
+impl From<records::Membership> for Membership {
+    fn from(m: records::Membership) -> Self {
+        Self {
+            id: m.id,
+            user_id: m.user_id,
+            organization_id: m.organization_id,
+            role: m.role,
+            user: m.user.into(),
+            created_at: m.created_at,
+        }
+    }
+}
+
+impl From<records::OrgBrief> for OrgBrief {
+    fn from(o: records::OrgBrief) -> Self {
+        Self {
+            id: o.id,
+            name: o.name,
+            slug: o.slug,
+        }
+    }
+}
+
+impl From<records::UserMember> for UserMember {
+    fn from(m: records::UserMember) -> Self {
+        Self {
+            id: m.id,
+            organization_id: m.organization_id,
+            role: m.role,
+            created_at: m.created_at,
+            organization: m.organization.into(),
+        }
+    }
+}
+
+impl From<records::User> for User {
+    fn from(u: records::User) -> Self {
+        Self {
+            id: u.id,
+            name: u.name,
+            first_name: u.first_name,
+            last_name: u.last_name,
+            email: u.email,
+            phone: u.phone,
+            dob: u.dob,
+            role: u.role,
+            members: u.members.into_iter().map(Into::into).collect(),
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        }
+    }
+}
+
+impl From<records::UserSummary> for UserSummary {
+    fn from(u: records::UserSummary) -> Self {
+        Self {
+            id: u.id,
+            name: u.name,
+            first_name: u.first_name,
+            last_name: u.last_name,
+            email: u.email,
+            phone: u.phone,
+            role: u.role,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        }
+    }
+}
+
+impl From<records::KeyInfo> for KeyInfo {
+    fn from(k: records::KeyInfo) -> Self {
+        Self {
+            id: k.id,
+            name: k.name,
+            scopes: k.scopes,
+            created_at: k.created_at,
+            expires_at: k.expires_at,
+            revoked_at: k.revoked_at,
+            last_used_at: k.last_used_at,
+            replaced_by: k.replaced_by,
+        }
+    }
+}
+
+impl From<records::Event> for Event {
+    fn from(e: records::Event) -> Self {
+        Self {
+            id: e.id,
+            kind: e.kind,
+            actor_key_id: e.actor_key_id,
+            subject_id: e.subject_id,
+            changes: e.changes,
+            created_at: e.created_at,
+        }
+    }
 }
 
 #[cfg(test)]

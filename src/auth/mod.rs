@@ -9,8 +9,8 @@ use argon2::Argon2;
 use rand::RngCore;
 
 use crate::error::{ApiError, Result};
-use crate::model::KeyInfo;
 use crate::storage::keys;
+use crate::storage::records::KeyInfo;
 use crate::storage::KeyCheck;
 
 pub use guard::{scope, AuthState, Authed, Need};

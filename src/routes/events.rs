@@ -69,7 +69,10 @@ pub async fn list(
                 per,
             )?)
         })
-        .await?;
+        .await?
+        .into_iter()
+        .map(Event::from)
+        .collect::<Vec<_>>();
     let next_cursor = if data.len() == per as usize {
         data.last().map(|e| e.id.clone())
     } else {

@@ -9,7 +9,8 @@ use super::{create_with, created, no_content, ok_json, IdemKey, Keep, NoQuery, A
 use crate::auth::{self, scope, AuthState, KeySource, Need, Scope};
 use crate::domain::fields::{Fields, Patch};
 use crate::error::{ApiError, ErrorBody, Result};
-use crate::model::KeyInfo;
+use crate::model;
+use crate::storage::records::KeyInfo;
 use crate::storage::{events, keys, Conflict, Db, DbError, KeyCheck};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -86,7 +87,7 @@ pub struct NewKey {
 /// Keys listed (never secrets).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct KeyList {
-    pub data: Vec<KeyInfo>,
+    pub data: Vec<model::KeyInfo>,
 }
 
 /// List API keys.
@@ -95,7 +96,9 @@ pub struct KeyList {
     security(("api_key" = ["admin"])))]
 pub async fn list(key: Need<scope::Admin>, _: NoQuery, db: web::Data<Db>) -> Result<HttpResponse> {
     let data = db.read(&key.check, keys::list).await?;
-    ok_json(&KeyList { data })
+    ok_json(&KeyList {
+        data: data.into_iter().map(model::KeyInfo::from).collect(),
+    })
 }
 
 /// Create an API key.

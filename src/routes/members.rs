@@ -113,7 +113,11 @@ pub async fn list(
                 )?)
             })
             .await?;
-        return super::cursor_page(data, next_cursor, page.per_page);
+        return super::cursor_page(
+            data.into_iter().map(Membership::from).collect(),
+            next_cursor,
+            page.per_page,
+        );
     }
     let (rows, total) = db
         .read(&key.check, move |c| -> Result<_> {
@@ -128,7 +132,10 @@ pub async fn list(
         })
         .await?;
     let meta = PageMeta::new(total, page.per_page, page.page, rows.len());
-    ok_json(&Page { data: rows, meta })
+    ok_json(&Page {
+        data: rows.into_iter().map(Membership::from).collect(),
+        meta,
+    })
 }
 
 /// Get a membership.
@@ -149,7 +156,9 @@ pub async fn get(
     let m = db
         .read(&key.check, move |c| {
             let org = org_of(c, &id)?;
-            members::get(c, &org, &mid)?.ok_or_else(|| ApiError::not_found("Membership"))
+            members::get(c, &org, &mid)?
+                .map(Membership::from)
+                .ok_or_else(|| ApiError::not_found("Membership"))
         })
         .await?;
     resource(&req, &m)
@@ -198,6 +207,7 @@ pub async fn add(
         let mid = members::create(tx, &org, &user_id, &role, now)?;
         events::record(tx, "membership.created", Some(&actor), &mid, &[], now)?;
         let m = members::get(tx, &org, &mid)?
+            .map(Membership::from)
             .ok_or_else(|| ApiError::Internal("created membership vanished".into()))?;
         created(format!("{API}/organizations/{org}/members/{mid}"), &m)
     })
@@ -261,8 +271,9 @@ async fn update(
     let m = db
         .write(&key.check, move |tx| {
             let org = org_of(tx, &id)?;
-            let cur =
-                members::get(tx, &org, &mid)?.ok_or_else(|| ApiError::not_found("Membership"))?;
+            let cur = members::get(tx, &org, &mid)?
+                .map(Membership::from)
+                .ok_or_else(|| ApiError::not_found("Membership"))?;
             check_if_match(im.as_deref(), &cur)?;
             if members::set_role(tx, &org, &mid, &role)? == Some(true) {
                 events::record(
@@ -274,7 +285,9 @@ async fn update(
                     &domain::now(),
                 )?;
             }
-            members::get(tx, &org, &mid)?.ok_or_else(|| ApiError::not_found("Membership"))
+            members::get(tx, &org, &mid)?
+                .map(Membership::from)
+                .ok_or_else(|| ApiError::not_found("Membership"))
         })
         .await?;
     resource(&req, &m)
@@ -299,7 +312,9 @@ pub async fn delete(
     let actor = key.key_id.clone();
     db.write(&key.check, move |tx| -> Result<_> {
         let org = org_of(tx, &id)?;
-        let cur = members::get(tx, &org, &mid)?.ok_or_else(|| ApiError::not_found("Membership"))?;
+        let cur = members::get(tx, &org, &mid)?
+            .map(Membership::from)
+            .ok_or_else(|| ApiError::not_found("Membership"))?;
         check_if_match(im.as_deref(), &cur)?;
         members::delete(tx, &org, &mid)?;
         events::record(

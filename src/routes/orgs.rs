@@ -164,7 +164,11 @@ pub async fn list(
                 orgs::list_after(c, p.query.as_deref(), &pos, page.per_page)
             })
             .await?;
-        return super::cursor_page(data, next_cursor, page.per_page);
+        return super::cursor_page(
+            data.into_iter().map(OrgSummary::from).collect(),
+            next_cursor,
+            page.per_page,
+        );
     }
     let anchors = db.org_order_cache();
     let (rows, total) = db
@@ -173,7 +177,10 @@ pub async fn list(
         })
         .await?;
     let meta = PageMeta::new(total, page.per_page, page.page, rows.len());
-    ok_json(&Page { data: rows, meta })
+    ok_json(&Page {
+        data: rows.into_iter().map(OrgSummary::from).collect(),
+        meta,
+    })
 }
 
 /// Get an organization by id or slug (seed 001).
@@ -195,7 +202,7 @@ pub async fn get(
     let view = db
         .read(&key.check, move |c| -> Result<_> {
             orgs::detail_view(c, &id, &cache, |org| {
-                let (body, etag) = super::render(org)?;
+                let (body, etag) = super::render(&OrgDetail::from(org))?;
                 Ok(crate::storage::cache::DetailView {
                     body: body.into(),
                     etag,
@@ -233,6 +240,7 @@ pub async fn create_org(
         let id = orgs::create(tx, &new, now)?;
         events::record(tx, "organization.created", Some(&actor), &id, &[], now)?;
         let org = orgs::get_detail(tx, &id)?
+            .map(OrgDetail::from)
             .ok_or_else(|| ApiError::Internal("created organization vanished".into()))?;
         created(format!("{API}/organizations/{id}"), &org)
     })
@@ -296,8 +304,9 @@ async fn update(
     let actor = key.key_id.clone();
     let org: OrgDetail = db
         .write(&key.check, move |tx| {
-            let cur =
-                orgs::get_detail(tx, &id)?.ok_or_else(|| ApiError::not_found("Organization"))?;
+            let cur = orgs::get_detail(tx, &id)?
+                .map(OrgDetail::from)
+                .ok_or_else(|| ApiError::not_found("Organization"))?;
             check_if_match(im.as_deref(), &cur)?;
             let now = domain::now();
             let changed = orgs::update(tx, &cur.id, &u, &now)?.unwrap_or_default();
@@ -311,7 +320,9 @@ async fn update(
                     &now,
                 )?;
             }
-            orgs::get_detail(tx, &cur.id)?.ok_or_else(|| ApiError::not_found("Organization"))
+            orgs::get_detail(tx, &cur.id)?
+                .map(OrgDetail::from)
+                .ok_or_else(|| ApiError::not_found("Organization"))
         })
         .await?;
     resource(&req, &org)
@@ -335,7 +346,9 @@ pub async fn delete(
     let im = if_match(&req);
     let actor = key.key_id.clone();
     db.write(&key.check, move |tx| -> Result<_> {
-        let cur = orgs::get_detail(tx, &id)?.ok_or_else(|| ApiError::not_found("Organization"))?;
+        let cur = orgs::get_detail(tx, &id)?
+            .map(OrgDetail::from)
+            .ok_or_else(|| ApiError::not_found("Organization"))?;
         check_if_match(im.as_deref(), &cur)?;
         let now = domain::now();
         // The memberships go with it: record them as users::delete does.

@@ -207,7 +207,10 @@ pub async fn list(
     let page = p.page;
     let (rows, total) = db.read(&key.check, move |c| tiers::list(c, page)).await?;
     let meta = PageMeta::new(total, page.per_page, page.page, rows.len());
-    ok_json(&Page { data: rows, meta })
+    ok_json(&Page {
+        data: rows.into_iter().map(Tier::from).collect(),
+        meta,
+    })
 }
 
 /// Get a premium tier.
@@ -228,6 +231,7 @@ pub async fn get(
     let t = db
         .read(&key.check, move |c| tiers::get(c, &id))
         .await?
+        .map(Tier::from)
         .ok_or_else(|| ApiError::not_found("Premium tier"))?;
     resource(&req, &t)
 }
@@ -257,6 +261,7 @@ pub async fn create_tier(
         let id = tiers::create(tx, &t, now)?;
         events::record(tx, "tier.created", Some(&actor), &id, &[], now)?;
         let tier = tiers::get(tx, &id)?
+            .map(Tier::from)
             .ok_or_else(|| ApiError::Internal("created tier vanished".into()))?;
         created(format!("{API}/tiers/{id}"), &tier)
     })
@@ -318,14 +323,18 @@ async fn update(
     let actor = key.key_id.clone();
     let tier = db
         .write(&key.check, move |tx| {
-            let cur = tiers::get(tx, &id)?.ok_or_else(|| ApiError::not_found("Premium tier"))?;
+            let cur = tiers::get(tx, &id)?
+                .map(Tier::from)
+                .ok_or_else(|| ApiError::not_found("Premium tier"))?;
             check_if_match(im.as_deref(), &cur)?;
             let now = domain::now();
             let changed = tiers::update(tx, &id, &t, &now)?.unwrap_or_default();
             if !changed.is_empty() {
                 events::record(tx, "tier.updated", Some(&actor), &id, &changed, &now)?;
             }
-            tiers::get(tx, &id)?.ok_or_else(|| ApiError::not_found("Premium tier"))
+            tiers::get(tx, &id)?
+                .map(Tier::from)
+                .ok_or_else(|| ApiError::not_found("Premium tier"))
         })
         .await?;
     resource(&req, &tier)
@@ -350,7 +359,9 @@ pub async fn delete(
     let im = if_match(&req);
     let actor = key.key_id.clone();
     db.write(&key.check, move |tx| -> Result<_> {
-        let cur = tiers::get(tx, &id)?.ok_or_else(|| ApiError::not_found("Premium tier"))?;
+        let cur = tiers::get(tx, &id)?
+            .map(Tier::from)
+            .ok_or_else(|| ApiError::not_found("Premium tier"))?;
         check_if_match(im.as_deref(), &cur)?;
         tiers::delete(tx, &id)?;
         Ok(events::record(

@@ -238,6 +238,7 @@ pub async fn create_user(
         let id = users::create(tx, &new, now)?;
         events::record(tx, "user.created", Some(&actor), &id, &[], now)?;
         let user = users::get(tx, &id)?
+            .map(User::from)
             .ok_or_else(|| ApiError::Internal("created user vanished".into()))?;
         created(format!("{API}/users/{id}"), &user)
     })
@@ -283,7 +284,11 @@ pub async fn list(
                 )
             })
             .await?;
-        return super::cursor_page(data, next_cursor, page.per_page);
+        return super::cursor_page(
+            data.into_iter().map(UserSummary::from).collect(),
+            next_cursor,
+            page.per_page,
+        );
     }
     let (rows, total) = db
         .read(&key.check, move |c| {
@@ -291,7 +296,10 @@ pub async fn list(
         })
         .await?;
     let meta = PageMeta::new(total, page.per_page, page.page, rows.len());
-    ok_json(&Page { data: rows, meta })
+    ok_json(&Page {
+        data: rows.into_iter().map(UserSummary::from).collect(),
+        meta,
+    })
 }
 
 /// Get a user with its memberships.
@@ -312,6 +320,7 @@ pub async fn get(
     let user = db
         .read(&key.check, move |c| users::get(c, &id))
         .await?
+        .map(User::from)
         .ok_or_else(|| ApiError::not_found("User"))?;
     resource(&req, &user)
 }
@@ -374,14 +383,18 @@ async fn update(
     let actor = key.key_id.clone();
     let user: User = db
         .write(&key.check, move |tx| {
-            let cur = users::get(tx, &id)?.ok_or_else(|| ApiError::not_found("User"))?;
+            let cur = users::get(tx, &id)?
+                .map(User::from)
+                .ok_or_else(|| ApiError::not_found("User"))?;
             check_if_match(im.as_deref(), &cur)?;
             let now = domain::now();
             let changed = users::update(tx, &id, &u, &now)?.unwrap_or_default();
             if !changed.is_empty() {
                 events::record(tx, "user.updated", Some(&actor), &id, &changed, &now)?;
             }
-            users::get(tx, &id)?.ok_or_else(|| ApiError::not_found("User"))
+            users::get(tx, &id)?
+                .map(User::from)
+                .ok_or_else(|| ApiError::not_found("User"))
         })
         .await?;
     resource(&req, &user)
@@ -405,7 +418,9 @@ pub async fn delete(
     let im = if_match(&req);
     let actor = key.key_id.clone();
     db.write(&key.check, move |tx| -> Result<_> {
-        let cur = users::get(tx, &id)?.ok_or_else(|| ApiError::not_found("User"))?;
+        let cur = users::get(tx, &id)?
+            .map(User::from)
+            .ok_or_else(|| ApiError::not_found("User"))?;
         check_if_match(im.as_deref(), &cur)?;
         let now = domain::now();
         for m in &cur.members {
@@ -448,7 +463,7 @@ pub async fn organizations(
         .await?;
     let n = i64::try_from(data.len()).unwrap_or(i64::MAX);
     ok_json(&UserOrganizations {
-        data,
+        data: data.into_iter().map(Into::into).collect(),
         meta: CountMeta { total: n, count: n },
     })
 }

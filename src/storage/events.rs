@@ -1,6 +1,6 @@
 //! The audit trail: one event per write, in the write's own transaction.
 
-use crate::model::Event;
+use crate::storage::records::Event;
 use crate::storage::sql::{params, Conn};
 use crate::storage::Result;
 

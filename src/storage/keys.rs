@@ -1,6 +1,6 @@
 //! API keys: only argon2id hashes of their secrets are stored.
 
-use crate::model::KeyInfo;
+use crate::storage::records::KeyInfo;
 use crate::storage::sql::{params, Conn, OptionalExtension, Row};
 use crate::storage::Result;
 

@@ -2,7 +2,7 @@
 
 use crate::storage::sql::{params, Conn, OptionalExtension, Row};
 
-use crate::model::{Membership, UserBrief};
+use crate::storage::records::{Membership, UserBrief};
 use crate::storage::search::Search;
 use crate::storage::PageReq;
 use crate::storage::{Conflict, DbError, Result};

@@ -14,6 +14,7 @@ pub mod members;
 pub mod orgs;
 mod pg;
 pub mod rate;
+pub mod records;
 pub mod search;
 pub mod seed;
 pub mod sql;

@@ -5,13 +5,13 @@ use std::sync::Mutex;
 use crate::storage::sql::{params, Conn, OptionalExtension, Row};
 
 use crate::domain::fold;
-use crate::model::{
-    MembershipBrief, OrgDetail, OrgMember, OrgSummary, TierSummary, UserBrief, UserOrganization,
-};
 use crate::storage::cache::{
     DetailCache, DetailView, OrgOrderCache, ANCHOR_EVERY, SEARCH_CACHE_ROWS,
 };
 use crate::storage::cursor::encode_cursor;
+use crate::storage::records::{
+    MembershipBrief, OrgDetail, OrgMember, OrgSummary, TierSummary, UserBrief, UserOrganization,
+};
 use crate::storage::search::{Search, SCAN_MIN};
 use crate::storage::{tiers, Conflict, DbError, Invalid, PageReq, Result};
 
@@ -336,7 +336,7 @@ pub fn detail_view<E: From<DbError>>(
     conn: &Conn<'_>,
     id_or_slug: &str,
     cache: &Mutex<DetailCache>,
-    render: impl FnOnce(&OrgDetail) -> Result<DetailView, E>,
+    render: impl FnOnce(OrgDetail) -> Result<DetailView, E>,
 ) -> Result<Option<std::sync::Arc<DetailView>>, E> {
     let lock = || {
         cache
@@ -355,7 +355,7 @@ pub fn detail_view<E: From<DbError>>(
     let Some(org) = get_detail(conn, id_or_slug)? else {
         return Ok(None);
     };
-    let view = std::sync::Arc::new(render(&org)?);
+    let view = std::sync::Arc::new(render(org)?);
     let mut c = lock();
     if c.version == Some(version) {
         c.insert(id_or_slug, view.clone());

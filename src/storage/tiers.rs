@@ -2,7 +2,7 @@
 
 use crate::storage::sql::{params, Conn, OptionalExtension, Row};
 
-use crate::model::{Tier, TierDetail, TierLimits};
+use crate::storage::records::{Tier, TierDetail, TierLimits};
 use crate::storage::PageReq;
 use crate::storage::{Conflict, DbError, Result};
 

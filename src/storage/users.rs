@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use crate::storage::sql::{params, params_from_iter, Conn, OptionalExtension, Row, Value};
 
 use crate::domain::fold;
-use crate::model::{OrgBrief, User, UserMember, UserSummary};
+use crate::storage::records::{OrgBrief, User, UserMember, UserSummary};
 use crate::storage::search::Search;
 use crate::storage::PageReq;
 use crate::storage::{Conflict, DbError, Result};
