@@ -281,7 +281,7 @@ impl CallerError for ApiError {
     }
 
     fn is_corruption(&self) -> bool {
-        matches!(self, Self::ServiceUnavailable(m) if m == crate::storage::health::CORRUPT)
+        matches!(self, Self::ServiceUnavailable(m) if m == crate::storage::error::CORRUPT)
     }
 }
 

@@ -7,8 +7,6 @@ use std::error::Error as StdError;
 
 use rusqlite::ErrorCode;
 
-use super::health;
-
 /// `Result` with [`DbError`] as the default error.
 pub type Result<T, E = DbError> = std::result::Result<T, E>;
 
@@ -148,6 +146,10 @@ impl From<postgres::Error> for DbError {
     }
 }
 
+/// The sentence a client gets while the database is corrupt (see `storage::health`).
+pub const CORRUPT: &str =
+    "The database file is corrupt; requests are refused until it is restored from a backup";
+
 /// What a client is told when PostgreSQL cannot be reached.
 pub const PG_UNREACHABLE: &str = "The database cannot be reached; retry later";
 
@@ -177,7 +179,7 @@ impl DbError {
 
 /// What storage needs to know of the error type a caller's closure returns from
 /// `Db::read`/`Db::write`: it takes storage's own errors in, and says whether it means the
-/// database cannot serve now (for readiness) or is corrupt (see [`health`]).
+/// database cannot serve now (for readiness) or is corrupt (see `storage::health`).
 pub trait CallerError: From<DbError> + Send + 'static {
     /// Whether the error means "the database cannot serve now".
     fn is_unavailable(&self) -> bool;
@@ -191,7 +193,7 @@ impl CallerError for DbError {
     }
 
     fn is_corruption(&self) -> bool {
-        matches!(self, Self::Unavailable { reason, .. } if reason == health::CORRUPT)
+        matches!(self, Self::Unavailable { reason, .. } if reason == CORRUPT)
     }
 }
 
@@ -211,7 +213,7 @@ pub fn unavailable_reason(e: &rusqlite::Error) -> Option<&'static str> {
         ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
             Some("The database is busy; retry shortly")
         }
-        ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => Some(health::CORRUPT),
+        ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => Some(CORRUPT),
         _ => None,
     }
 }

@@ -21,11 +21,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use super::{CallerError, DbError};
-
-/// The sentence a client gets while the database is corrupt.
-pub const CORRUPT: &str =
-    "The database file is corrupt; requests are refused until it is restored from a backup";
+use super::error::{CallerError, DbError, CORRUPT};
 
 /// What made the database untrustworthy.
 #[derive(Debug, Clone, PartialEq, Eq)]
