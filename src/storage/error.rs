@@ -54,6 +54,16 @@ pub enum DbError {
     Internal(String),
 }
 
+/// Why a database could not be opened; each says what to do.
+#[derive(Debug)]
+pub struct OpenError(pub String);
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Which rule a change would break.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Conflict {

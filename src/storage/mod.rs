@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod health;
 pub mod idempotency;
+pub mod key_check;
 pub mod keys;
 pub mod members;
 pub mod orgs;
@@ -25,10 +26,12 @@ pub mod users;
 mod writer;
 
 pub use error::{
-    unavailable_reason, unique_violation, CallerError, Conflict, DbError, Invalid, Result,
+    unavailable_reason, unique_violation, CallerError, Conflict, DbError, Invalid, OpenError,
+    Result,
 };
+pub use key_check::KeyCheck;
 pub use pg::redact as redact_url;
-pub use sql::{Conn, Engine};
+pub use sql::{schema_version, Conn, Engine};
 pub use sqlite::{migrations, open_migrated};
 
 use std::path::Path;
@@ -38,74 +41,10 @@ use std::sync::Arc;
 use crate::config::DatabaseConfig;
 use writer::TypedJob;
 
-/// The schema version this binary writes (both engines number their schema alike).
-pub fn schema_version() -> i64 {
-    3
-}
-
 /// A trigger-kept counter (`organizations`, `users`, `organizations_version`).
 pub fn counter(conn: &Conn<'_>, name: &str) -> Result<i64, DbError> {
     conn.prepare_cached("SELECT value FROM counters WHERE name = ?1")?
         .query_row([name], |r| r.get(0))
-}
-
-/// The revocation check of the API key a request is served for. Every database call made
-/// for a request takes it explicitly ([`Db::read`], [`Db::write`], [`Db::write_blocking`]):
-/// a write checks the key inside its own transaction, so a key revoked by anyone (the API,
-/// the CLI, another instance) changes nothing; a request's first read checks it too, so a
-/// revoked key is refused on its very next request.
-#[derive(Debug, Clone)]
-pub struct KeyCheck {
-    pub key_id: Arc<str>,
-    /// Set once a database call has checked the key.
-    pub done: Arc<AtomicBool>,
-    /// Set when that check found the key revoked or expired.
-    pub refused: Arc<AtomicBool>,
-}
-
-impl KeyCheck {
-    /// A key whose state has not been read in this request yet (verified earlier, cached).
-    pub fn owed(key_id: Arc<str>) -> Self {
-        Self {
-            key_id,
-            done: Arc::new(AtomicBool::new(false)),
-            refused: Arc::new(AtomicBool::new(false)),
-        }
-    }
-
-    /// A key just read from the database and found active by this request.
-    pub fn verified(key_id: Arc<str>) -> Self {
-        let k = Self::owed(key_id);
-        k.done.store(true, Ordering::Relaxed);
-        k
-    }
-
-    /// Whether no database call has checked the key in this request yet.
-    pub fn is_owed(&self) -> bool {
-        !self.done.load(Ordering::Relaxed)
-    }
-
-    /// Whether a check found the key revoked or expired.
-    pub fn is_refused(&self) -> bool {
-        self.refused.load(Ordering::Relaxed)
-    }
-
-    /// Fails with [`DbError::Unauthorized`] unless the key is still active; runs on `conn`,
-    /// inside the caller's transaction.
-    pub fn run(&self, conn: &Conn<'_>) -> Result<(), DbError> {
-        if cfg!(feature = "bench-no-auth") {
-            // Benchmark builds only (see Cargo.toml): there is no key to check.
-            return Ok(());
-        }
-        let active = crate::domain::with_now(|now| keys::is_active(conn, &self.key_id, now))?;
-        self.done.store(true, Ordering::Relaxed);
-        if active {
-            Ok(())
-        } else {
-            self.refused.store(true, Ordering::Relaxed);
-            Err(DbError::Unauthorized)
-        }
-    }
 }
 
 /// The database: either engine, and what the server keeps beside it.
@@ -134,16 +73,6 @@ impl std::fmt::Debug for Db {
             .field("engine", &self.engine())
             .field("at", &self.location())
             .finish_non_exhaustive()
-    }
-}
-
-/// Why a database could not be opened; each says what to do.
-#[derive(Debug)]
-pub struct OpenError(pub String);
-
-impl std::fmt::Display for OpenError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
     }
 }
 

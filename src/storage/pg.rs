@@ -17,8 +17,8 @@ use std::time::Duration;
 use postgres::{Client, IsolationLevel};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+use super::error::{DbError, OpenError};
 use super::sql::{Conn, PgClient, PgTx};
-use super::{DbError, OpenError};
 use crate::config::DatabaseConfig;
 
 /// The schema, by version (the same numbers as SQLite's migrations), oldest first. Append
@@ -215,10 +215,10 @@ fn migrate(client: &mut Client) -> Result<(), String> {
         )
         .map_err(msg)?
         .get(0);
-    if current > super::schema_version() {
+    if current > super::sql::schema_version() {
         return Err(format!(
             "the database has schema version {current}, newer than this invois supports ({}); upgrade invois",
-            super::schema_version()
+            super::sql::schema_version()
         ));
     }
     for (version, sql) in MIGRATIONS {

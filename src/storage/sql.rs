@@ -17,6 +17,11 @@ use postgres::types::{IsNull, ToSql as PgToSql, Type};
 
 use super::{DbError, Result};
 
+/// The schema version this binary writes (both engines number their schema alike).
+pub fn schema_version() -> i64 {
+    3
+}
+
 /// A PostgreSQL connection of the pool with the statements it has prepared.
 pub struct PgClient {
     /// Always `Some` until dropped (see the `Drop` impl).

@@ -13,10 +13,10 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use rusqlite_migration::{Migrations, M};
 
+use super::error::{DbError, OpenError};
 use super::health::{quick_check, Check, DbHealth};
 use super::sql::Conn;
 use super::writer::{writer_thread, WriteJob};
-use super::{DbError, OpenError};
 use crate::config::DatabaseConfig;
 
 /// The schema, oldest first. Append only.
@@ -119,11 +119,11 @@ pub fn open_migrated(cfg: &DatabaseConfig) -> Result<Connection, OpenError> {
                 path.display()
             ))
         })?;
-    if version > super::schema_version() {
+    if version > super::sql::schema_version() {
         return Err(OpenError(format!(
             "{} has schema version {version}, newer than this invois supports ({}); upgrade invois",
             path.display(),
-            super::schema_version()
+            super::sql::schema_version()
         )));
     }
     let mode: String = conn

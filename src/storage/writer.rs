@@ -8,7 +8,9 @@ use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
 
-use super::{health, unavailable_reason, CallerError, DbError, KeyCheck};
+use super::error::{unavailable_reason, CallerError, DbError};
+use super::health;
+use super::key_check::KeyCheck;
 
 /// Why a group commit failed, handed to every job of the group that had succeeded.
 #[derive(Debug, Clone)]
@@ -63,7 +65,7 @@ pub(super) struct TypedJob<T, E, F> {
 
 impl<T, E, F> WriteJob for TypedJob<T, E, F>
 where
-    F: FnOnce(&super::Conn<'_>) -> Result<T, E> + Send + 'static,
+    F: FnOnce(&super::sql::Conn<'_>) -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: CallerError,
 {
@@ -73,7 +75,7 @@ where
             Err(e) => Err(E::from(DbError::from(e))),
             Ok(()) => {
                 let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    let c = super::Conn::Sqlite(conn);
+                    let c = super::sql::Conn::Sqlite(conn);
                     check.run(&c)?;
                     f(&c)
                 }))

@@ -1,0 +1,67 @@
+//! [`KeyCheck`]: the revocation check that storage runs for a request's API key.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use super::error::{DbError, Result};
+use super::keys;
+use super::sql::Conn;
+
+/// The revocation check of the API key a request is served for. Every database call made
+/// for a request takes it explicitly (`Db::read`, `Db::write`, `Db::write_blocking`):
+/// a write checks the key inside its own transaction, so a key revoked by anyone (the API,
+/// the CLI, another instance) changes nothing; a request's first read checks it too, so a
+/// revoked key is refused on its very next request.
+#[derive(Debug, Clone)]
+pub struct KeyCheck {
+    pub key_id: Arc<str>,
+    /// Set once a database call has checked the key.
+    pub done: Arc<AtomicBool>,
+    /// Set when that check found the key revoked or expired.
+    pub refused: Arc<AtomicBool>,
+}
+
+impl KeyCheck {
+    /// A key whose state has not been read in this request yet (verified earlier, cached).
+    pub fn owed(key_id: Arc<str>) -> Self {
+        Self {
+            key_id,
+            done: Arc::new(AtomicBool::new(false)),
+            refused: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// A key just read from the database and found active by this request.
+    pub fn verified(key_id: Arc<str>) -> Self {
+        let k = Self::owed(key_id);
+        k.done.store(true, Ordering::Relaxed);
+        k
+    }
+
+    /// Whether no database call has checked the key in this request yet.
+    pub fn is_owed(&self) -> bool {
+        !self.done.load(Ordering::Relaxed)
+    }
+
+    /// Whether a check found the key revoked or expired.
+    pub fn is_refused(&self) -> bool {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// Fails with [`DbError::Unauthorized`] unless the key is still active; runs on `conn`,
+    /// inside the caller's transaction.
+    pub fn run(&self, conn: &Conn<'_>) -> Result<(), DbError> {
+        if cfg!(feature = "bench-no-auth") {
+            // Benchmark builds only (see Cargo.toml): there is no key to check.
+            return Ok(());
+        }
+        let active = crate::domain::with_now(|now| keys::is_active(conn, &self.key_id, now))?;
+        self.done.store(true, Ordering::Relaxed);
+        if active {
+            Ok(())
+        } else {
+            self.refused.store(true, Ordering::Relaxed);
+            Err(DbError::Unauthorized)
+        }
+    }
+}
