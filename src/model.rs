@@ -634,3 +634,22 @@ mod tests {
         assert_eq!((m.last_page, m.from, m.to), (3, None, None));
     }
 }
+
+/// The published name (SPEC, the seeds) of a field that storage reports changed by its column
+/// name: what the audit events' `changes` list (tier limits as `limits.<field>`).
+pub fn published_field(column: &'static str) -> &'static str {
+    match column {
+        "premium_tier_id" => "premiumTierId",
+        "first_name" => "firstName",
+        "last_name" => "lastName",
+        "max_users" => "limits.maxUsers",
+        "max_storage" => "limits.maxStorage",
+        "api_calls_per_month" => "limits.apiCallsPerMonth",
+        same => same,
+    }
+}
+
+/// `changed` columns as published field names, for an event's `changes`.
+pub fn published_fields(changed: Vec<&'static str>) -> Vec<&'static str> {
+    changed.into_iter().map(published_field).collect()
+}

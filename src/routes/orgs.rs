@@ -309,7 +309,9 @@ async fn update(
                 .ok_or_else(|| ApiError::not_found("Organization"))?;
             check_if_match(im.as_deref(), &cur)?;
             let now = domain::now();
-            let changed = orgs::update(tx, &cur.id, &u, &now)?.unwrap_or_default();
+            let changed = crate::model::published_fields(
+                orgs::update(tx, &cur.id, &u, &now)?.unwrap_or_default(),
+            );
             if !changed.is_empty() {
                 events::record(
                     tx,

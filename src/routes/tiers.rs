@@ -328,7 +328,9 @@ async fn update(
                 .ok_or_else(|| ApiError::not_found("Premium tier"))?;
             check_if_match(im.as_deref(), &cur)?;
             let now = domain::now();
-            let changed = tiers::update(tx, &id, &t, &now)?.unwrap_or_default();
+            let changed = crate::model::published_fields(
+                tiers::update(tx, &id, &t, &now)?.unwrap_or_default(),
+            );
             if !changed.is_empty() {
                 events::record(tx, "tier.updated", Some(&actor), &id, &changed, &now)?;
             }

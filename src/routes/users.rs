@@ -262,7 +262,7 @@ pub async fn list(
     p.check_role(&USER_ROLES)?;
     let sort = match &p.sort {
         None => Sort::Name,
-        Some(s) => Sort::parse(s).ok_or_else(|| {
+        Some(s) => parse_sort(s).ok_or_else(|| {
             ApiError::InvalidQuery(super::one(
                 "sort",
                 "sort must be one of: name, -name, createdAt, -createdAt",
@@ -388,7 +388,9 @@ async fn update(
                 .ok_or_else(|| ApiError::not_found("User"))?;
             check_if_match(im.as_deref(), &cur)?;
             let now = domain::now();
-            let changed = users::update(tx, &id, &u, &now)?.unwrap_or_default();
+            let changed = crate::model::published_fields(
+                users::update(tx, &id, &u, &now)?.unwrap_or_default(),
+            );
             if !changed.is_empty() {
                 events::record(tx, "user.updated", Some(&actor), &id, &changed, &now)?;
             }
@@ -468,6 +470,17 @@ pub async fn organizations(
     })
 }
 
+/// The `sort` query parameter (published field names, `-` for descending).
+fn parse_sort(s: &str) -> Option<Sort> {
+    match s {
+        "name" => Some(Sort::Name),
+        "-name" => Some(Sort::NameDesc),
+        "createdAt" => Some(Sort::Created),
+        "-createdAt" => Some(Sort::CreatedDesc),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -492,7 +505,7 @@ mod tests {
         let mut parsed = Vec::new();
         for s in all {
             let name = serde_json::to_value(s).unwrap();
-            parsed.push(Sort::parse(name.as_str().unwrap()).unwrap());
+            parsed.push(parse_sort(name.as_str().unwrap()).unwrap());
         }
         assert_eq!(
             parsed,

@@ -535,7 +535,7 @@ pub struct OrgUpdate {
     pub premium_tier_id: Option<Option<String>>,
 }
 
-/// Applies `u`; returns the names of the fields that changed, or `None` if no such org.
+/// Applies `u`; returns the columns that changed, or `None` if no such org.
 pub fn update(
     conn: &Conn<'_>,
     id: &str,
@@ -590,7 +590,7 @@ pub fn update(
                     return Err(tier_missing());
                 }
             }
-            changed.push("premiumTierId");
+            changed.push("premium_tier_id");
             t.clone()
         }
         _ => tier,

@@ -102,7 +102,7 @@ pub fn create(conn: &Conn<'_>, t: &TierInput, now: &str) -> Result<String> {
     Ok(id)
 }
 
-/// Applies `t`; the changed field names, or `None` if no such tier.
+/// Applies `t`; the columns that changed, or `None` if no such tier.
 pub fn update(
     conn: &Conn<'_>,
     id: &str,
@@ -129,21 +129,21 @@ pub fn update(
     };
     let max_users = match t.max_users {
         Some(v) if v != cur.limits.max_users => {
-            changed.push("limits.maxUsers");
+            changed.push("max_users");
             v
         }
         _ => cur.limits.max_users,
     };
     let max_storage = match &t.max_storage {
         Some(v) if *v != cur.limits.max_storage => {
-            changed.push("limits.maxStorage");
+            changed.push("max_storage");
             v.clone()
         }
         _ => cur.limits.max_storage,
     };
     let calls = match t.api_calls_per_month {
         Some(v) if v != cur.limits.api_calls_per_month => {
-            changed.push("limits.apiCallsPerMonth");
+            changed.push("api_calls_per_month");
             v
         }
         _ => cur.limits.api_calls_per_month,

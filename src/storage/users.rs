@@ -117,16 +117,6 @@ pub enum Sort {
 }
 
 impl Sort {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "name" => Some(Self::Name),
-            "-name" => Some(Self::NameDesc),
-            "createdAt" => Some(Self::Created),
-            "-createdAt" => Some(Self::CreatedDesc),
-            _ => None,
-        }
-    }
-
     fn order_by(self) -> &'static str {
         match self {
             Self::Name => "u.search_fold, u.id",
@@ -365,7 +355,7 @@ pub struct UserUpdate {
     pub role: Option<String>,
 }
 
-/// Applies `u`; the changed field names, or `None` if no such user.
+/// Applies `u`; the columns that changed, or `None` if no such user.
 pub fn update(
     conn: &Conn<'_>,
     id: &str,
@@ -395,8 +385,8 @@ pub fn update(
         }
     }
     let name = pick(&mut changed, "name", &u.name, cur.name);
-    let first_name = pick(&mut changed, "firstName", &u.first_name, cur.first_name);
-    let last_name = pick(&mut changed, "lastName", &u.last_name, cur.last_name);
+    let first_name = pick(&mut changed, "first_name", &u.first_name, cur.first_name);
+    let last_name = pick(&mut changed, "last_name", &u.last_name, cur.last_name);
     let email = pick(&mut changed, "email", &u.email, cur.email);
     let phone = pick(&mut changed, "phone", &u.phone, cur.phone);
     let dob = pick(&mut changed, "dob", &u.dob, cur.dob);
