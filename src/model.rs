@@ -618,23 +618,6 @@ impl From<records::Event> for Event {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn page_meta_edges() {
-        let m = PageMeta::new(150, 10, 1, 10);
-        assert_eq!((m.last_page, m.from, m.to), (15, Some(1), Some(10)));
-        let m = PageMeta::new(0, 10, 1, 0);
-        assert_eq!((m.last_page, m.from, m.to), (1, None, None));
-        let m = PageMeta::new(21, 10, 3, 1);
-        assert_eq!((m.last_page, m.from, m.to), (3, Some(21), Some(21)));
-        let m = PageMeta::new(21, 10, 9, 0);
-        assert_eq!((m.last_page, m.from, m.to), (3, None, None));
-    }
-}
-
 /// The published name (SPEC, the seeds) of a field that storage reports changed by its column
 /// name: what the audit events' `changes` list (tier limits as `limits.<field>`).
 pub fn published_field(column: &'static str) -> &'static str {
@@ -652,4 +635,21 @@ pub fn published_field(column: &'static str) -> &'static str {
 /// `changed` columns as published field names, for an event's `changes`.
 pub fn published_fields(changed: Vec<&'static str>) -> Vec<&'static str> {
     changed.into_iter().map(published_field).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_meta_edges() {
+        let m = PageMeta::new(150, 10, 1, 10);
+        assert_eq!((m.last_page, m.from, m.to), (15, Some(1), Some(10)));
+        let m = PageMeta::new(0, 10, 1, 0);
+        assert_eq!((m.last_page, m.from, m.to), (1, None, None));
+        let m = PageMeta::new(21, 10, 3, 1);
+        assert_eq!((m.last_page, m.from, m.to), (3, Some(21), Some(21)));
+        let m = PageMeta::new(21, 10, 9, 0);
+        assert_eq!((m.last_page, m.from, m.to), (3, None, None));
+    }
 }
