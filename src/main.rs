@@ -349,7 +349,11 @@ fn run(cli: Cli) -> Result<(), Fail> {
         // A one-shot command reports in its own words; "migrated to version N" is noise.
         log.filter_module("rusqlite_migration", log::LevelFilter::Warn);
     }
-    log.parse_env("RUST_LOG").init();
+    log.parse_env("RUST_LOG");
+    // The PostgreSQL driver logs every statement's parameters at debug (argon2 hashes, key
+    // ids, request bodies): never, whatever the level asked for.
+    log.filter_module("tokio_postgres::query", log::LevelFilter::Info);
+    log.init();
     if let Command::Serve { bind, demo } = cli.command {
         let flag = bind.is_some();
         if let Some(b) = bind {
