@@ -309,12 +309,17 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The `invois` arguments that select the SQLite file `path` (for what only SQLite has).
+pub fn sqlite_args(path: &Path) -> Vec<String> {
+    vec!["--db".into(), path.to_string_lossy().into_owned()]
+}
+
 /// The real `invois serve` binary on the SQLite file `db` (see [`start_binary_on`]).
 pub async fn start_binary(
     db: &std::path::Path,
     env: &[(&str, &str)],
 ) -> (std::process::Child, String) {
-    start_binary_on(&["--db".into(), db.to_string_lossy().into_owned()], env).await
+    start_binary_on(&sqlite_args(db), env).await
 }
 
 /// The real `invois serve` binary on the database `engine` selects ([`engine_args`],

@@ -1,7 +1,6 @@
 //! Durability and concurrency: kill -9 under writes, graceful shutdown, concurrent duplicates,
 //! online backup, export/import, full database, bad files and schema upgrades.
 
-use std::path::Path;
 use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{
     assert_error, blocking, fresh_database_url, fresh_engine_args, on_postgres, spawn_app,
-    spawn_app_with, start_binary_on,
+    spawn_app_with, sqlite_args, start_binary_on,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_invois");
@@ -19,11 +18,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_invois");
 /// `invois ARGS` on the database `engine` selects (`--db PATH` or `--database-url URL`).
 fn cli(engine: &[String], args: &[&str]) -> std::process::Output {
     Command::new(BIN).args(args).args(engine).output().unwrap()
-}
-
-/// The arguments selecting the SQLite file `db`.
-fn sqlite(db: &Path) -> Vec<String> {
-    vec!["--db".into(), db.to_string_lossy().into_owned()]
 }
 
 fn cli_key(engine: &[String]) -> String {
@@ -332,7 +326,7 @@ async fn an_online_backup_under_write_load_is_consistent_and_current() {
         .unwrap();
     assert!(n > 0);
     drop(conn);
-    let (mut child, base) = start_server(&sqlite(&out)).await;
+    let (mut child, base) = start_server(&sqlite_args(&out)).await;
     assert_eq!(
         reqwest::get(format!("{base}/readyz"))
             .await
@@ -442,7 +436,7 @@ fn a_non_sqlite_file_is_refused_with_exit_1_and_left_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("notes.db");
     std::fs::write(&path, "these are my notes, not a database").unwrap();
-    let out = cli(&sqlite(&path), &["migrate"]);
+    let out = cli(&sqlite_args(&path), &["migrate"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not an SQLite database"));
     assert_eq!(
@@ -465,7 +459,7 @@ fn a_database_from_a_newer_schema_is_refused_and_left_untouched() {
             .unwrap();
     }
     let before = std::fs::read(&path).unwrap();
-    let out = cli(&sqlite(&path), &["serve", "--bind", "127.0.0.1:0"]);
+    let out = cli(&sqlite_args(&path), &["serve", "--bind", "127.0.0.1:0"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("newer than this invois supports"));
     assert_eq!(std::fs::read(&path).unwrap(), before);
@@ -544,14 +538,14 @@ async fn a_database_of_the_first_released_schema_migrates_forward_with_its_data(
         &path,
     )
     .unwrap();
-    let out = cli(&sqlite(&path), &["migrate"]);
+    let out = cli(&sqlite_args(&path), &["migrate"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let key = cli_key(&sqlite(&path));
-    let (mut child, base) = start_server(&sqlite(&path)).await;
+    let key = cli_key(&sqlite_args(&path));
+    let (mut child, base) = start_server(&sqlite_args(&path)).await;
     let client = reqwest::Client::new();
     let org: Value = client
         .get(format!("{base}/api/integrations/organizations/acme-corp"))
