@@ -314,14 +314,6 @@ pub fn sqlite_args(path: &Path) -> Vec<String> {
     vec!["--db".into(), path.to_string_lossy().into_owned()]
 }
 
-/// The real `invois serve` binary on the SQLite file `db` (see [`start_binary_on`]).
-pub async fn start_binary(
-    db: &std::path::Path,
-    env: &[(&str, &str)],
-) -> (std::process::Child, String) {
-    start_binary_on(&sqlite_args(db), env).await
-}
-
 /// The real `invois serve` binary on the database `engine` selects ([`engine_args`],
 /// [`fresh_engine_args`]) and a free port, with `env` added (and no `INVOIS_CONFIG` or
 /// `MALLOC_ARENA_MAX` inherited from the test's environment); returns once `/healthz`
