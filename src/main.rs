@@ -483,7 +483,12 @@ fn command(cfg: &Config, command: Command) -> Result<(), Fail> {
             if demo {
                 let db = storage::open(&cfg.database)?;
                 if !db.read_blocking(storage::seed::is_empty)? {
-                    return Err(Fail::Other("the database already has data; seed --demo needs an empty one (use another --db)".into()));
+                    let other = if cfg.database.url.is_empty() {
+                        "--db"
+                    } else {
+                        "--database-url"
+                    };
+                    return Err(Fail::Other(format!("the database already has data; seed --demo needs an empty one (use another {other})")));
                 }
                 storage::seed::demo(&db)?;
                 return say!("loaded the demo data into {}", location(&cfg.database));

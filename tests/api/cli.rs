@@ -1110,6 +1110,30 @@ fn import_into_a_database_with_data_is_refused_and_leaves_it_byte_for_byte() {
     assert_eq!(export_text(&db), export_before, "the database changed");
 }
 
+/// `seed --demo` loads only into an empty database, and says how to choose another in the
+/// engine's own terms.
+#[test]
+fn seed_demo_into_a_database_with_data_is_refused_in_one_line_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = engine_in(&dir);
+    let out = run_with(&with_engine(&["seed", "--demo"], &db), &[], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!("loaded the demo data into {}\n", db[1])
+    );
+    let before = export_text(&db);
+    let out = run_with(&with_engine(&["seed", "--demo"], &db), &[], None);
+    assert_eq!(
+        assert_fails(&out, 1),
+        format!(
+            "invois: the database already has data; seed --demo needs an empty one (use another {})",
+            db[0]
+        )
+    );
+    assert_eq!(export_text(&db), before);
+}
+
 #[test]
 fn a_bad_env_value_is_a_one_line_usage_error_naming_the_variable() {
     let dir = tempfile::tempdir().unwrap();
