@@ -349,7 +349,11 @@ fn run(cli: Cli) -> Result<(), Fail> {
         // A one-shot command reports in its own words; "migrated to version N" is noise.
         log.filter_module("rusqlite_migration", log::LevelFilter::Warn);
     }
-    log.parse_env("RUST_LOG").init();
+    log.parse_env("RUST_LOG");
+    // The PostgreSQL driver logs every statement's parameters at debug (argon2 hashes, key
+    // ids, request bodies): never, whatever the level asked for.
+    log.filter_module("tokio_postgres::query", log::LevelFilter::Info);
+    log.init();
     if let Command::Serve { bind, demo } = cli.command {
         let flag = bind.is_some();
         if let Some(b) = bind {
@@ -479,7 +483,12 @@ fn command(cfg: &Config, command: Command) -> Result<(), Fail> {
             if demo {
                 let db = storage::open(&cfg.database)?;
                 if !db.read_blocking(storage::seed::is_empty)? {
-                    return Err(Fail::Other("the database already has data; seed --demo needs an empty one (use another --db)".into()));
+                    let other = if cfg.database.url.is_empty() {
+                        "--db"
+                    } else {
+                        "--database-url"
+                    };
+                    return Err(Fail::Other(format!("the database already has data; seed --demo needs an empty one (use another {other})")));
                 }
                 storage::seed::demo(&db)?;
                 return say!("loaded the demo data into {}", location(&cfg.database));

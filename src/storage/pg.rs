@@ -163,6 +163,12 @@ fn open_here(cfg: &DatabaseConfig) -> Result<Pg, OpenError> {
     if config.get_application_name().is_none() {
         config.application_name("invois");
     }
+    // The server's NOTICEs ("relation … already exists, skipping" from the migration check on
+    // every start) are no news: logged at debug, not as a second line of a command's output.
+    config.notice_callback(|n| match n.parsed_severity() {
+        Some(postgres::error::Severity::Warning) => log::warn!("PostgreSQL: {}", n.message()),
+        _ => log::debug!("PostgreSQL: {}", n.message()),
+    });
     let manager = Manager {
         config,
         tls: tls(root_cert.as_deref())?,

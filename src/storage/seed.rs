@@ -568,7 +568,14 @@ fn bulk_postgres(
                             &mut us,
                             &[Some(&u.id), Some(&u.name), Some(u.first), Some(u.last), Some(&u.email), Some(&u.email_fold), Some(&u.search), None, None, Some("customer"), Some(&now), Some(&now)],
                         );
+                        // A user who drew one organization twice joins it once (SQLite's
+                        // INSERT OR IGNORE; COPY would refuse the whole load).
+                        let mut joined: Vec<usize> = Vec::with_capacity(u.memberships.len());
                         for (mid, org, role) in &u.memberships {
+                            if joined.contains(org) {
+                                continue;
+                            }
+                            joined.push(*org);
                             copy_row(&mut ms, &[Some(mid), Some(&u.id), Some(&org_ids[*org]), Some(role), Some(&now)]);
                         }
                     }

@@ -90,8 +90,12 @@ pub fn invois(args: &[&str]) -> std::process::Output {
         .expect("run invois")
 }
 
-fn db_path(app: &TestApp) -> String {
-    app.config.database.path.to_str().unwrap().to_owned()
+/// Runs the `invois` binary with `args` and then `engine` (the arguments that select a
+/// database: `TestApp::engine_args`, `helpers::fresh_engine_args`).
+pub fn invois_on(engine: &[String], args: &[&str]) -> std::process::Output {
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(engine.iter().map(String::as_str));
+    invois(&all)
 }
 
 // ---- 401: every way of presenting a bad key ----
@@ -254,7 +258,7 @@ async fn a_key_revoked_through_the_cli_is_refused_on_the_next_request_of_a_runni
     assert_eq!(get_with(&app, &key, "/users").await.status(), 200);
     assert_eq!(get_with(&app, &key, "/users").await.status(), 200);
 
-    let out = invois(&["keys", "revoke", &id, "--db", &db_path(&app)]);
+    let out = invois_on(&app.engine_args(), &["keys", "revoke", &id]);
     assert!(
         out.status.success(),
         "revoke: {}",

@@ -10,11 +10,28 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::auth::{assert_unauthorized, get_with, invois, key_id};
-use crate::helpers::{free_port, spawn_app, start_binary};
+use crate::auth::{assert_unauthorized, get_with, invois, invois_on, key_id};
+use crate::helpers::{
+    blocking, free_port, fresh_database_url, fresh_engine_args, on_postgres, spawn_app,
+    start_binary_on,
+};
 
+/// The SQLite file `cli.db` in `dir` (for what only SQLite has: files, WAL, backups).
 fn db_in(dir: &tempfile::TempDir) -> String {
     dir.path().join("cli.db").to_str().unwrap().to_owned()
+}
+
+/// A new empty database of this run's engine: `--db DIR/cli.db` on SQLite, a fresh
+/// PostgreSQL database (`--database-url`) on PostgreSQL.
+fn engine_in(dir: &tempfile::TempDir) -> Vec<String> {
+    fresh_engine_args(&dir.path().join("cli.db"))
+}
+
+/// `args` then `engine`, as `&str`s for `invois` and `run_with`.
+fn with_engine<'a>(args: &[&'a str], engine: &'a [String]) -> Vec<&'a str> {
+    let mut all = args.to_vec();
+    all.extend(engine.iter().map(String::as_str));
+    all
 }
 
 fn stdout(out: &std::process::Output) -> String {
@@ -25,11 +42,12 @@ fn stderr(out: &std::process::Output) -> String {
     String::from_utf8(out.stderr.clone()).unwrap()
 }
 
-/// `keys create … --json` on `db`; asserts success and one JSON object on stdout.
-fn create_json(db: &str, extra: &[&str]) -> Value {
-    let mut args = vec!["keys", "create", "--json", "--db", db];
+/// `keys create … --json` on the database `engine` selects; asserts success and one JSON
+/// object on stdout.
+fn create_json(engine: &[String], extra: &[&str]) -> Value {
+    let mut args = vec!["keys", "create", "--json"];
     args.extend_from_slice(extra);
-    let out = invois(&args);
+    let out = invois_on(engine, &args);
     assert!(out.status.success(), "keys create: {}", stderr(&out));
     let text = stdout(&out);
     assert_eq!(text.lines().count(), 1, "one line of output: {text:?}");
@@ -47,7 +65,7 @@ fn is_hex(s: &str, n: usize) -> bool {
 #[test]
 fn keys_create_json_prints_exactly_one_json_object_with_the_new_key() {
     let dir = tempfile::tempdir().unwrap();
-    let v = create_json(&db_in(&dir), &["--name", "ci"]);
+    let v = create_json(&engine_in(&dir), &["--name", "ci"]);
     let mut fields: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     fields.sort_unstable();
     assert_eq!(
@@ -85,7 +103,7 @@ fn keys_create_json_prints_exactly_one_json_object_with_the_new_key() {
 #[test]
 fn keys_create_takes_scopes_and_an_expiry_in_days() {
     let dir = tempfile::tempdir().unwrap();
-    let db = db_in(&dir);
+    let db = engine_in(&dir);
     let v = create_json(&db, &["--name", "ops", "--scopes", "read:users,admin"]);
     assert_eq!(v["scopes"], serde_json::json!(["read:users", "admin"]));
 
@@ -98,35 +116,27 @@ fn keys_create_takes_scopes_and_an_expiry_in_days() {
 #[test]
 fn keys_create_refuses_an_unknown_scope_with_a_usage_error_and_creates_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let db = db_in(&dir);
-    let out = invois(&[
-        "keys",
-        "create",
-        "--name",
-        "x",
-        "--scopes",
-        "read:users,read:everything",
-        "--json",
-        "--db",
+    let db = engine_in(&dir);
+    let out = invois_on(
         &db,
-    ]);
+        &[
+            "keys",
+            "create",
+            "--name",
+            "x",
+            "--scopes",
+            "read:users,read:everything",
+            "--json",
+        ],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(stdout(&out).is_empty(), "{}", stdout(&out));
     assert!(stderr(&out).contains("read:everything"), "{}", stderr(&out));
 
-    let out = invois(&[
-        "keys",
-        "create",
-        "--name",
-        "x",
-        "--expires-in",
-        "0",
-        "--db",
-        &db,
-    ]);
+    let out = invois_on(&db, &["keys", "create", "--name", "x", "--expires-in", "0"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 
-    let out = invois(&["keys", "list", "--json", "--db", &db]);
+    let out = invois_on(&db, &["keys", "list", "--json"]);
     assert!(out.status.success());
     assert_eq!(stdout(&out).trim(), "[]");
 }
@@ -134,7 +144,7 @@ fn keys_create_refuses_an_unknown_scope_with_a_usage_error_and_creates_nothing()
 #[test]
 fn keys_list_never_shows_a_secret_or_its_hash() {
     let dir = tempfile::tempdir().unwrap();
-    let db = db_in(&dir);
+    let db = engine_in(&dir);
     let a = create_json(&db, &["--name", "alpha"]);
     let b = create_json(
         &db,
@@ -149,7 +159,7 @@ fn keys_list_never_shows_a_secret_or_its_hash() {
         })
         .collect();
 
-    let out = invois(&["keys", "list", "--json", "--db", &db]);
+    let out = invois_on(&db, &["keys", "list", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     let list: Value = serde_json::from_str(text.trim()).unwrap();
@@ -162,7 +172,7 @@ fn keys_list_never_shows_a_secret_or_its_hash() {
     assert_eq!(ids.len(), 2);
     assert!(ids.contains(&a["id"].as_str().unwrap()) && ids.contains(&b["id"].as_str().unwrap()));
 
-    let plain = invois(&["keys", "list", "--db", &db]);
+    let plain = invois_on(&db, &["keys", "list"]);
     assert!(plain.status.success());
     let plain_text = stdout(&plain);
     assert!(plain_text.contains("alpha") && plain_text.contains("beta"));
@@ -180,8 +190,8 @@ fn keys_list_never_shows_a_secret_or_its_hash() {
 #[test]
 fn keys_revoke_of_an_unknown_id_fails_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
-    let db = db_in(&dir);
-    let out = invois(&["keys", "revoke", "key-0000000000000000", "--db", &db]);
+    let db = engine_in(&dir);
+    let out = invois_on(&db, &["keys", "revoke", "key-0000000000000000"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).is_empty());
     let err = stderr(&out);
@@ -194,10 +204,10 @@ fn keys_revoke_of_an_unknown_id_fails_with_a_message() {
 
     let v = create_json(&db, &["--name", "once"]);
     let id = v["id"].as_str().unwrap();
-    let out = invois(&["keys", "revoke", id, "--db", &db]);
+    let out = invois_on(&db, &["keys", "revoke", id]);
     assert!(out.status.success());
     // Revoking again is not an error: the key is revoked either way.
-    let out = invois(&["keys", "revoke", id, "--db", &db]);
+    let out = invois_on(&db, &["keys", "revoke", id]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("already revoked"));
 }
@@ -205,26 +215,60 @@ fn keys_revoke_of_an_unknown_id_fails_with_a_message() {
 #[test]
 fn migrate_creates_and_migrates_a_database_and_can_run_again() {
     let dir = tempfile::tempdir().unwrap();
-    let db = db_in(&dir);
+    let engine = engine_in(&dir);
     for _ in 0..2 {
-        let out = invois(&["migrate", "--db", &db]);
+        let out = invois_on(&engine, &["migrate"]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-        assert!(stdout(&out).contains("schema version"), "{}", stdout(&out));
+        // Where the data is (the file, or the URL without a password) and nothing else.
+        assert_eq!(
+            stdout(&out),
+            format!(
+                "database {} is at schema version {}\n",
+                engine[1],
+                invois::storage::schema_version()
+            )
+        );
+        assert_eq!(stderr(&out), "");
     }
-    assert!(Path::new(&db).exists());
+    assert_eq!(Path::new(&db_in(&dir)).exists(), !on_postgres());
 }
 
-/// What a bulk-seeded file holds: (organizations, users, memberships, sum of member counts,
-/// counters row `organizations`, journal mode, FTS rows matching `a`, integrity).
-fn seeded_facts(db: &str) -> (i64, i64, i64, i64, i64, String, i64, String) {
+/// The database `engine` selects, as the library opens it (blocking: from plain tests or
+/// `helpers::blocking`).
+fn open_engine(engine: &[String]) -> invois::storage::Db {
+    let mut cfg = invois::config::DatabaseConfig::default();
+    match engine[0].as_str() {
+        "--db" => cfg.path = engine[1].clone().into(),
+        _ => cfg.url.clone_from(&engine[1]),
+    }
+    invois::storage::open(&cfg).unwrap()
+}
+
+/// What a bulk-seeded database holds, on either engine: (organizations, users,
+/// memberships, sum of member counts, counters row `organizations`).
+fn seeded_counts(engine: &[String]) -> (i64, i64, i64, i64, i64) {
+    open_engine(engine)
+        .read_blocking(|c| {
+            let n = |sql: &str| -> Result<i64, invois::storage::DbError> {
+                c.query_row(sql, (), |r| r.get(0))
+            };
+            Ok((
+                n("SELECT count(*) FROM organizations")?,
+                n("SELECT count(*) FROM users")?,
+                n("SELECT count(*) FROM memberships")?,
+                n("SELECT CAST(sum(member_count) AS BIGINT) FROM organizations")?,
+                n("SELECT value FROM counters WHERE name = 'organizations'")?,
+            ))
+        })
+        .unwrap()
+}
+
+/// What only a bulk-seeded SQLite file has: (journal mode, FTS rows matching `bhd` minus
+/// the names that contain it, integrity).
+fn sqlite_facts(db: &str) -> (String, i64, String) {
     let c = rusqlite::Connection::open(db).unwrap();
     let n = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
     let facts = (
-        n("SELECT count(*) FROM organizations"),
-        n("SELECT count(*) FROM users"),
-        n("SELECT count(*) FROM memberships"),
-        n("SELECT sum(member_count) FROM organizations"),
-        n("SELECT value FROM counters WHERE name = 'organizations'"),
         c.query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .unwrap(),
         n("SELECT count(*) FROM organizations_fts WHERE organizations_fts MATCH '\"bhd\"'")
@@ -241,37 +285,44 @@ fn seeded_facts(db: &str) -> (i64, i64, i64, i64, i64, String, i64, String) {
     facts
 }
 
+/// On both engines the counts add up; on SQLite the file is also left in WAL mode, its
+/// search index exact and no rollback journal behind.
 #[test]
 fn seed_bulk_loads_consistent_data_and_leaves_the_file_in_wal_mode() {
     let dir = tempfile::tempdir().unwrap();
-    let db = db_in(&dir);
-    let out = invois(&[
-        "seed",
-        "--db",
-        &db,
-        "--orgs",
-        "300",
-        "--users",
-        "200",
-        "--memberships-per-user",
-        "2",
-    ]);
+    let engine = engine_in(&dir);
+    let out = invois_on(
+        &engine,
+        &[
+            "seed",
+            "--orgs",
+            "300",
+            "--users",
+            "200",
+            "--memberships-per-user",
+            "2",
+        ],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("seeded 300 organizations, 200 users"),
         "{}",
         stderr(&out)
     );
+    let (orgs, users, members, counted, counter) = seeded_counts(&engine);
+    assert_eq!((orgs, users, counter), (300, 200, 300));
+    // Two per user, fewer only where a user drew the same organization twice.
+    assert!((390..=400).contains(&members), "{members}");
+    assert_eq!(counted, members, "member counts add up to the memberships");
+    if on_postgres() {
+        return;
+    }
     assert!(
         stderr(&out).contains("loading through a rollback journal"),
         "{}",
         stderr(&out)
     );
-    let (orgs, users, members, counted, counter, mode, fts_diff, integrity) = seeded_facts(&db);
-    assert_eq!((orgs, users, counter), (300, 200, 300));
-    // Two per user, fewer only where a user drew the same organization twice.
-    assert!((390..=400).contains(&members), "{members}");
-    assert_eq!(counted, members, "member counts add up to the memberships");
+    let (mode, fts_diff, integrity) = sqlite_facts(&engine[1]);
     assert_eq!(mode, "wal");
     assert_eq!(
         fts_diff, 0,
@@ -283,6 +334,10 @@ fn seed_bulk_loads_consistent_data_and_leaves_the_file_in_wal_mode() {
 
 #[test]
 fn seed_bulk_still_works_while_another_connection_has_the_file_open() {
+    // SQLite-only: WAL mode and a second connection to the file.
+    if on_postgres() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let db = db_in(&dir);
     let out = invois(&["migrate", "--db", &db]);
@@ -316,7 +371,8 @@ fn seed_bulk_still_works_while_another_connection_has_the_file_open() {
         .unwrap();
     assert_eq!(after, 120, "the open connection sees the load");
     drop(other);
-    let (orgs, users, members, counted, _, mode, fts_diff, integrity) = seeded_facts(&db);
+    let (orgs, users, members, counted, _) = seeded_counts(&["--db".into(), db.clone()]);
+    let (mode, fts_diff, integrity) = sqlite_facts(&db);
     assert_eq!((orgs, users, members, counted), (120, 50, 50, 50));
     assert_eq!(
         (mode.as_str(), fts_diff, integrity.as_str()),
@@ -326,6 +382,10 @@ fn seed_bulk_still_works_while_another_connection_has_the_file_open() {
 
 #[test]
 fn a_file_that_is_not_sqlite_is_refused_and_left_untouched() {
+    // SQLite-only: a file given as --db.
+    if on_postgres() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("notes.txt");
     let content = b"These are my notes, not a database.\n".repeat(20);
@@ -361,8 +421,10 @@ fn a_file_that_is_not_sqlite_is_refused_and_left_untouched() {
 #[tokio::test]
 async fn a_key_created_by_the_cli_works_on_a_running_server_with_its_scopes() {
     let app = spawn_app().await;
-    let db = app.config.database.path.to_str().unwrap().to_owned();
-    let v = create_json(&db, &["--name", "ci", "--scopes", "read:organizations"]);
+    let engine = app.engine_args();
+    let v =
+        blocking(move || create_json(&engine, &["--name", "ci", "--scopes", "read:organizations"]))
+            .await;
     let key = v["key"].as_str().unwrap();
     assert_eq!(get_with(&app, key, "/organizations").await.status(), 200);
     assert_eq!(get_with(&app, key, "/users").await.status(), 403);
@@ -371,11 +433,11 @@ async fn a_key_created_by_the_cli_works_on_a_running_server_with_its_scopes() {
 #[tokio::test]
 async fn keys_rotate_through_the_cli_hands_over_to_a_successor_on_a_running_server() {
     let app = spawn_app().await;
-    let db = app.config.database.path.to_str().unwrap().to_owned();
+    let db = app.engine_args();
     let old = app.key_with(&invois::auth::Scope::defaults()).await;
     assert_eq!(get_with(&app, &old, "/users").await.status(), 200);
 
-    let out = invois(&["keys", "rotate", &key_id(&old), "--json", "--db", &db]);
+    let out = invois_on(&db, &["keys", "rotate", &key_id(&old), "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert_eq!(text.lines().count(), 1, "{text}");
@@ -386,7 +448,7 @@ async fn keys_rotate_through_the_cli_hands_over_to_a_successor_on_a_running_serv
     assert_eq!(get_with(&app, new, "/users").await.status(), 200);
     assert_unauthorized(get_with(&app, &old, "/users").await, Some(&old)).await;
 
-    let out = invois(&["keys", "rotate", "key-0000000000000000", "--db", &db]);
+    let out = invois_on(&db, &["keys", "rotate", "key-0000000000000000"]);
     assert_eq!(out.status.code(), Some(1));
 }
 
@@ -409,7 +471,7 @@ fn stop(child: &mut std::process::Child) {
 #[tokio::test]
 async fn the_servers_debug_log_never_contains_a_key_or_a_hash() {
     let dir = tempfile::tempdir().unwrap();
-    let db = db_in(&dir);
+    let db = engine_in(&dir);
     let admin = create_json(
         &db,
         &[
@@ -426,7 +488,8 @@ async fn the_servers_debug_log_never_contains_a_key_or_a_hash() {
     let log = std::fs::File::create(&log_path).unwrap();
     let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_invois"))
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--db", &db])
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .args(&db)
         .env("RUST_LOG", "debug")
         .env_remove("INVOIS_CONFIG")
         .stdout(Stdio::null())
@@ -551,14 +614,14 @@ fn environ_of(pid: u32) -> Vec<String> {
 #[tokio::test]
 async fn serve_limits_malloc_arenas_unless_the_operator_set_them() {
     let dir = tempfile::tempdir().unwrap();
-    let db = db_in(&dir);
+    let db = engine_in(&dir);
     // Not set: the server runs itself again, same pid, with two arenas.
-    let (mut child, _) = start_binary(Path::new(&db), &[]).await;
+    let (mut child, _) = start_binary_on(&db, &[]).await;
     let env = environ_of(child.id());
     stop(&mut child);
     assert!(env.iter().any(|v| v == "MALLOC_ARENA_MAX=2"), "{env:?}");
     // Set by the operator: kept as it is.
-    let (mut child, _) = start_binary(Path::new(&db), &[("MALLOC_ARENA_MAX", "8")]).await;
+    let (mut child, _) = start_binary_on(&db, &[("MALLOC_ARENA_MAX", "8")]).await;
     let env = environ_of(child.id());
     stop(&mut child);
     assert!(env.iter().any(|v| v == "MALLOC_ARENA_MAX=8"), "{env:?}");
@@ -619,33 +682,46 @@ fn names_in(dir: &Path) -> Vec<String> {
     names
 }
 
-/// A database with `n` bulk-seeded organizations and users, closed (its WAL checkpointed
-/// away), so that its bytes are stable.
-fn seeded_db(dir: &tempfile::TempDir, n: u32) -> String {
-    let db = db_in(dir);
+/// `n` bulk-seeded organizations and users in the database `engine` selects; an SQLite
+/// file is closed (its WAL checkpointed away), so that its bytes are stable.
+fn seed_into(engine: Vec<String>, n: u32) -> Vec<String> {
     let n = n.to_string();
-    let out = invois(&[
-        "seed",
-        "--db",
-        &db,
-        "--orgs",
-        &n,
-        "--users",
-        &n,
-        "--memberships-per-user",
-        "2",
-    ]);
+    let out = invois_on(
+        &engine,
+        &[
+            "seed",
+            "--orgs",
+            &n,
+            "--users",
+            &n,
+            "--memberships-per-user",
+            "2",
+        ],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    drop(rusqlite::Connection::open(&db).unwrap());
-    db
+    if engine[0] == "--db" {
+        drop(rusqlite::Connection::open(&engine[1]).unwrap());
+    }
+    engine
+}
+
+/// A seeded database of this run's engine (see [`seed_into`]).
+fn seeded(dir: &tempfile::TempDir, n: u32) -> Vec<String> {
+    seed_into(engine_in(dir), n)
+}
+
+/// A seeded SQLite file (see [`seed_into`]), for what only SQLite has.
+fn seeded_db(dir: &tempfile::TempDir, n: u32) -> String {
+    seed_into(vec!["--db".into(), db_in(dir)], n).remove(1)
 }
 
 #[test]
 fn export_into_a_pipe_closed_early_ends_quietly_with_exit_0() {
     let dir = tempfile::tempdir().unwrap();
-    let db = seeded_db(&dir, 300);
+    let db = seeded(&dir, 300);
     let mut child = Command::new(env!("CARGO_BIN_EXE_invois"))
-        .args(["export", "-", "--db", &db])
+        .args(["export", "-"])
+        .args(&db)
         .env_remove("RUST_LOG")
         .env_remove("INVOIS_CONFIG")
         .stdout(Stdio::piped())
@@ -667,8 +743,8 @@ fn export_into_a_pipe_closed_early_ends_quietly_with_exit_0() {
 #[test]
 fn export_to_stdout_is_the_whole_document_when_read_to_the_end() {
     let dir = tempfile::tempdir().unwrap();
-    let db = seeded_db(&dir, 300);
-    let out = run_with(&["export", "-", "--db", &db], &[], None);
+    let db = seeded(&dir, 300);
+    let out = run_with(&with_engine(&["export", "-"], &db), &[], None);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(out.stdout.len() > 200_000, "{}", out.stdout.len());
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -677,6 +753,10 @@ fn export_to_stdout_is_the_whole_document_when_read_to_the_end() {
 
 #[test]
 fn backup_into_a_missing_directory_says_so_in_one_line_and_writes_nothing() {
+    // SQLite-only: `backup` copies an SQLite file (PostgreSQL: backup_on_postgres_…).
+    if on_postgres() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let db = seeded_db(&dir, 10);
     let before = std::fs::read(&db).unwrap();
@@ -704,6 +784,10 @@ fn backup_into_a_missing_directory_says_so_in_one_line_and_writes_nothing() {
 
 #[test]
 fn backup_refuses_to_overwrite_a_file_and_leaves_it_as_it_was() {
+    // SQLite-only: `backup` copies an SQLite file (PostgreSQL: backup_on_postgres_…).
+    if on_postgres() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let db = seeded_db(&dir, 10);
     let target = dir.path().join("precious.db");
@@ -742,6 +826,10 @@ fn backup_refuses_to_overwrite_a_file_and_leaves_it_as_it_was() {
 
 #[test]
 fn backup_and_export_of_a_missing_database_fail_and_create_none() {
+    // SQLite-only: a missing --db file (PostgreSQL: export_of_a_missing_postgres_database_…).
+    if on_postgres() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let db = db_in(&dir);
     let out_path = dir.path().join("copy.db");
@@ -762,11 +850,70 @@ fn backup_and_export_of_a_missing_database_fail_and_create_none() {
     );
 }
 
+/// On PostgreSQL `backup` is not invois's job: one line says what to use instead, and
+/// nothing is written.
+#[test]
+fn backup_on_postgres_says_to_use_pg_dump_or_export_and_writes_nothing() {
+    // PostgreSQL-only: the counterpart of the SQLite backup tests above.
+    if !on_postgres() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = seeded(&dir, 10);
+    let export = |db: &[String]| {
+        let out = run_with(&with_engine(&["export", "-"], db), &[], None);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let mut v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["exportedAt"] = Value::Null;
+        v
+    };
+    let before = export(&db);
+    let out_path = dir.path().join("copy.db");
+    let out = run_with(
+        &with_engine(&["backup", out_path.to_str().unwrap()], &db),
+        &[],
+        None,
+    );
+    assert_eq!(
+        assert_fails(&out, 1),
+        "invois: backup copies an SQLite file; on PostgreSQL use pg_dump, or invois export"
+    );
+    assert!(
+        names_in(dir.path()).is_empty(),
+        "{:?}",
+        names_in(dir.path())
+    );
+    assert_eq!(export(&db), before);
+}
+
+/// A PostgreSQL database that does not exist is not made by `export` (nor by any other
+/// command): one line names it, and it still does not exist afterwards.
+#[test]
+fn export_of_a_missing_postgres_database_fails_in_one_line_and_creates_none() {
+    // PostgreSQL-only: the counterpart of backup_and_export_of_a_missing_database_….
+    let Some(url) = fresh_database_url() else {
+        return;
+    };
+    let name = format!("t_missing_{:016x}", rand::random::<u64>());
+    let missing = crate::helpers::with_database(&url, &name);
+    for _ in 0..2 {
+        let out = run_with(&["export", "-", "--database-url", &missing], &[], None);
+        assert_eq!(
+            assert_fails(&out, 1),
+            format!("invois: cannot connect to {missing}: database \"{name}\" does not exist")
+        );
+    }
+}
+
 #[test]
 fn serve_with_a_bad_bind_address_is_a_usage_error_and_creates_no_database() {
     let dir = tempfile::tempdir().unwrap();
-    let db = db_in(&dir);
-    let out = run_with(&["serve", "--bind", "nonsense", "--db", &db], &[], None);
+    let db = engine_in(&dir);
+    let out = run_with(
+        &with_engine(&["serve", "--bind", "nonsense"], &db),
+        &[],
+        None,
+    );
     let err = assert_fails(&out, 2);
     assert!(
         err.starts_with("invois: --bind \"nonsense\" is not an address"),
@@ -780,7 +927,7 @@ fn serve_with_a_bad_bind_address_is_a_usage_error_and_creates_no_database() {
 
     // The same from the environment names where it came from.
     let out = run_with(
-        &["serve", "--db", &db],
+        &with_engine(&["serve"], &db),
         &[("INVOIS_SERVER__BIND", "nonsense")],
         None,
     );
@@ -796,10 +943,10 @@ fn serve_with_a_bad_bind_address_is_a_usage_error_and_creates_no_database() {
 #[test]
 fn serve_on_a_busy_port_fails_in_one_line_and_creates_no_database() {
     let dir = tempfile::tempdir().unwrap();
-    let db = db_in(&dir);
+    let db = engine_in(&dir);
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let out = run_with(&["serve", "--bind", &addr, "--db", &db], &[], None);
+    let out = run_with(&with_engine(&["serve", "--bind", &addr], &db), &[], None);
     let err = assert_fails(&out, 1);
     assert!(
         err.starts_with(&format!("invois: cannot listen on {addr}: ")),
@@ -815,10 +962,14 @@ fn serve_on_a_busy_port_fails_in_one_line_and_creates_no_database() {
 #[test]
 fn import_of_malformed_json_fails_in_one_line_and_creates_no_database() {
     let dir = tempfile::tempdir().unwrap();
-    let db = db_in(&dir);
+    let db = engine_in(&dir);
     let input = dir.path().join("broken.json");
     std::fs::write(&input, b"{\"version\": 2, \"tiers\": [").unwrap();
-    let out = run_with(&["import", input.to_str().unwrap(), "--db", &db], &[], None);
+    let out = run_with(
+        &with_engine(&["import", input.to_str().unwrap()], &db),
+        &[],
+        None,
+    );
     let err = assert_fails(&out, 1);
     assert!(
         err.starts_with(&format!(
@@ -830,7 +981,7 @@ fn import_of_malformed_json_fails_in_one_line_and_creates_no_database() {
     assert_eq!(names_in(dir.path()), ["broken.json"]);
 
     // The same through stdin.
-    let out = run_with(&["import", "-", "--db", &db], &[], Some(b"not json"));
+    let out = run_with(&with_engine(&["import", "-"], &db), &[], Some(b"not json"));
     let err = assert_fails(&out, 1);
     assert!(
         err.starts_with("invois: stdin is not an invois export: not JSON"),
@@ -853,11 +1004,11 @@ fn one_user_export() -> Value {
 #[test]
 fn import_names_an_unknown_field_and_imports_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let db = db_in(&dir);
+    let db = engine_in(&dir);
     let mut doc = one_user_export();
     doc["users"][0]["nickname"] = Value::from("J");
     let out = run_with(
-        &["import", "-", "--db", &db],
+        &with_engine(&["import", "-"], &db),
         &[],
         Some(doc.to_string().as_bytes()),
     );
@@ -878,12 +1029,12 @@ fn import_names_an_unknown_field_and_imports_nothing() {
 #[test]
 fn an_import_that_fails_on_a_row_imports_nothing_and_removes_the_file_it_created() {
     let dir = tempfile::tempdir().unwrap();
-    let db = db_in(&dir);
+    let db = engine_in(&dir);
     let mut doc = one_user_export();
     doc["memberships"] = serde_json::json!([{"id": "member-1", "userId": "user-1",
         "organizationId": "org-missing", "role": "owner", "createdAt": "2024-01-15T10:00:00Z"}]);
     let out = run_with(
-        &["import", "-", "--db", &db],
+        &with_engine(&["import", "-"], &db),
         &[],
         Some(doc.to_string().as_bytes()),
     );
@@ -897,37 +1048,98 @@ fn an_import_that_fails_on_a_row_imports_nothing_and_removes_the_file_it_created
         "{:?}",
         names_in(dir.path())
     );
+    // Nothing was imported: the database is still empty (an import into one with data is
+    // refused), so the good rows alone import now, and only they are there.
+    let out = run_with(
+        &with_engine(&["import", "-"], &db),
+        &[],
+        Some(one_user_export().to_string().as_bytes()),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = run_with(&with_engine(&["export", "-"], &db), &[], None);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["users"], one_user_export()["users"]);
+    assert_eq!(doc["memberships"], serde_json::json!([]));
 }
 
+/// The whole export of the database `engine` selects but for the moment it was made.
+fn export_text(engine: &[String]) -> String {
+    let out = run_with(&with_engine(&["export", "-"], engine), &[], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    stdout(&out)
+        .lines()
+        .filter(|l| !l.starts_with("  \"exportedAt\": "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Refused in words that fit the engine; on SQLite the file stays as it was byte for byte,
+/// on PostgreSQL the database exports the same as before.
 #[test]
 fn import_into_a_database_with_data_is_refused_and_leaves_it_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
-    let db = seeded_db(&dir, 5);
+    let db = seeded(&dir, 5);
     let names = names_in(dir.path());
-    let before = std::fs::read(&db).unwrap();
+    let file_before = (!on_postgres()).then(|| std::fs::read(&db[1]).unwrap());
+    let export_before = export_text(&db);
+    assert!(
+        export_before.contains("\"organizations\": [\n    {"),
+        "seeded"
+    );
     let out = run_with(
-        &["import", "-", "--db", &db],
+        &with_engine(&["import", "-"], &db),
         &[],
         Some(one_user_export().to_string().as_bytes()),
     );
     let err = assert_fails(&out, 1);
     assert_eq!(
         err,
-        "invois: cannot import stdin: the database is not empty; import into a new file (--db NEW.db); nothing was imported"
+        if on_postgres() {
+            "invois: cannot import stdin: the database is not empty; import into an empty database (another --database-url); nothing was imported"
+        } else {
+            "invois: cannot import stdin: the database is not empty; import into a new file (--db NEW.db); nothing was imported"
+        }
     );
     assert_eq!(names_in(dir.path()), names);
-    assert!(
-        std::fs::read(&db).unwrap() == before,
-        "the database changed"
+    if let Some(before) = file_before {
+        assert!(
+            std::fs::read(&db[1]).unwrap() == before,
+            "the database changed"
+        );
+    }
+    assert_eq!(export_text(&db), export_before, "the database changed");
+}
+
+/// `seed --demo` loads only into an empty database, and says how to choose another in the
+/// engine's own terms.
+#[test]
+fn seed_demo_into_a_database_with_data_is_refused_in_one_line_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = engine_in(&dir);
+    let out = run_with(&with_engine(&["seed", "--demo"], &db), &[], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!("loaded the demo data into {}\n", db[1])
     );
+    let before = export_text(&db);
+    let out = run_with(&with_engine(&["seed", "--demo"], &db), &[], None);
+    assert_eq!(
+        assert_fails(&out, 1),
+        format!(
+            "invois: the database already has data; seed --demo needs an empty one (use another {})",
+            db[0]
+        )
+    );
+    assert_eq!(export_text(&db), before);
 }
 
 #[test]
 fn a_bad_env_value_is_a_one_line_usage_error_naming_the_variable() {
     let dir = tempfile::tempdir().unwrap();
-    let db = db_in(&dir);
+    let db = engine_in(&dir);
     let out = run_with(
-        &["migrate", "--db", &db],
+        &with_engine(&["migrate"], &db),
         &[("INVOIS_SERVER__WORKERS", "abc")],
         None,
     );
@@ -942,7 +1154,7 @@ fn a_bad_env_value_is_a_one_line_usage_error_naming_the_variable() {
 #[test]
 fn failed_key_commands_are_one_line_and_leave_no_new_database() {
     let dir = tempfile::tempdir().unwrap();
-    let db = db_in(&dir);
+    let db = engine_in(&dir);
     for (args, code) in [
         (vec!["keys", "revoke", "key-0000000000000000"], 1),
         (vec!["keys", "rotate", "key-0000000000000000"], 1),
@@ -969,7 +1181,7 @@ fn failed_key_commands_are_one_line_and_leave_no_new_database() {
         (vec!["frobnicate"], 2),
     ] {
         let mut args = args.clone();
-        args.extend(["--db", &db]);
+        args.extend(db.iter().map(String::as_str));
         let out = run_with(&args, &[], None);
         let err = assert_fails(&out, code);
         assert!(
@@ -989,7 +1201,7 @@ fn failed_key_commands_are_one_line_and_leave_no_new_database() {
         }
     }
     let out = run_with(
-        &["keys", "revoke", "key-0000000000000000", "--db", &db],
+        &with_engine(&["keys", "revoke", "key-0000000000000000"], &db),
         &[],
         None,
     );
@@ -1007,19 +1219,20 @@ fn failed_key_commands_are_one_line_and_leave_no_new_database() {
 #[test]
 fn keys_create_json_prints_the_fields_in_the_api_order() {
     let dir = tempfile::tempdir().unwrap();
-    let db = db_in(&dir);
+    let db = engine_in(&dir);
     let out = run_with(
-        &[
-            "keys",
-            "create",
-            "--json",
-            "--name",
-            "ci",
-            "--expires-in",
-            "3",
-            "--db",
+        &with_engine(
+            &[
+                "keys",
+                "create",
+                "--json",
+                "--name",
+                "ci",
+                "--expires-in",
+                "3",
+            ],
             &db,
-        ],
+        ),
         &[],
         None,
     );
@@ -1135,14 +1348,17 @@ async fn an_export_imported_into_a_new_database_exports_the_same_and_serves_the_
     let user_id = user["id"].as_str().unwrap().to_owned();
     app.add_member("org-123", &user_id, "admin").await;
     app.add_member("org-456", &user_id, "customer").await;
-    let db = app.config.database.path.to_str().unwrap().to_owned();
+    let db = app.engine_args();
     let first = app.dir.path().join("first.json");
-    let out = run_with(&["export", first.to_str().unwrap(), "--db", &db], &[], None);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let moved = app.dir.path().join("moved.db");
-    let moved_s = moved.to_str().unwrap();
     let out = run_with(
-        &["import", first.to_str().unwrap(), "--db", moved_s],
+        &with_engine(&["export", first.to_str().unwrap()], &db),
+        &[],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let moved = fresh_engine_args(&app.dir.path().join("moved.db"));
+    let out = run_with(
+        &with_engine(&["import", first.to_str().unwrap()], &moved),
         &[],
         None,
     );
@@ -1150,7 +1366,7 @@ async fn an_export_imported_into_a_new_database_exports_the_same_and_serves_the_
     assert!(stdout(&out).is_empty());
     let second = app.dir.path().join("second.json");
     let out = run_with(
-        &["export", second.to_str().unwrap(), "--db", moved_s],
+        &with_engine(&["export", second.to_str().unwrap()], &moved),
         &[],
         None,
     );
@@ -1275,7 +1491,7 @@ async fn an_export_imported_into_a_new_database_exports_the_same_and_serves_the_
     assert!(!text.contains(&app.key), "no plaintext key in the export");
 
     // The moved database answers exactly as the original, to the original's own key.
-    let (mut child, base) = start_binary(&moved, &[]).await;
+    let (mut child, base) = start_binary_on(&moved, &[]).await;
     let client = reqwest::Client::new();
     for path in [
         "/organizations/org-123".to_owned(),
@@ -1353,16 +1569,12 @@ async fn rotating_a_key_keeps_its_expiry_exactly_through_the_api() {
 #[test]
 fn rotating_a_key_keeps_its_expiry_exactly_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
-    let db = db_in(&dir);
+    let db = engine_in(&dir);
     let old = create_json(&db, &["--name", "ops", "--expires-in", "7"]);
-    let out = invois(&[
-        "keys",
-        "rotate",
-        old["id"].as_str().unwrap(),
-        "--json",
-        "--db",
+    let out = invois_on(
         &db,
-    ]);
+        &["keys", "rotate", old["id"].as_str().unwrap(), "--json"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let new: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(new["expiresAt"], old["expiresAt"]);

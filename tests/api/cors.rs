@@ -8,7 +8,9 @@ use std::collections::BTreeSet;
 
 use reqwest::{Method, Response};
 
-use crate::helpers::{assert_error, spawn_app, spawn_app_with, start_binary, TestApp};
+use crate::helpers::{
+    assert_error, fresh_engine_args, spawn_app, spawn_app_with, start_binary_on, TestApp,
+};
 
 const SHOP: &str = "https://shop.example.com";
 const LOCAL: &str = "http://localhost:3000";
@@ -323,8 +325,8 @@ async fn a_preflight_for_a_method_or_header_not_allowed_is_refused() {
 #[tokio::test]
 async fn origins_can_be_listed_comma_separated_in_the_environment() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("cors.db");
-    let (mut child, base) = start_binary(
+    let db = fresh_engine_args(&dir.path().join("cors.db"));
+    let (mut child, base) = start_binary_on(
         &db,
         &[("INVOIS_SERVER__CORS_ORIGINS", &format!("{SHOP}, {LOCAL}"))],
     )
@@ -357,8 +359,8 @@ async fn origins_can_be_listed_comma_separated_in_the_environment() {
 async fn serve_refuses_a_wildcard_origin_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_invois"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--db"])
-        .arg(dir.path().join("x.db"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(fresh_engine_args(&dir.path().join("x.db")))
         .env_remove("INVOIS_CONFIG")
         .env("INVOIS_SERVER__CORS_ORIGINS", "*")
         .output()

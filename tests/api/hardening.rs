@@ -6,15 +6,15 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::helpers::start_binary;
+use crate::helpers::{fresh_engine_args, on_postgres, sqlite_args, start_binary_on};
 
 const BIN: &str = env!("CARGO_BIN_EXE_invois");
 
-/// A key made by the CLI on `db`: (plaintext, id part as it appears in the key).
-fn cli_key(db: &Path) -> String {
+/// A key made by the CLI on the database `engine` selects; the plaintext.
+fn cli_key(engine: &[String]) -> String {
     let out = Command::new(BIN)
-        .args(["keys", "create", "--name", "hardening", "--json", "--db"])
-        .arg(db)
+        .args(["keys", "create", "--name", "hardening", "--json"])
+        .args(engine)
         .output()
         .unwrap();
     assert!(
@@ -39,11 +39,11 @@ fn peak_rss_kib(pid: u32) -> u64 {
 #[tokio::test]
 async fn guessing_secrets_of_a_real_key_id_keeps_memory_bounded() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("guess.db");
+    let db = fresh_engine_args(&dir.path().join("guess.db"));
     let key = cli_key(&db);
     // Wrong secrets for the key's real id: each one costs a full argon2 verification.
     let prefix = &key[..key.rfind('_').unwrap() + 1];
-    let (mut child, base) = start_binary(
+    let (mut child, base) = start_binary_on(
         &db,
         &[
             // The throttle out of the way, so that every guess reaches argon2.
@@ -113,7 +113,8 @@ async fn guessing_secrets_of_a_real_key_id_keeps_memory_bounded() {
     );
 }
 
-/// The real binary on `db`, its stderr kept in a file; returns once `/healthz` answers.
+/// The real binary on the SQLite file `db`, its stderr kept in a file; returns once
+/// `/healthz` answers.
 async fn start_logged(
     db: &Path,
     log: &Path,
@@ -182,10 +183,14 @@ fn sidecar(db: &Path, suffix: &str) -> std::path::PathBuf {
 
 #[tokio::test]
 async fn a_database_deleted_under_the_server_refuses_writes_and_turns_unready() {
+    // SQLite-only: the database file is deleted.
+    if on_postgres() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("gone.db");
     let log = dir.path().join("server.log");
-    let key = cli_key(&db);
+    let key = cli_key(&sqlite_args(&db));
     let (mut child, base) = start_logged(&db, &log, &[]).await;
     assert_eq!(post_user(&base, &key, 1).await.0, 201);
     for suffix in ["", "-wal", "-shm"] {
@@ -216,10 +221,14 @@ async fn a_database_deleted_under_the_server_refuses_writes_and_turns_unready() 
 
 #[tokio::test]
 async fn a_database_replaced_under_the_server_refuses_writes() {
+    // SQLite-only: another file is moved over the database file.
+    if on_postgres() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("swapped.db");
     let log = dir.path().join("server.log");
-    let key = cli_key(&db);
+    let key = cli_key(&sqlite_args(&db));
     let (mut child, base) = start_logged(&db, &log, &[]).await;
     assert_eq!(post_user(&base, &key, 1).await.0, 201);
     // Another file moved over the path (as a restore done the wrong way would).
@@ -265,7 +274,7 @@ fn demo_db(dir: &Path) -> (std::path::PathBuf, i64, String) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let key = cli_key(&db);
+    let key = cli_key(&sqlite_args(&db));
     let conn = rusqlite::Connection::open(&db).unwrap();
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
         .unwrap();
@@ -285,6 +294,10 @@ fn demo_db(dir: &Path) -> (std::path::PathBuf, i64, String) {
 
 #[tokio::test]
 async fn serve_refuses_a_corrupt_database_at_start_up_and_leaves_it_untouched() {
+    // SQLite-only: a page of the file is smashed.
+    if on_postgres() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let (db, root, _) = demo_db(dir.path());
     smash_page(&db, root);
@@ -307,6 +320,10 @@ async fn serve_refuses_a_corrupt_database_at_start_up_and_leaves_it_untouched() 
 
 #[tokio::test]
 async fn corruption_found_at_run_time_refuses_every_request_and_never_a_truncated_list() {
+    // SQLite-only: a page of the file is smashed.
+    if on_postgres() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let (db, root, key) = demo_db(dir.path());
     let log = dir.path().join("server.log");
@@ -344,6 +361,10 @@ async fn corruption_found_at_run_time_refuses_every_request_and_never_a_truncate
 
 #[test]
 fn backup_of_a_corrupt_database_fails_with_one_line_and_writes_no_file() {
+    // SQLite-only: `backup` of a smashed file.
+    if on_postgres() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let (db, root, _) = demo_db(dir.path());
     smash_page(&db, root);
@@ -369,6 +390,10 @@ fn backup_of_a_corrupt_database_fails_with_one_line_and_writes_no_file() {
 
 #[test]
 fn a_backup_copy_is_checked_whole_before_it_counts() {
+    // SQLite-only: `backup` of a smashed file.
+    if on_postgres() {
+        return;
+    }
     // The corruption appears after the database was opened (and checked): the copy shows it.
     let dir = tempfile::tempdir().unwrap();
     let (db, root, _) = demo_db(dir.path());
@@ -500,15 +525,15 @@ async fn a_request_refused_before_its_body_closes_the_connection() {
 #[tokio::test]
 async fn serve_raises_its_open_file_limit_to_the_hard_limit() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("fd.db");
+    let db = fresh_engine_args(&dir.path().join("fd.db"));
     let port = crate::helpers::free_port();
     // Started with a soft limit of 256, as a default shell would give it.
     let mut child = Command::new("sh")
         .arg("-c")
         .arg(r#"ulimit -Sn 256 && exec "$0" "$@""#)
         .arg(BIN)
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--db"])
-        .arg(&db)
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .args(&db)
         .env("INVOIS_LOG__LEVEL", "error")
         .spawn()
         .unwrap();
@@ -753,8 +778,8 @@ async fn a_bad_chunk_size_is_answered_by_our_json_errors() {
 #[tokio::test]
 async fn requests_on_keep_alive_connections_at_sigterm_are_answered_before_exit() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("term.db");
-    let (mut child, base) = start_binary(&db, &[("INVOIS_LOG__LEVEL", "error")]).await;
+    let db = fresh_engine_args(&dir.path().join("term.db"));
+    let (mut child, base) = start_binary_on(&db, &[("INVOIS_LOG__LEVEL", "error")]).await;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let tasks: Vec<_> = (0..8)
         .map(|_| {
@@ -815,9 +840,13 @@ async fn requests_on_keep_alive_connections_at_sigterm_are_answered_before_exit(
 
 #[tokio::test]
 async fn checkpoints_and_cli_commands_on_a_running_database_are_not_taken_for_faults() {
+    // SQLite-only: WAL checkpoints and `backup` against the server's checks of its file.
+    if on_postgres() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("busy.db");
-    let key = cli_key(&db);
+    let key = cli_key(&sqlite_args(&db));
     let log = dir.path().join("server.log");
     let (mut child, base) = start_logged(&db, &log, &[]).await;
     assert_eq!(post_user(&base, &key, 1).await.0, 201);
@@ -826,7 +855,7 @@ async fn checkpoints_and_cli_commands_on_a_running_database_are_not_taken_for_fa
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
             .unwrap();
     }
-    let _second = cli_key(&db);
+    let _second = cli_key(&sqlite_args(&db));
     let out = Command::new(BIN)
         .arg("backup")
         .arg(dir.path().join("copy.db"))

@@ -309,17 +309,23 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// The real `invois serve` binary on `db` and a free port, with `env` added (and no
-/// `INVOIS_CONFIG` or `MALLOC_ARENA_MAX` inherited from the test's environment); returns
-/// once `/healthz` answers 200, with the child and the base URL.
-pub async fn start_binary(
-    db: &std::path::Path,
+/// The `invois` arguments that select the SQLite file `path` (for what only SQLite has).
+pub fn sqlite_args(path: &Path) -> Vec<String> {
+    vec!["--db".into(), path.to_string_lossy().into_owned()]
+}
+
+/// The real `invois serve` binary on the database `engine` selects ([`engine_args`],
+/// [`fresh_engine_args`]) and a free port, with `env` added (and no `INVOIS_CONFIG` or
+/// `MALLOC_ARENA_MAX` inherited from the test's environment); returns once `/healthz`
+/// answers 200, with the child and the base URL.
+pub async fn start_binary_on(
+    engine: &[String],
     env: &[(&str, &str)],
 ) -> (std::process::Child, String) {
     let port = free_port();
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_invois"));
-    cmd.args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--db"])
-        .arg(db)
+    cmd.args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .args(engine)
         .env_remove("INVOIS_CONFIG")
         .env_remove("MALLOC_ARENA_MAX")
         .stdout(std::process::Stdio::null())
@@ -344,4 +350,10 @@ pub async fn start_binary(
     let _ = child.kill();
     let _ = child.wait();
     panic!("server did not start");
+}
+
+/// Runs `f` on a blocking thread and returns its result: database work from an async test
+/// (the PostgreSQL client must not run on an async worker thread).
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.expect("join")
 }

@@ -5,7 +5,9 @@
 use reqwest::{Method, Response};
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, spawn_app, TestApp};
+use invois::storage::DbError;
+
+use crate::helpers::{assert_error, blocking, fresh_database_url, spawn_app, TestApp};
 
 async fn post_with_key(app: &TestApp, path: &str, idem: &str, body: &Value) -> Response {
     app.req(Method::POST, path)
@@ -222,19 +224,32 @@ async fn an_over_long_idempotency_key_is_400() {
     assert_eq!(total(&app, "/organizations").await, 0);
 }
 
-fn idempotency_rows(app: &TestApp) -> Vec<String> {
-    let conn = rusqlite::Connection::open(&app.config.database.path).unwrap();
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .unwrap();
-    let mut stmt = conn
-        .prepare("SELECT key FROM idempotency_keys ORDER BY key")
-        .unwrap();
-    let rows = stmt
-        .query_map([], |r| r.get(0))
+/// The first column of `sql`'s rows, as text (on either engine).
+async fn strings(app: &TestApp, sql: &'static str) -> Vec<String> {
+    let db = app.db.clone();
+    blocking(move || {
+        db.read_blocking(|c| {
+            c.prepare(sql)?
+                .query_map((), |r| r.get(0))?
+                .collect::<Result<_, _>>()
+        })
         .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    rows
+    })
+    .await
+}
+
+async fn idempotency_rows(app: &TestApp) -> Vec<String> {
+    strings(app, "SELECT key FROM idempotency_keys ORDER BY key").await
+}
+
+/// Inserts `n` idempotency keys created two days ago and more (`old-10001`, …), as
+/// `execute_batch` on either engine.
+fn insert_expired_keys(c: &invois::storage::sql::Conn<'_>, n: u32) -> Result<(), DbError> {
+    c.execute_batch(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) \
+         INSERT INTO idempotency_keys (api_key_id, key, method, path, request_hash, status, body, location, created_at) \
+         SELECT 'key-0000000000000000', 'old-' || (10000 + i), 'POST', '/api/integrations/users', 'h', 201, '{{}}', NULL, '2020-01-01T00:00:00Z' FROM n"
+    ))
 }
 
 #[tokio::test]
@@ -249,25 +264,20 @@ async fn expired_idempotency_keys_are_purged_on_a_schedule_and_fresh_ones_kept()
     .await;
     assert_eq!(res.status(), 201);
     // 2,500 rows from two days ago: more than one purge batch (1,000).
-    {
-        let conn = rusqlite::Connection::open(&app.config.database.path).unwrap();
-        conn.busy_timeout(std::time::Duration::from_secs(5))
+    let db = app.db.clone();
+    blocking(move || {
+        db.write_blocking(None, |c| insert_expired_keys(c, 2500))
             .unwrap();
-        conn.execute_batch(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2500) \
-             INSERT INTO idempotency_keys (api_key_id, key, method, path, request_hash, status, body, location, created_at) \
-             SELECT 'key-0000000000000000', printf('old-%04d', i), 'POST', '/api/integrations/users', 'h', 201, '{}', NULL, '2020-01-01T00:00:00Z' FROM n",
-        )
-        .unwrap();
-    }
-    assert_eq!(idempotency_rows(&app).len(), 2501);
-    let mut rows = idempotency_rows(&app);
+    })
+    .await;
+    assert_eq!(idempotency_rows(&app).await.len(), 2501);
+    let mut rows = idempotency_rows(&app).await;
     for _ in 0..100 {
         if rows.len() == 1 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        rows = idempotency_rows(&app);
+        rows = idempotency_rows(&app).await;
     }
     assert_eq!(rows.len(), 1, "{} rows left", rows.len());
     assert_eq!(rows, vec!["fresh-key".to_owned()]);
@@ -294,18 +304,12 @@ fn a_purge_deletes_every_expired_row_in_batches() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = invois::config::DatabaseConfig {
         path: dir.path().join("p.db"),
+        url: fresh_database_url().unwrap_or_default(),
         ..Default::default()
     };
     let db = invois::storage::open(&cfg).unwrap();
-    db.write_blocking(None, |tx| {
-        tx.execute_batch(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2001) \
-             INSERT INTO idempotency_keys (api_key_id, key, method, path, request_hash, status, body, location, created_at) \
-             SELECT 'key-0000000000000000', printf('old-%04d', i), 'POST', '/p', 'h', 201, '{}', NULL, '2020-01-01T00:00:00Z' FROM n",
-        )?;
-        Ok(())
-    })
-    .unwrap();
+    db.write_blocking(None, |c| insert_expired_keys(c, 2001))
+        .unwrap();
     assert_eq!(invois::jobs::purge_idempotency_keys(&db).unwrap(), 2001);
     assert_eq!(invois::jobs::purge_idempotency_keys(&db).unwrap(), 0);
 }
@@ -315,15 +319,10 @@ async fn key_count(app: &TestApp) -> usize {
     v["data"].as_array().unwrap().len()
 }
 
-fn stored_bodies(app: &TestApp) -> String {
-    let conn = rusqlite::Connection::open(&app.config.database.path).unwrap();
-    let mut stmt = conn.prepare("SELECT body FROM idempotency_keys").unwrap();
-    let rows: Vec<String> = stmt
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    rows.join("\n")
+async fn stored_bodies(app: &TestApp) -> String {
+    let bodies = strings(app, "SELECT body FROM idempotency_keys").await;
+    assert!(!bodies.is_empty(), "no stored response");
+    bodies.join("\n")
 }
 
 #[tokio::test]
@@ -342,7 +341,7 @@ async fn a_retried_key_create_returns_the_same_key_and_mints_no_second_one() {
     let plain = created["key"].as_str().unwrap();
     // Only the nonce is stored, never the plaintext or its secret part.
     let secret = plain.rsplit('_').next().unwrap();
-    assert!(!stored_bodies(&app).contains(secret));
+    assert!(!stored_bodies(&app).await.contains(secret));
     let res = app
         .client
         .get(app.url("/keys"))

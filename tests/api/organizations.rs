@@ -3,7 +3,7 @@
 use reqwest::{Method, Response};
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, spawn_app, TestApp};
+use crate::helpers::{assert_error, blocking, spawn_app, TestApp};
 
 // ---------------------------------------------------------------------------------------------
 // Local helpers
@@ -359,8 +359,9 @@ async fn the_single_view_embeds_the_first_100_members_by_join_date() {
         .collect();
     let inserted = rows.clone();
     let oid2 = oid.clone();
-    app.db
-        .write_blocking(None, move |tx| {
+    let db = app.db.clone();
+    blocking(move || {
+        db.write_blocking(None, move |tx| {
             for (mid, uid, at) in &inserted {
                 tx.execute(
                     "INSERT INTO memberships (id, user_id, organization_id, role, created_at) \
@@ -371,6 +372,8 @@ async fn the_single_view_embeds_the_first_100_members_by_join_date() {
             Ok(())
         })
         .unwrap();
+    })
+    .await;
     let v = ok(app.get(&format!("/organizations/{oid}")).await).await;
     assert_eq!(v["memberCount"], 105);
     let members = v["members"].as_array().unwrap();
@@ -862,14 +865,21 @@ async fn the_organization_view_follows_a_write_by_another_process() {
     app.load_demo().await;
     let mut want = acme_detail();
     assert_acme(&app, &want).await;
-    // As `invois import` or any other program writing to the file would.
-    let c = rusqlite::Connection::open(&app.config.database.path).unwrap();
-    c.execute_batch(
-        "UPDATE users SET name = 'Jane Q. Smith' WHERE id = 'user-123'; \
-         UPDATE premium_tiers SET features = '[\"priority-support\"]' WHERE id = 'tier-premium';",
-    )
-    .unwrap();
-    drop(c);
+    // As `invois import` or any other program writing to the database would: through a
+    // connection of its own.
+    let cfg = app.config.database.clone();
+    blocking(move || {
+        let other = invois::storage::open(&cfg).unwrap();
+        other
+            .write_blocking(None, |c| {
+                c.execute_batch(
+                    "UPDATE users SET name = 'Jane Q. Smith' WHERE id = 'user-123'; \
+                     UPDATE premium_tiers SET features = '[\"priority-support\"]' WHERE id = 'tier-premium';",
+                )
+            })
+            .unwrap();
+    })
+    .await;
     want["members"][1]["user"]["name"] = json!("Jane Q. Smith");
     want["premiumTier"]["features"] = json!(["priority-support"]);
     assert_acme(&app, &want).await;

@@ -16,8 +16,10 @@ use invois::auth::Scope;
 use reqwest::{Method, Response};
 use serde_json::json;
 
-use crate::auth::{assert_unauthorized, get_with, invois};
-use crate::helpers::{assert_error, spawn_app, spawn_app_with, start_binary, TestApp};
+use crate::auth::{assert_unauthorized, get_with, invois_on};
+use crate::helpers::{
+    assert_error, fresh_engine_args, spawn_app, spawn_app_with, start_binary_on, TestApp,
+};
 
 const MINUTE: i64 = 60;
 const HOUR: i64 = 3600;
@@ -373,16 +375,15 @@ async fn a_401_carries_no_rate_limit_headers() {
 #[tokio::test]
 async fn the_per_minute_limit_can_be_set_from_the_environment() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("env.db");
-    let db_arg = db.to_str().unwrap();
+    let db = fresh_engine_args(&dir.path().join("env.db"));
     let create_key = || {
-        let out = invois(&["keys", "create", "--name", "env", "--json", "--db", db_arg]);
+        let out = invois_on(&db, &["keys", "create", "--name", "env", "--json"]);
         assert!(out.status.success(), "{out:?}");
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         v["key"].as_str().unwrap().to_owned()
     };
     create_key();
-    let (mut child, base) = start_binary(&db, &[("INVOIS_RATE_LIMIT__PER_MINUTE", "2")]).await;
+    let (mut child, base) = start_binary_on(&db, &[("INVOIS_RATE_LIMIT__PER_MINUTE", "2")]).await;
     let client = reqwest::Client::new();
     let sent = in_one_window(MINUTE, async |_| {
         let key = create_key();

@@ -133,14 +133,10 @@ async fn every_readme_example_runs_in_order_against_the_sandbox() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_invois"))
-        .args([
-            "serve",
-            "--demo",
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-            "--db",
-        ])
-        .arg(dir.path().join("invois.db"))
+        .args(["serve", "--demo", "--bind", &format!("127.0.0.1:{port}")])
+        .args(crate::helpers::fresh_engine_args(
+            &dir.path().join("invois.db"),
+        ))
         .env_remove("INVOIS_CONFIG")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

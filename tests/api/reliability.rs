@@ -1,7 +1,6 @@
 //! Durability and concurrency: kill -9 under writes, graceful shutdown, concurrent duplicates,
 //! online backup, export/import, full database, bad files and schema upgrades.
 
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,21 +8,20 @@ use std::time::Duration;
 use rand::Rng;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, spawn_app, spawn_app_with, start_binary};
+use crate::helpers::{
+    assert_error, blocking, fresh_database_url, fresh_engine_args, on_postgres, spawn_app,
+    spawn_app_with, sqlite_args, start_binary_on,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_invois");
 
-fn cli(db: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .args(args)
-        .arg("--db")
-        .arg(db)
-        .output()
-        .unwrap()
+/// `invois ARGS` on the database `engine` selects (`--db PATH` or `--database-url URL`).
+fn cli(engine: &[String], args: &[&str]) -> std::process::Output {
+    Command::new(BIN).args(args).args(engine).output().unwrap()
 }
 
-fn cli_key(db: &Path) -> String {
-    let out = cli(db, &["keys", "create", "--name", "crash", "--json"]);
+fn cli_key(engine: &[String]) -> String {
+    let out = cli(engine, &["keys", "create", "--name", "crash", "--json"]);
     assert!(
         out.status.success(),
         "{}",
@@ -33,10 +31,11 @@ fn cli_key(db: &Path) -> String {
     v["key"].as_str().unwrap().to_owned()
 }
 
-/// The real binary serving `db` on a free port, with limits out of the way.
-async fn start_server(db: &Path) -> (Child, String) {
-    start_binary(
-        db,
+/// The real binary serving the database `engine` selects on a free port, with limits out
+/// of the way.
+async fn start_server(engine: &[String]) -> (Child, String) {
+    start_binary_on(
+        engine,
         &[
             ("INVOIS_RATE_LIMIT__PER_MINUTE", "0"),
             ("INVOIS_RATE_LIMIT__PER_HOUR", "0"),
@@ -79,16 +78,37 @@ fn spawn_writers(
         .collect()
 }
 
-fn count_present(db: &Path, ids: &[String]) -> usize {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    let ok: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(ok, "ok");
-    let mut stmt = conn.prepare("SELECT 1 FROM users WHERE id = ?1").unwrap();
-    ids.iter()
-        .filter(|id| stmt.exists([id.as_str()]).unwrap())
-        .count()
+/// How many of `ids` are users in the database `engine` selects (opened anew, as after a
+/// restart); an SQLite file must also pass its integrity check.
+async fn count_present(engine: &[String], ids: &[String]) -> usize {
+    let (engine, ids) = (engine.to_vec(), ids.to_vec());
+    blocking(move || {
+        let mut cfg = invois::config::DatabaseConfig::default();
+        if engine[0] == "--db" {
+            cfg.path = engine[1].clone().into();
+            let conn = rusqlite::Connection::open(&cfg.path).unwrap();
+            let ok: String = conn
+                .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(ok, "ok");
+        } else {
+            cfg.url.clone_from(&engine[1]);
+        }
+        let db = invois::storage::open(&cfg).unwrap();
+        db.read_blocking(|c| {
+            let mut present = 0;
+            for id in &ids {
+                if c.prepare_cached("SELECT 1 FROM users WHERE id = ?1")?
+                    .exists([id.as_str()])?
+                {
+                    present += 1;
+                }
+            }
+            Ok(present)
+        })
+        .unwrap()
+    })
+    .await
 }
 
 fn crash_cycles() -> usize {
@@ -101,7 +121,7 @@ fn crash_cycles() -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_acknowledged_write_survives_kill_minus_nine() {
     let dir = tempfile::tempdir().unwrap();
-    let db: PathBuf = dir.path().join("crash.db");
+    let db = fresh_engine_args(&dir.path().join("crash.db"));
     cli(&db, &["migrate"]);
     let key = cli_key(&db);
     let acked = Arc::new(Mutex::new(Vec::new()));
@@ -132,7 +152,7 @@ async fn every_acknowledged_write_survives_kill_minus_nine() {
         ids.len()
     );
     assert_eq!(
-        count_present(&db, &ids),
+        count_present(&db, &ids).await,
         ids.len(),
         "acknowledged writes lost after {cycles} kills"
     );
@@ -159,7 +179,7 @@ async fn every_acknowledged_write_survives_kill_minus_nine() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_under_load_finishes_in_flight_requests_exits_zero_and_checkpoints() {
     let dir = tempfile::tempdir().unwrap();
-    let db: PathBuf = dir.path().join("term.db");
+    let db = fresh_engine_args(&dir.path().join("term.db"));
     cli(&db, &["migrate"]);
     let key = cli_key(&db);
     let acked = Arc::new(Mutex::new(Vec::new()));
@@ -177,6 +197,7 @@ async fn sigterm_under_load_finishes_in_flight_requests_exits_zero_and_checkpoin
         w.await.unwrap();
     }
     assert!(exit.success(), "exit status {exit:?}");
+    // On SQLite the WAL is written back into the file.
     let wal = dir.path().join("term.db-wal");
     assert!(
         !wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0,
@@ -184,7 +205,7 @@ async fn sigterm_under_load_finishes_in_flight_requests_exits_zero_and_checkpoin
     );
     let ids = acked.lock().unwrap().clone();
     assert!(!ids.is_empty());
-    assert_eq!(count_present(&db, &ids), ids.len());
+    assert_eq!(count_present(&db, &ids).await, ids.len());
     assert_eq!(*fivexx.lock().unwrap(), 0);
 }
 
@@ -256,6 +277,10 @@ async fn sixty_four_concurrent_writers_mixed_with_readers_see_no_5xx() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_online_backup_under_write_load_is_consistent_and_current() {
+    // SQLite-only: `backup` copies the SQLite file (PostgreSQL: cli::backup_on_postgres_…).
+    if on_postgres() {
+        return;
+    }
     let app = spawn_app().await;
     let acked = Arc::new(Mutex::new(Vec::new()));
     let fivexx = Arc::new(Mutex::new(0));
@@ -301,7 +326,7 @@ async fn an_online_backup_under_write_load_is_consistent_and_current() {
         .unwrap();
     assert!(n > 0);
     drop(conn);
-    let (mut child, base) = start_server(&out).await;
+    let (mut child, base) = start_server(&sqlite_args(&out)).await;
     assert_eq!(
         reqwest::get(format!("{base}/readyz"))
             .await
@@ -317,7 +342,7 @@ async fn an_online_backup_under_write_load_is_consistent_and_current() {
 async fn export_then_import_reproduces_every_row() {
     let app = spawn_app().await;
     app.load_demo().await;
-    let db = app.config.database.path.clone();
+    let db = app.engine_args();
     let first = app.dir.path().join("one.json");
     let out = cli(&db, &["export", first.to_str().unwrap()]);
     assert!(
@@ -325,7 +350,7 @@ async fn export_then_import_reproduces_every_row() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let target = app.dir.path().join("moved.db");
+    let target = fresh_engine_args(&app.dir.path().join("moved.db"));
     let out = cli(&target, &["import", first.to_str().unwrap()]);
     assert!(
         out.status.success(),
@@ -349,6 +374,10 @@ async fn export_then_import_reproduces_every_row() {
 
 #[tokio::test]
 async fn a_full_database_answers_503_on_writes_while_reads_and_recovery_work() {
+    // SQLite-only: max_size_mb caps the SQLite file (PostgreSQL's disk is the server's).
+    if on_postgres() {
+        return;
+    }
     let app = spawn_app_with(|c| c.database.max_size_mb = 1).await;
     let long = "N".repeat(190);
     let mut full = None;
@@ -400,10 +429,14 @@ async fn a_full_database_answers_503_on_writes_while_reads_and_recovery_work() {
 
 #[test]
 fn a_non_sqlite_file_is_refused_with_exit_1_and_left_untouched() {
+    // SQLite-only: a file given as --db.
+    if on_postgres() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("notes.db");
     std::fs::write(&path, "these are my notes, not a database").unwrap();
-    let out = cli(&path, &["migrate"]);
+    let out = cli(&sqlite_args(&path), &["migrate"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not an SQLite database"));
     assert_eq!(
@@ -414,6 +447,10 @@ fn a_non_sqlite_file_is_refused_with_exit_1_and_left_untouched() {
 
 #[test]
 fn a_database_from_a_newer_schema_is_refused_and_left_untouched() {
+    // SQLite-only: PRAGMA user_version (PostgreSQL: …_a_postgres_database_from_a_newer_…).
+    if on_postgres() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("future.db");
     {
@@ -422,14 +459,78 @@ fn a_database_from_a_newer_schema_is_refused_and_left_untouched() {
             .unwrap();
     }
     let before = std::fs::read(&path).unwrap();
-    let out = cli(&path, &["serve", "--bind", "127.0.0.1:0"]);
+    let out = cli(&sqlite_args(&path), &["serve", "--bind", "127.0.0.1:0"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("newer than this invois supports"));
     assert_eq!(std::fs::read(&path).unwrap(), before);
 }
 
+/// The tables of the PostgreSQL database at `url` and its `schema_migrations` rows.
+fn pg_schema(url: &str) -> (Vec<String>, Vec<(i64, String)>) {
+    let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    let tables = client
+        .query(
+            "SELECT CAST(tablename AS TEXT) FROM pg_tables WHERE schemaname = current_schema() ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let versions = client
+        .query(
+            "SELECT version, applied_at FROM schema_migrations ORDER BY version",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    (tables, versions)
+}
+
+#[test]
+fn a_postgres_database_from_a_newer_schema_is_refused_and_left_untouched() {
+    // PostgreSQL-only: the counterpart of the user_version test above.
+    let Some(url) = fresh_database_url() else {
+        return;
+    };
+    postgres::Client::connect(&url, postgres::NoTls)
+        .unwrap()
+        .batch_execute(
+            "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL); \
+             INSERT INTO schema_migrations VALUES (99, '2030-01-01T00:00:00Z'); \
+             CREATE TABLE t (x BIGINT);",
+        )
+        .unwrap();
+    let before = pg_schema(&url);
+    let engine = ["--database-url".to_owned(), url.clone()];
+    for args in [
+        &["serve", "--bind", "127.0.0.1:0"][..],
+        &["migrate"],
+        &["keys", "list"],
+    ] {
+        let out = cli(&engine, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            err,
+            format!(
+                "invois: cannot migrate {url}: the database has schema version 99, newer than this invois supports ({}); upgrade invois\n",
+                invois::storage::schema_version()
+            ),
+            "{args:?}"
+        );
+    }
+    assert_eq!(pg_schema(&url), before);
+}
+
 #[tokio::test]
 async fn a_database_of_the_first_released_schema_migrates_forward_with_its_data() {
+    // SQLite-only: the fixture is an SQLite file of schema 1 (PostgreSQL starts at 3).
+    if on_postgres() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
     std::fs::copy(
@@ -437,14 +538,14 @@ async fn a_database_of_the_first_released_schema_migrates_forward_with_its_data(
         &path,
     )
     .unwrap();
-    let out = cli(&path, &["migrate"]);
+    let out = cli(&sqlite_args(&path), &["migrate"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let key = cli_key(&path);
-    let (mut child, base) = start_server(&path).await;
+    let key = cli_key(&sqlite_args(&path));
+    let (mut child, base) = start_server(&sqlite_args(&path)).await;
     let client = reqwest::Client::new();
     let org: Value = client
         .get(format!("{base}/api/integrations/organizations/acme-corp"))

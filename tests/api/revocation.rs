@@ -12,7 +12,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::auth::{assert_unauthorized, key_id};
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{blocking, spawn_app, TestApp};
 
 /// What every test starts with: a user, a second user, an organization with the first as a
 /// member, a tier, and a spare key — all made with the app's own key.
@@ -68,58 +68,73 @@ async fn fixture() -> Fixture {
 }
 
 /// Every row of every table, as text; `api_keys` without `last_used_at` (written in the
-/// background by design).
-fn snapshot(app: &TestApp) -> BTreeMap<String, Vec<String>> {
-    let conn = rusqlite::Connection::open(&app.config.database.path).unwrap();
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .unwrap();
-    let tables: Vec<String> = conn
-        .prepare(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
-             AND sql NOT LIKE 'CREATE VIRTUAL%' ORDER BY name",
-        )
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let mut out = BTreeMap::new();
-    for t in tables {
-        let sql = if t == "api_keys" {
-            "SELECT id, name, scopes, expires_at, revoked_at, replaced_by FROM api_keys ORDER BY id"
-                .to_owned()
-        } else {
-            format!("SELECT * FROM \"{t}\" ORDER BY 1")
-        };
-        let mut stmt = conn.prepare(&sql).unwrap();
-        let n = stmt.column_count();
-        let rows: Vec<String> = stmt
-            .query_map([], |r| {
-                let cols: Vec<String> = (0..n)
-                    .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
+/// background by design), and on PostgreSQL without `rate_limits` (the per-request windows,
+/// kept in the database there and in the process on SQLite).
+async fn snapshot(app: &TestApp) -> BTreeMap<String, Vec<String>> {
+    let db = app.db.clone();
+    blocking(move || {
+        db.read_blocking(|c| {
+            let (tables, columns, quote) = if c.is_postgres() {
+                (
+                    "SELECT CAST(tablename AS TEXT) FROM pg_tables \
+                     WHERE schemaname = current_schema() AND tablename <> 'rate_limits' ORDER BY 1",
+                    "SELECT CAST(column_name AS TEXT) FROM information_schema.columns \
+                     WHERE table_schema = current_schema() AND table_name = ?1 ORDER BY ordinal_position",
+                    "quote_nullable",
+                )
+            } else {
+                (
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+                     AND sql NOT LIKE 'CREATE VIRTUAL%' ORDER BY name",
+                    "SELECT name FROM pragma_table_info(?1) ORDER BY cid",
+                    "quote",
+                )
+            };
+            let tables: Vec<String> = c
+                .prepare(tables)?
+                .query_map((), |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let mut out = BTreeMap::new();
+            for t in tables {
+                let cols: Vec<String> = c
+                    .prepare(columns)?
+                    .query_map([t.as_str()], |r| r.get(0))?
+                    .collect::<Result<Vec<String>, _>>()?
+                    .into_iter()
+                    .filter(|col| !(t == "api_keys" && col == "last_used_at"))
+                    .map(|col| format!("{quote}(\"{col}\")"))
                     .collect();
-                Ok(cols.join("|"))
-            })
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        out.insert(t, rows);
-    }
-    out
+                let sql = format!("SELECT {} FROM \"{t}\" ORDER BY 1", cols.join(" || '|' || "));
+                let rows: Vec<String> = c
+                    .prepare(&sql)?
+                    .query_map((), |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                out.insert(t, rows);
+            }
+            Ok(out)
+        })
+        .unwrap()
+    })
+    .await
 }
 
-/// Revokes `key` the way the CLI does it: through a connection of its own, so the server
-/// learns of it only from the database.
-fn revoke_elsewhere(app: &TestApp, key: &str) {
-    let conn = rusqlite::Connection::open(&app.config.database.path).unwrap();
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .unwrap();
-    let n = conn
-        .execute(
-            "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2",
-            rusqlite::params![invois::domain::now(), key_id(key)],
-        )
-        .unwrap();
+/// Revokes `key` the way the CLI does it: through a connection of its own (a second
+/// `storage::open` of the same database), so the server learns of it only from the database.
+async fn revoke_elsewhere(app: &TestApp, key: &str) {
+    let cfg = app.config.database.clone();
+    let id = key_id(key);
+    let n = blocking(move || {
+        let other = invois::storage::open(&cfg).unwrap();
+        other
+            .write_blocking(None, |c| {
+                c.execute(
+                    "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2",
+                    [invois::domain::now(), id],
+                )
+            })
+            .unwrap()
+    })
+    .await;
     assert_eq!(n, 1);
 }
 
@@ -154,8 +169,8 @@ async fn refused_with_headers(
         .await
         .unwrap();
     assert_eq!(warm.status(), 200, "the key works before it is revoked");
-    revoke_elsewhere(app, &victim);
-    let before = snapshot(app);
+    revoke_elsewhere(app, &victim).await;
+    let before = snapshot(app).await;
 
     let send = |key: &str| {
         let mut r = app
@@ -174,7 +189,7 @@ async fn refused_with_headers(
     let v = assert_unauthorized(res, Some(&victim)).await;
     assert_eq!(v["message"], "API key has been revoked or has expired");
     assert_eq!(
-        snapshot(app),
+        snapshot(app).await,
         before,
         "{method} {path} changed the database"
     );
@@ -185,6 +200,12 @@ async fn refused_with_headers(
         expect_live,
         "{method} {path} with a live key: {}",
         live.text().await.unwrap()
+    );
+    // The snapshot does see a write (so "as it was" above means something).
+    assert_ne!(
+        snapshot(app).await,
+        before,
+        "{method} {path} with a live key"
     );
 }
 
@@ -210,8 +231,8 @@ async fn a_revoked_cached_key_cannot_create_a_user_with_an_idempotency_key() {
             .status(),
         200
     );
-    revoke_elsewhere(app, &victim);
-    let before = snapshot(app);
+    revoke_elsewhere(app, &victim).await;
+    let before = snapshot(app).await;
     let res = app
         .client
         .post(app.url("/users"))
@@ -222,7 +243,7 @@ async fn a_revoked_cached_key_cannot_create_a_user_with_an_idempotency_key() {
         .await
         .unwrap();
     assert_unauthorized(res, Some(&victim)).await;
-    assert_eq!(snapshot(app), before);
+    assert_eq!(snapshot(app).await, before);
 }
 
 #[tokio::test]
@@ -345,7 +366,7 @@ async fn a_revoked_cached_key_is_refused_on_a_request_that_reads_nothing() {
             .status(),
         200
     );
-    revoke_elsewhere(app, &victim);
+    revoke_elsewhere(app, &victim).await;
     // Without write:users this would be a 403 with no database call at all.
     let res = app
         .client
