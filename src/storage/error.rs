@@ -126,13 +126,13 @@ impl From<postgres::Error> for DbError {
             // No answer from the server: the connection is closed, refused or timed out.
             return Self::Unavailable {
                 reason: PG_UNREACHABLE.into(),
-                source: Some(Box::new(e)),
+                source: Some(Box::new(PgError(e))),
             };
         };
         let code = db.code().clone();
         if code == SqlState::UNIQUE_VIOLATION {
             let constraint = db.constraint().unwrap_or_default().to_owned();
-            return Self::unique(constraint, Box::new(e));
+            return Self::unique(constraint, Box::new(PgError(e)));
         }
         let reason: Option<&'static str> = match code.code() {
             "53100" => Some("The database is full (disk); writes are refused until space is freed"),
@@ -149,9 +149,9 @@ impl From<postgres::Error> for DbError {
         match reason {
             Some(reason) => Self::Unavailable {
                 reason: reason.into(),
-                source: Some(Box::new(e)),
+                source: Some(Box::new(PgError(e))),
             },
-            None => Self::Db(Box::new(e)),
+            None => Self::Db(Box::new(PgError(e))),
         }
     }
 }
@@ -159,6 +159,26 @@ impl From<postgres::Error> for DbError {
 /// The sentence a client gets while the database is corrupt (see `storage::health`).
 pub const CORRUPT: &str =
     "The database file is corrupt; requests are refused until it is restored from a backup";
+
+/// A PostgreSQL error that shows the server's own words (SQLSTATE and message; the driver's
+/// `Display` says only "db error"), its cause kept.
+#[derive(Debug)]
+pub struct PgError(pub postgres::Error);
+
+impl std::fmt::Display for PgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.as_db_error() {
+            Some(db) => write!(f, "{} ({})", db.message(), db.code().code()),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+impl StdError for PgError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(&self.0)
+    }
+}
 
 /// What a client is told when PostgreSQL cannot be reached.
 pub const PG_UNREACHABLE: &str = "The database cannot be reached; retry later";

@@ -174,8 +174,15 @@ fn open_here(cfg: &DatabaseConfig) -> Result<Pg, OpenError> {
         tls: tls(root_cert.as_deref())?,
         statement_timeout_ms: cfg.statement_timeout_ms,
     };
-    let mut first = r2d2::ManageConnection::connect(&manager)
-        .map_err(|e| OpenError(format!("cannot connect to {shown}: {}", pg_message(&e))))?;
+    let mut first = r2d2::ManageConnection::connect(&manager).map_err(|e| {
+        let hint = match e.as_db_error().map(|d| d.code().code()) {
+            Some("3D000") => "; create it first (createdb -E UTF8 NAME) or fix the URL",
+            Some("28P01" | "28000") => "; check the user and password in the URL",
+            None => "; check that the server runs and the host and port are right",
+            _ => "",
+        };
+        OpenError(format!("cannot connect to {shown}: {}{hint}", pg_message(&e)))
+    })?;
     migrate(first.client()).map_err(|e| OpenError(format!("cannot migrate {shown}: {e}")))?;
     drop(first);
     let pool = r2d2::Pool::builder()

@@ -336,7 +336,10 @@ fn refused(e: &DbError) -> Option<String> {
             if let Some(rusqlite::Error::SqliteFailure(_, Some(m))) = source.downcast_ref() {
                 return Some(m.clone());
             }
-            let db = source.downcast_ref::<postgres::Error>()?.as_db_error()?;
+            let db = source
+                .downcast_ref::<crate::storage::error::PgError>()?
+                .0
+                .as_db_error()?;
             match db.code().code() {
                 "23503" => Some("FOREIGN KEY constraint failed".into()),
                 "23514" => Some(format!(

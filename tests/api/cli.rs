@@ -900,7 +900,7 @@ fn export_of_a_missing_postgres_database_fails_in_one_line_and_creates_none() {
         let out = run_with(&["export", "-", "--database-url", &missing], &[], None);
         assert_eq!(
             assert_fails(&out, 1),
-            format!("invois: cannot connect to {missing}: database \"{name}\" does not exist")
+            format!("invois: cannot connect to {missing}: database \"{name}\" does not exist; create it first (createdb -E UTF8 NAME) or fix the URL")
         );
     }
 }
