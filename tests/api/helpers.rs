@@ -113,6 +113,47 @@ fn create_database(base: &str) -> String {
     with_database(base, &name)
 }
 
+/// On PostgreSQL, a new empty database, dropped with the returned guard (its `url` selects
+/// it); `None` on SQLite.
+pub fn fresh_test_database() -> Option<TestDatabase> {
+    let base = postgres_base_url()?;
+    let url = {
+        let base = base.clone();
+        std::thread::spawn(move || create_database(&base))
+            .join()
+            .expect("create database")
+    };
+    Some(TestDatabase { base, url })
+}
+
+/// Two servers on one PostgreSQL database, as two instances behind a load balancer: the
+/// second is started on the first one's database (which goes with the first), and both use
+/// the first one's key (keys live in the database), so that per-key state such as
+/// idempotency keys and rate-limit windows is shared as a client would share it. `tweak`
+/// adjusts both configurations. PostgreSQL only: panics on the SQLite run.
+pub async fn spawn_two_on_one_database_with(tweak: impl Fn(&mut Config)) -> (TestApp, TestApp) {
+    let first = spawn_app_with(&tweak).await;
+    let url = first.config.database.url.clone();
+    assert!(
+        !url.is_empty(),
+        "two instances on one database need PostgreSQL"
+    );
+    let mut second = spawn_app_with(|c| {
+        tweak(c);
+        c.database.url.clone_from(&url);
+    })
+    .await;
+    // The database made for the second server is not the one it serves: drop it now.
+    second.pg_database = None;
+    second.key.clone_from(&first.key);
+    (first, second)
+}
+
+/// [`spawn_two_on_one_database_with`] with default settings.
+pub async fn spawn_two_on_one_database() -> (TestApp, TestApp) {
+    spawn_two_on_one_database_with(|_| {}).await
+}
+
 /// A database `spawn_app` made on the PostgreSQL run. Dropping it drops the database (WITH
 /// (FORCE), on a thread of its own, best effort), so that a run of the suite does not leave
 /// hundreds of ~8 MB databases behind until the cluster goes.

@@ -13,6 +13,7 @@ mod hardening;
 mod health;
 mod helpers;
 mod idempotency;
+mod instances;
 mod lifecycle;
 mod members;
 mod openapi;
