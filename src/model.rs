@@ -392,6 +392,9 @@ pub struct Event {
     /// The fields that changed.
     pub changes: Vec<String>,
     pub created_at: String,
+    /// The console operator who made the change (`null` for API keys and the command line).
+    #[schema(required = true, example = "op-0123456789abcdef")]
+    pub actor_operator_id: Option<String>,
 }
 
 #[cfg(test)]

@@ -1179,7 +1179,8 @@ async fn an_export_imported_into_a_new_database_exports_the_same_and_serves_the_
             "users",
             "memberships",
             "keys",
-            "events"
+            "events",
+            "operators"
         ]
     );
     let expected: [(&str, &[&str]); 6] = [
@@ -1241,6 +1242,7 @@ async fn an_export_imported_into_a_new_database_exports_the_same_and_serves_the_
                 "subjectId",
                 "changes",
                 "createdAt",
+                "actorOperatorId",
             ],
         ),
     ];
