@@ -20,6 +20,7 @@ pub mod seed;
 pub mod sessions;
 pub mod sql;
 mod sqlite;
+pub mod stats;
 pub mod tiers;
 pub mod transfer;
 pub mod users;
