@@ -953,7 +953,7 @@ fn open_for_serving(cfg: &Config, demo: bool) -> Result<Db, Fail> {
         let login = if cfg.console.enabled {
             Some(
                 invois::console::accounts::demo_login(&db).map_err(|e| {
-                    Fail::Other(format!("cannot create the demo operator: {e:?}"))
+                    Fail::Other(format!("cannot create the demo operator: {e}"))
                 })?,
             )
         } else {

@@ -295,6 +295,14 @@ impl Application {
             db.clone(),
             Duration::from_secs(cfg.database.purge_every_secs.max(1)),
         );
+        if cfg.console.enabled {
+            crate::jobs::spawn_session_purge(
+                db.clone(),
+                Duration::from_secs(cfg.database.purge_every_secs.max(1)),
+                cfg.console.idle(),
+                cfg.console.max_age(),
+            );
+        }
         Ok(Self {
             port,
             server,

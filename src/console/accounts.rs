@@ -54,6 +54,17 @@ pub enum AccountError {
     Db(DbError),
 }
 
+impl std::fmt::Display for AccountError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Exists => f.write_str("an operator with this email exists"),
+            Self::Unknown => f.write_str("no operator has this email"),
+            Self::Hash(m) => f.write_str(m),
+            Self::Db(e) => write!(f, "{e}"),
+        }
+    }
+}
+
 impl From<DbError> for AccountError {
     fn from(e: DbError) -> Self {
         if operators::is_email_taken(&e) {

@@ -366,13 +366,12 @@ pub async fn login(
     })
     .await??;
     let mut res = see_other(&safe_next(next));
+    // A browser-session cookie: the server ends the session (idle or absolute limit) and
+    // then says so on the login page, which a cookie that vanished could not.
     let secure = if state.secure(&req) { "; Secure" } else { "" };
-    let max_age = state.cfg.max_age().num_seconds().max(1);
     set_cookie(
         &mut res,
-        format!(
-            "{SESSION_COOKIE}={session_token}; Path=/console; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}"
-        ),
+        format!("{SESSION_COOKIE}={session_token}; Path=/console; HttpOnly; SameSite=Strict{secure}"),
     );
     set_cookie(
         &mut res,
