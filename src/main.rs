@@ -149,11 +149,13 @@ enum OperatorsCommand {
     },
     /// Delete an operator; their sessions end at once.
     Delete {
+        /// The operator's email.
         #[arg(long)]
         email: String,
     },
     /// Set a new password (read as for create); the operator's sessions end.
     ResetPassword {
+        /// The operator's email.
         #[arg(long)]
         email: String,
     },
