@@ -331,9 +331,9 @@ impl Config {
         }
         let c = &self.console;
         // At least a tenth of a second each, at most ten years.
-        if !(c.session_idle_minutes >= 0.002 && c.session_idle_minutes <= 5_256_000.0)
-            || !(c.session_max_hours >= 0.00003 && c.session_max_hours <= 87_600.0)
-        {
+        let in_range = (0.002..=5_256_000.0).contains(&c.session_idle_minutes)
+            && (0.00003..=87_600.0).contains(&c.session_max_hours);
+        if !in_range {
             return Err(
                 "console.session_idle_minutes and console.session_max_hours must be positive (at least a tenth of a second, at most ten years)"
                     .into(),
@@ -659,6 +659,32 @@ mod tests {
         assert!(Config::load_from(None, &env)
             .unwrap_err()
             .contains("\"*\" is not allowed"));
+    }
+
+    #[test]
+    fn console_expiries_take_fractions_and_must_be_positive() {
+        let cfg = Config::load_from(
+            None,
+            &env(&[
+                ("INVOIS_CONSOLE__SESSION_IDLE_MINUTES", "0.5"),
+                ("INVOIS_CONSOLE__SESSION_MAX_HOURS", "2"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(cfg.console.idle(), chrono::Duration::seconds(30));
+        assert_eq!(cfg.console.max_age(), chrono::Duration::hours(2));
+        let err = from_toml("[console]\nsession_idle_minutes = 0\n").unwrap_err();
+        assert!(
+            err.starts_with(
+                "console.session_idle_minutes and console.session_max_hours must be positive"
+            ),
+            "{err}"
+        );
+        let err = from_toml("[console]\nlogin_per_minute = 0\n").unwrap_err();
+        assert!(
+            err.starts_with("console.login_per_minute must be at least 1"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -746,7 +746,9 @@ fn read_password() -> Result<String, Fail> {
         let again = rpassword::prompt_password("Password again: ")
             .map_err(|e| Fail::Other(format!("cannot read the password: {e}")))?;
         if again != first {
-            return Err(Fail::Usage("the two passwords differ; nothing was changed".into()));
+            return Err(Fail::Usage(
+                "the two passwords differ; nothing was changed".into(),
+            ));
         }
         first
     } else {
@@ -764,7 +766,8 @@ fn operators_cmd(cfg: &Config, command: OperatorsCommand) -> Result<(), Fail> {
     use invois::console::accounts::{self, AccountError};
     let account_fail = |email: &str| {
         let email = email.to_owned();
-        move |e: AccountError| match e {
+        move |e: AccountError| {
+            match e {
             AccountError::Exists => Fail::Other(format!(
                 "an operator {email} exists; set a new password with invois operators reset-password --email {email}"
             )),
@@ -773,6 +776,7 @@ fn operators_cmd(cfg: &Config, command: OperatorsCommand) -> Result<(), Fail> {
             }
             AccountError::Hash(m) => Fail::Other(m),
             AccountError::Db(e) => Fail::from(e),
+        }
         }
     };
     match command {
@@ -954,9 +958,8 @@ fn open_for_serving(cfg: &Config, demo: bool) -> Result<Db, Fail> {
         let (info, plain) = auth::create_key(&db, "demo", &Scope::ALL, Some(30), None)?;
         let login = if cfg.console.enabled {
             Some(
-                invois::console::accounts::demo_login(&db).map_err(|e| {
-                    Fail::Other(format!("cannot create the demo operator: {e}"))
-                })?,
+                invois::console::accounts::demo_login(&db)
+                    .map_err(|e| Fail::Other(format!("cannot create the demo operator: {e}")))?,
             )
         } else {
             None

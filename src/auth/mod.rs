@@ -10,8 +10,8 @@ use rand::RngCore;
 
 use crate::error::{ApiError, Result};
 use crate::model::KeyInfo;
-use crate::storage::keys;
 use crate::storage::events::Actor;
+use crate::storage::keys;
 use crate::storage::KeyCheck;
 
 pub use guard::{scope, AuthState, Authed, Need};
@@ -259,14 +259,7 @@ pub fn create_key_as(
     let row = info.clone();
     db.write_blocking(check, move |tx| {
         keys::insert(tx, &row, &hash)?;
-        crate::storage::events::record_as(
-            tx,
-            "key.created",
-            actor,
-            &row.id,
-            &[],
-            &row.created_at,
-        )
+        crate::storage::events::record_as(tx, "key.created", actor, &row.id, &[], &row.created_at)
     })?;
     Ok((info, plain))
 }

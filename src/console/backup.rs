@@ -36,9 +36,10 @@ pub async fn download(req: HttpRequest, sess: Sess, db: web::Data<Db>) -> Result
     let db = db.get_ref().clone();
     let file = web::block(move || -> Result<std::fs::File> {
         let made = db.backup_to(&tmp);
-        let opened = made
-            .map_err(ConsoleError::from)
-            .and_then(|()| std::fs::File::open(&tmp).map_err(|e| ConsoleError::Internal(format!("backup copy: {e}"))));
+        let opened = made.map_err(ConsoleError::from).and_then(|()| {
+            std::fs::File::open(&tmp)
+                .map_err(|e| ConsoleError::Internal(format!("backup copy: {e}")))
+        });
         // The open file stays readable after its name is gone: nothing is left behind, even
         // if the download is cut off.
         for suffix in ["", "-wal", "-shm", "-journal"] {

@@ -81,5 +81,11 @@ pub async fn show(req: HttpRequest, sess: Sess, db: web::Data<Db>) -> Result<Htt
             p { a href="/console/events" { "All events →" } }
         }
     };
-    Ok(page::page(&req, &sess, StatusCode::OK, "Dashboard", content))
+    Ok(page::page(
+        &req,
+        &sess,
+        StatusCode::OK,
+        "Dashboard",
+        content,
+    ))
 }

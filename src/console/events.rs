@@ -39,7 +39,10 @@ fn subject_link(id: &str) -> Option<String> {
 pub fn table(id: &str, rows: &[Event], ops: &[Operator]) -> Markup {
     let who = |e: &Event| -> String {
         if let Some(op) = &e.actor_operator_id {
-            let email = ops.iter().find(|o| &o.id == op).map_or(op.as_str(), |o| o.email.as_str());
+            let email = ops
+                .iter()
+                .find(|o| &o.id == op)
+                .map_or(op.as_str(), |o| o.email.as_str());
             format!("operator {email}")
         } else if let Some(k) = &e.actor_key_id {
             format!("key {k}")
@@ -132,7 +135,11 @@ async fn list(
             }
         }
     }
-    for (name, v) in [("type", &filter.kind), ("subject", &filter.subject), ("key", &filter.key)] {
+    for (name, v) in [
+        ("type", &filter.kind),
+        ("subject", &filter.subject),
+        ("key", &filter.key),
+    ] {
         f.values.insert(name.into(), v.clone().unwrap_or_default());
     }
     let n = page::page_number(q.page.as_deref());

@@ -109,7 +109,9 @@ pub fn body(form: &Posted, fields: &[(&str, &str, Kind)]) -> Map<String, Value> 
             Kind::Nullable => Value::from(raw),
             Kind::Integer | Kind::OptionalInteger => match raw.trim() {
                 "" => Value::Null,
-                t => t.parse::<i64>().map_or_else(|_| Value::from(t), Value::from),
+                t => t
+                    .parse::<i64>()
+                    .map_or_else(|_| Value::from(t), Value::from),
             },
             Kind::Lines => Value::Array(
                 raw.lines()

@@ -177,9 +177,20 @@ async fn create(req: HttpRequest, form: Posted, db: web::Data<Db>) -> Result<Htt
         Ok(v) => v,
         Err(e) => return forms::answer(e, state, "key", &[], render),
     };
-    let (db, check, op) = (db.get_ref().clone(), form.sess.check.clone(), form.operator());
+    let (db, check, op) = (
+        db.get_ref().clone(),
+        form.sess.check.clone(),
+        form.operator(),
+    );
     let made = web::block(move || {
-        auth::create_key_as(&db, &name, &scopes, days, Some(&check), Actor::Operator(&op))
+        auth::create_key_as(
+            &db,
+            &name,
+            &scopes,
+            days,
+            Some(&check),
+            Actor::Operator(&op),
+        )
     })
     .await?;
     match made {
@@ -219,11 +230,16 @@ async fn rotate(
         form.operator(),
         id.clone(),
     );
-    let (info, plain) = web::block(move || {
-        api::rotate_key_as(&db, &old, Some(&check), Actor::Operator(&op))
-    })
-    .await?
-    .map_err(ConsoleError::from)?;
+    let (info, plain) =
+        web::block(move || api::rotate_key_as(&db, &old, Some(&check), Actor::Operator(&op)))
+            .await?
+            .map_err(ConsoleError::from)?;
     auth_state.forget(&id);
-    Ok(secret_page(&req, &form.sess, "Rotated API key", &info, &plain))
+    Ok(secret_page(
+        &req,
+        &form.sess,
+        "Rotated API key",
+        &info,
+        &plain,
+    ))
 }

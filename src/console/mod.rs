@@ -144,7 +144,10 @@ async fn static_file(name: web::Path<String>) -> Result<HttpResponse, ConsoleErr
             include_bytes!("static/console.js"),
             "text/javascript; charset=utf-8",
         ),
-        "console.css" => (include_bytes!("static/console.css"), "text/css; charset=utf-8"),
+        "console.css" => (
+            include_bytes!("static/console.css"),
+            "text/css; charset=utf-8",
+        ),
         _ => return Err(ConsoleError::NotFound("No such file".into())),
     };
     Ok(HttpResponse::Ok().content_type(kind).body(body))
@@ -244,7 +247,10 @@ impl ResponseError for ConsoleError {
             Self::Unavailable(m) => ("Unavailable", m.clone()),
             Self::Internal(m) => {
                 log::error!("console: {m}");
-                ("Error", "Something went wrong; try again. The server log says more.".to_owned())
+                (
+                    "Error",
+                    "Something went wrong; try again. The server log says more.".to_owned(),
+                )
             }
             Self::Refused { message, .. } => ("Refused", message.clone()),
             Self::SessionEnded => unreachable!("answered above"),

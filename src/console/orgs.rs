@@ -78,7 +78,9 @@ async fn list(
     };
     let (t, anchors) = (term.clone(), db.org_order_cache());
     let (rows, total) = db
-        .read(&sess.check, move |c| orgs::list(c, t.as_deref(), pr, &anchors))
+        .read(&sess.check, move |c| {
+            orgs::list(c, t.as_deref(), pr, &anchors)
+        })
         .await
         .map_err(ConsoleError::from)?;
     let meta = PageMeta::new(total, PER_PAGE, n, rows.len());
@@ -118,7 +120,13 @@ async fn list(
             (page::pager("/console/organizations", &[("q", &term)], n, meta.last_page))
         }
     };
-    Ok(page::page(&req, &sess, StatusCode::OK, "Organizations", content))
+    Ok(page::page(
+        &req,
+        &sess,
+        StatusCode::OK,
+        "Organizations",
+        content,
+    ))
 }
 
 const FIELDS: &[&str] = &["name", "slug", "logo", "premiumTierId"];
@@ -185,7 +193,13 @@ fn new_page(
 
 async fn new_form(req: HttpRequest, sess: Sess, db: web::Data<Db>) -> Result<HttpResponse> {
     let tiers = tier_options(&db, &sess).await?;
-    Ok(new_page(&req, &sess, StatusCode::OK, &FormState::default(), &tiers))
+    Ok(new_page(
+        &req,
+        &sess,
+        StatusCode::OK,
+        &FormState::default(),
+        &tiers,
+    ))
 }
 
 async fn create(req: HttpRequest, form: Posted, db: web::Data<Db>) -> Result<HttpResponse> {
@@ -275,7 +289,10 @@ fn values_of(o: &OrgDetail) -> FormState {
         .insert("logo".into(), o.logo.clone().unwrap_or_default());
     f.values.insert(
         "premiumTierId".into(),
-        o.premium_tier.as_ref().map(|t| t.id.clone()).unwrap_or_default(),
+        o.premium_tier
+            .as_ref()
+            .map(|t| t.id.clone())
+            .unwrap_or_default(),
     );
     f
 }
@@ -298,7 +315,12 @@ fn detail_page(
 ) -> HttpResponse {
     let o = &d.org;
     let base = format!("/console/organizations/{}", o.id);
-    let meta = PageMeta::new(d.member_total, MEMBERS_PER_PAGE, d.member_page, d.members.len());
+    let meta = PageMeta::new(
+        d.member_total,
+        MEMBERS_PER_PAGE,
+        d.member_page,
+        d.members.len(),
+    );
     let content = html! {
         div .title-row {
             h1 { (o.name) }
@@ -367,10 +389,24 @@ async fn show(
     id: web::Path<String>,
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse> {
-    let d = load(&db, &sess, id.into_inner(), page::page_number(q.page.as_deref())).await?;
+    let d = load(
+        &db,
+        &sess,
+        id.into_inner(),
+        page::page_number(q.page.as_deref()),
+    )
+    .await?;
     let mut add = FormState::default();
     add.values.insert("role".into(), "customer".into());
-    Ok(detail_page(&req, &sess, StatusCode::OK, &d, &values_of(&d.org), &d.etag, &add))
+    Ok(detail_page(
+        &req,
+        &sess,
+        StatusCode::OK,
+        &d,
+        &values_of(&d.org),
+        &d.etag,
+        &add,
+    ))
 }
 
 async fn update(
@@ -512,7 +548,15 @@ async fn add_member(
         ..FormState::default()
     };
     let render = |status, f: FormState| {
-        detail_page(&req, &form.sess, status, &d, &values_of(&d.org), &d.etag, &f)
+        detail_page(
+            &req,
+            &form.sess,
+            status,
+            &d,
+            &values_of(&d.org),
+            &d.etag,
+            &f,
+        )
     };
     let user_id = match chosen_user(&form, &db).await? {
         Ok(u) => u,
@@ -543,7 +587,10 @@ async fn add_member(
         .await;
     let back = format!("/console/organizations/{}", d.org.id);
     match done {
-        Ok(_) => Ok(page::redirect_with(&format!("{back}#members"), "member-added")),
+        Ok(_) => Ok(page::redirect_with(
+            &format!("{back}#members"),
+            "member-added",
+        )),
         Err(ApiError::NotFound(m)) if m == "User not found" => {
             let mut f = add;
             f.errors.insert("user".into(), vec![m]);
@@ -614,7 +661,13 @@ async fn confirm_delete(
             a href={ "/console/organizations/" (o.id) } { "Cancel" }
         }
     };
-    Ok(page::page(&req, &sess, StatusCode::OK, "Delete organization", content))
+    Ok(page::page(
+        &req,
+        &sess,
+        StatusCode::OK,
+        "Delete organization",
+        content,
+    ))
 }
 
 async fn delete(form: Posted, db: web::Data<Db>, id: web::Path<String>) -> Result<HttpResponse> {

@@ -136,7 +136,9 @@ pub fn page(
     if flash.is_some() {
         res.headers_mut().append(
             header::SET_COOKIE,
-            HeaderValue::from_static("invois_flash=; Path=/console; Max-Age=0; HttpOnly; SameSite=Strict"),
+            HeaderValue::from_static(
+                "invois_flash=; Path=/console; Max-Age=0; HttpOnly; SameSite=Strict",
+            ),
         );
     }
     res

@@ -109,7 +109,8 @@ impl ConsoleState {
             self.per_account.retain_recent();
         }
         let now = DefaultClock::default().now();
-        let wait = |n: governor::NotUntil<_>| n.wait_time_from(now).as_secs_f64().ceil().max(1.0) as u64;
+        let wait =
+            |n: governor::NotUntil<_>| n.wait_time_from(now).as_secs_f64().ceil().max(1.0) as u64;
         if let Err(n) = self.per_address.check_key(&ip) {
             return Some(wait(n));
         }
@@ -236,14 +237,7 @@ pub async fn login_page(
         None
     };
     let token = cookie(&req, LOGIN_COOKIE).unwrap_or_else(random_hex);
-    let mut res = login_form(
-        StatusCode::OK,
-        &token,
-        q.next.as_deref(),
-        "",
-        notice,
-        None,
-    );
+    let mut res = login_form(StatusCode::OK, &token, q.next.as_deref(), "", notice, None);
     set_login_cookie(&state, &req, &mut res, &token);
     res
 }
@@ -371,7 +365,9 @@ pub async fn login(
     let secure = if state.secure(&req) { "; Secure" } else { "" };
     set_cookie(
         &mut res,
-        format!("{SESSION_COOKIE}={session_token}; Path=/console; HttpOnly; SameSite=Strict{secure}"),
+        format!(
+            "{SESSION_COOKIE}={session_token}; Path=/console; HttpOnly; SameSite=Strict{secure}"
+        ),
     );
     set_cookie(
         &mut res,
@@ -453,9 +449,7 @@ pub async fn require_session(
     };
     let hash = sha256_hex(&token);
     let lookup = hash.clone();
-    let found = db
-        .read_internal(move |c| sessions::get(c, &lookup))
-        .await;
+    let found = db.read_internal(move |c| sessions::get(c, &lookup)).await;
     let session = match found {
         Ok(s) => s,
         Err(e) => return Ok(req.error_response(ConsoleError::from(e))),

@@ -193,7 +193,10 @@ fn values_of(t: &Tier) -> FormState {
         ("name", t.name.clone()),
         ("features", t.features.join("\n")),
         ("maxUsers", num(t.limits.max_users)),
-        ("maxStorage", t.limits.max_storage.clone().unwrap_or_default()),
+        (
+            "maxStorage",
+            t.limits.max_storage.clone().unwrap_or_default(),
+        ),
         ("apiCallsPerMonth", num(t.limits.api_calls_per_month)),
     ] {
         f.values.insert(k.into(), v);
@@ -236,7 +239,14 @@ async fn show(
 ) -> Result<HttpResponse> {
     let tier = load(&db, &sess, id.into_inner()).await?;
     let tag = crate::routes::render(&tier).map_err(ConsoleError::from)?.1;
-    Ok(edit_page(&req, &sess, StatusCode::OK, &tier, &values_of(&tier), &tag))
+    Ok(edit_page(
+        &req,
+        &sess,
+        StatusCode::OK,
+        &tier,
+        &values_of(&tier),
+        &tag,
+    ))
 }
 
 async fn update(
@@ -269,7 +279,10 @@ async fn update(
         })
         .await;
     match done {
-        Ok(_) => Ok(page::redirect_with(&format!("/console/tiers/{id}"), "saved")),
+        Ok(_) => Ok(page::redirect_with(
+            &format!("/console/tiers/{id}"),
+            "saved",
+        )),
         Err(e) => forms::answer(e, state, "tier", &[], render),
     }
 }
@@ -313,7 +326,13 @@ async fn confirm_delete(
             }
         }
     };
-    Ok(page::page(&req, &sess, StatusCode::OK, "Delete tier", content))
+    Ok(page::page(
+        &req,
+        &sess,
+        StatusCode::OK,
+        "Delete tier",
+        content,
+    ))
 }
 
 async fn delete(
@@ -325,14 +344,17 @@ async fn delete(
     let (id, op) = (id.into_inner(), form.operator());
     let target = id.clone();
     let done = db
-        .write(&form.sess.check, move |tx| -> Result<Option<i64>, ApiError> {
-            let used = tiers::usage(tx, &target)?;
-            if used > 0 {
-                return Ok(Some(used));
-            }
-            api::delete_in(tx, &target, None, Actor::Operator(&op))?;
-            Ok(None)
-        })
+        .write(
+            &form.sess.check,
+            move |tx| -> Result<Option<i64>, ApiError> {
+                let used = tiers::usage(tx, &target)?;
+                if used > 0 {
+                    return Ok(Some(used));
+                }
+                api::delete_in(tx, &target, None, Actor::Operator(&op))?;
+                Ok(None)
+            },
+        )
         .await
         .map_err(ConsoleError::from)?;
     match done {
@@ -343,7 +365,13 @@ async fn delete(
                 div .errors role="alert" { p { (in_use(n)) "; move them to another tier first." } }
                 p { a href={ "/console/tiers/" (id) } { "Back to the tier" } }
             };
-            Ok(page::page(&req, &form.sess, StatusCode::CONFLICT, "Tier in use", content))
+            Ok(page::page(
+                &req,
+                &form.sess,
+                StatusCode::CONFLICT,
+                "Tier in use",
+                content,
+            ))
         }
     }
 }

@@ -106,7 +106,15 @@ async fn list(
 }
 
 /// The fields of the user form, as the API names them.
-const FIELDS: &[&str] = &["name", "firstName", "lastName", "email", "phone", "dob", "role"];
+const FIELDS: &[&str] = &[
+    "name",
+    "firstName",
+    "lastName",
+    "email",
+    "phone",
+    "dob",
+    "role",
+];
 
 fn role_options() -> Vec<(String, String)> {
     USER_ROLES
@@ -262,7 +270,14 @@ async fn show(
 ) -> Result<HttpResponse> {
     let user = load(&db, &sess, id.into_inner()).await?;
     let tag = etag(&user)?;
-    Ok(edit_page(&req, &sess, StatusCode::OK, &user, &values_of(&user), &tag))
+    Ok(edit_page(
+        &req,
+        &sess,
+        StatusCode::OK,
+        &user,
+        &values_of(&user),
+        &tag,
+    ))
 }
 
 async fn update(
@@ -308,7 +323,10 @@ async fn update(
         })
         .await;
     match done {
-        Ok(_) => Ok(page::redirect_with(&format!("/console/users/{id}"), "saved")),
+        Ok(_) => Ok(page::redirect_with(
+            &format!("/console/users/{id}"),
+            "saved",
+        )),
         Err(e) => forms::answer(e, state, "user", &[], render),
     }
 }
@@ -333,7 +351,13 @@ async fn confirm_delete(
             a href={ "/console/users/" (user.id) } { "Cancel" }
         }
     };
-    Ok(page::page(&req, &sess, StatusCode::OK, "Delete user", content))
+    Ok(page::page(
+        &req,
+        &sess,
+        StatusCode::OK,
+        "Delete user",
+        content,
+    ))
 }
 
 async fn delete(form: Posted, db: web::Data<Db>, id: web::Path<String>) -> Result<HttpResponse> {

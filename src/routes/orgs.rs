@@ -14,8 +14,8 @@ use crate::domain::fields::Fields;
 use crate::domain::{self};
 use crate::error::{ApiError, ErrorBody, Result};
 use crate::model::{ListPage, OrgDetail, OrgSummary, Page, PageMeta};
-use crate::storage::orgs::{NewOrg, OrgUpdate};
 use crate::storage::events::Actor;
+use crate::storage::orgs::{NewOrg, OrgUpdate};
 use crate::storage::{events, orgs, Conn, Db};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -14,8 +14,8 @@ use crate::domain;
 use crate::domain::fields::{Fields, Patch};
 use crate::error::{ApiError, ErrorBody, Result};
 use crate::model::{Page, PageMeta, Tier};
-use crate::storage::tiers::TierInput;
 use crate::storage::events::Actor;
+use crate::storage::tiers::TierInput;
 use crate::storage::{events, tiers, Conn, Db};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -16,8 +16,8 @@ use crate::error::{ApiError, ErrorBody, Result};
 use crate::model::{
     CountMeta, ListPage, Page, PageMeta, User, UserOrganizations, UserRole, UserSummary,
 };
-use crate::storage::users::{NewUser, Sort, UserUpdate};
 use crate::storage::events::Actor;
+use crate::storage::users::{NewUser, Sort, UserUpdate};
 use crate::storage::{events, orgs, users, Conn, Db, KeyCheck};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -99,10 +99,11 @@ impl Console {
     async fn try_login(&self, email: &str, password: &str, extra: &[(&str, &str)]) -> Response {
         let form = self.page("/console/login").await;
         let csrf = hidden(&form, "csrf").expect("login csrf");
-        let mut req = self
-            .client
-            .post(self.url("/console/login"))
-            .form(&[("email", email), ("password", password), ("csrf", &csrf)]);
+        let mut req = self.client.post(self.url("/console/login")).form(&[
+            ("email", email),
+            ("password", password),
+            ("csrf", &csrf),
+        ]);
         for (k, v) in extra {
             req = req.header(*k, *v);
         }
@@ -162,9 +163,15 @@ async fn a_page_without_a_session_redirects_to_the_login_with_the_page_to_come_b
     let c = console().await;
     let res = c.get("/console/users?q=ann").await;
     assert_eq!(res.status(), 303);
-    assert_eq!(location(&res), "/console/login?next=/console/users%3Fq%3Dann");
+    assert_eq!(
+        location(&res),
+        "/console/login?next=/console/users%3Fq%3Dann"
+    );
     let res = c.get("/console").await;
-    assert_eq!((res.status().as_u16(), location(&res)), (303, "/console/".into()));
+    assert_eq!(
+        (res.status().as_u16(), location(&res)),
+        (303, "/console/".into())
+    );
 }
 
 #[tokio::test]
@@ -190,7 +197,11 @@ async fn logging_in_sets_a_strict_http_only_session_cookie_and_opens_the_dashboa
     assert!(session.contains("; SameSite=Strict"), "{session}");
     assert!(!session.contains("Secure"), "plain HTTP: {session}");
     let dash = c.page("/console/").await;
-    let engine = if crate::helpers::on_postgres() { "PostgreSQL" } else { "SQLite" };
+    let engine = if crate::helpers::on_postgres() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
     for part in [
         "id=\"counts\"",
         "id=\"database\"",
@@ -214,7 +225,12 @@ async fn the_login_goes_back_to_the_page_asked_for_but_never_to_another_site() {
             let res = c
                 .client
                 .post(c.url("/console/login"))
-                .form(&[("email", EMAIL), ("password", PASSWORD), ("csrf", &csrf), ("next", next)])
+                .form(&[
+                    ("email", EMAIL),
+                    ("password", PASSWORD),
+                    ("csrf", &csrf),
+                    ("next", next),
+                ])
                 .send()
                 .await
                 .unwrap();
@@ -243,7 +259,10 @@ async fn a_trusted_proxy_that_says_https_gets_a_secure_cookie() {
 #[tokio::test]
 async fn a_wrong_password_and_an_unknown_email_get_the_same_words_and_no_session() {
     let c = console().await;
-    for (email, password) in [(EMAIL, "wrong password!!"), ("nobody@example.com", PASSWORD)] {
+    for (email, password) in [
+        (EMAIL, "wrong password!!"),
+        ("nobody@example.com", PASSWORD),
+    ] {
         let res = c.try_login(email, password, &[]).await;
         assert_eq!(res.status(), 200);
         assert!(!cookies(res.headers())
@@ -269,11 +288,17 @@ async fn logins_are_throttled_per_address() {
     }
     let res = c.try_login(EMAIL, PASSWORD, &[]).await;
     assert_eq!(res.status(), 429);
-    let wait: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let wait: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&wait), "{wait}");
     let body = res.text().await.unwrap();
     assert!(
-        body.contains(&format!("Too many login attempts; try again in {wait} seconds")),
+        body.contains(&format!(
+            "Too many login attempts; try again in {wait} seconds"
+        )),
         "{body}"
     );
 }
@@ -298,7 +323,11 @@ async fn logins_are_throttled_per_account_whatever_the_address() {
     assert_eq!(res.status(), 429, "the account is throttled");
     // Another account from a fresh address is not.
     let res = c
-        .try_login("other@example.com", "wrong password!!", &[("X-Forwarded-For", "192.0.2.100")])
+        .try_login(
+            "other@example.com",
+            "wrong password!!",
+            &[("X-Forwarded-For", "192.0.2.100")],
+        )
         .await;
     assert_eq!(res.status(), 200);
 }
@@ -313,9 +342,17 @@ async fn logging_out_ends_the_session_everywhere() {
         .unwrap();
     let token = token.split(';').next().unwrap().to_owned();
     let res = c.post("/console/logout", &[]).await;
-    assert_eq!((res.status().as_u16(), location(&res)), (303, "/console/login?bye=1".into()));
-    assert!(cookies(res.headers()).iter().any(|c| c.starts_with("invois_session=;")));
-    assert!(c.page("/console/login?bye=1").await.contains("You are logged out"));
+    assert_eq!(
+        (res.status().as_u16(), location(&res)),
+        (303, "/console/login?bye=1".into())
+    );
+    assert!(cookies(res.headers())
+        .iter()
+        .any(|c| c.starts_with("invois_session=;")));
+    assert!(c
+        .page("/console/login?bye=1")
+        .await
+        .contains("You are logged out"));
     // The old cookie, replayed by another client, opens nothing.
     let res = reqwest::Client::builder()
         .redirect(redirect::Policy::none())
@@ -327,7 +364,10 @@ async fn logging_out_ends_the_session_everywhere() {
         .await
         .unwrap();
     assert_eq!(res.status(), 303);
-    assert_eq!(location(&res), "/console/login?next=/console/users&expired=1");
+    assert_eq!(
+        location(&res),
+        "/console/login?next=/console/users&expired=1"
+    );
 }
 
 #[tokio::test]
@@ -338,7 +378,10 @@ async fn an_idle_session_expires() {
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let res = c.get("/console/users").await;
     assert_eq!(res.status(), 303);
-    assert_eq!(location(&res), "/console/login?next=/console/users&expired=1");
+    assert_eq!(
+        location(&res),
+        "/console/login?next=/console/users&expired=1"
+    );
     assert!(c
         .page("/console/login?next=/console/users&expired=1")
         .await
@@ -359,7 +402,10 @@ async fn a_session_expires_at_its_absolute_limit_however_busy() {
             break;
         }
     }
-    assert_eq!(ended.as_deref(), Some("/console/login?next=/console/&expired=1"));
+    assert_eq!(
+        ended.as_deref(),
+        Some("/console/login?next=/console/&expired=1")
+    );
 }
 
 #[tokio::test]
@@ -373,7 +419,12 @@ async fn a_session_idle_past_its_limit_in_the_database_changes_nothing() {
     let res = c
         .client
         .post(c.url("/console/users"))
-        .form(&[("name", "Late Larry"), ("email", "larry@example.com"), ("role", "customer"), ("csrf", &csrf)])
+        .form(&[
+            ("name", "Late Larry"),
+            ("email", "larry@example.com"),
+            ("role", "customer"),
+            ("csrf", &csrf),
+        ])
         .send()
         .await
         .unwrap();
@@ -388,7 +439,11 @@ async fn a_form_without_its_token_or_with_another_is_refused_and_changes_nothing
     let c = console().await;
     c.login().await;
     for token in [None, Some("0".repeat(64))] {
-        let mut fields = vec![("name", "Mallory Forged"), ("email", "mallory@example.com"), ("role", "customer")];
+        let mut fields = vec![
+            ("name", "Mallory Forged"),
+            ("email", "mallory@example.com"),
+            ("role", "customer"),
+        ];
         if let Some(t) = &token {
             fields.push(("csrf", t));
         }
@@ -404,7 +459,13 @@ async fn a_form_without_its_token_or_with_another_is_refused_and_changes_nothing
         let body = res.text().await.unwrap();
         assert!(body.contains("Invalid or missing form token; reload the page and try again"));
     }
-    let list: Value = c.app.get("/users?query=mallory").await.json().await.unwrap();
+    let list: Value = c
+        .app
+        .get("/users?query=mallory")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["meta"]["total"], 0);
     // The login form has a token of its own.
     let res = c
@@ -420,7 +481,12 @@ async fn a_form_without_its_token_or_with_another_is_refused_and_changes_nothing
 #[tokio::test]
 async fn every_console_response_carries_the_security_headers() {
     let c = console().await;
-    let paths = ["/console/login", "/console/", "/console/static/console.css", "/console/nope"];
+    let paths = [
+        "/console/login",
+        "/console/",
+        "/console/static/console.css",
+        "/console/nope",
+    ];
     c.login().await;
     for path in paths {
         let res = c.get(path).await;
@@ -433,13 +499,19 @@ async fn every_console_response_carries_the_security_headers() {
     }
     let res = c.get("/console/nope").await;
     assert_eq!(res.status(), 404);
-    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
     // No inline script anywhere: scripts come from files of this origin.
     let page = c.page("/console/users").await;
     assert!(!page.contains("<script>"), "inline script");
     assert!(page.contains(r#"<script src="/console/static/htmx.min.js" defer></script>"#));
     let js = c.get("/console/static/htmx.min.js").await;
-    assert_eq!(js.headers()["content-type"], "text/javascript; charset=utf-8");
+    assert_eq!(
+        js.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
 }
 
 #[tokio::test]
@@ -451,7 +523,12 @@ async fn a_browser_form_with_its_origin_is_not_refused_by_the_apis_cors_rules() 
         .client
         .post(c.url("/console/users"))
         .header("Origin", c.app.address.clone())
-        .form(&[("name", "Olive Origin"), ("email", "olive@example.com"), ("role", "customer"), ("csrf", &csrf)])
+        .form(&[
+            ("name", "Olive Origin"),
+            ("email", "olive@example.com"),
+            ("role", "customer"),
+            ("csrf", &csrf),
+        ])
         .send()
         .await
         .unwrap();
@@ -467,8 +544,15 @@ async fn a_user_is_created_edited_and_deleted_through_the_forms_each_an_event_by
     let res = c
         .post(
             "/console/users",
-            &[("name", "Ada Lovelace"), ("firstName", "Ada"), ("lastName", ""), ("email", "ada@example.com"),
-              ("phone", ""), ("dob", "1985-12-10"), ("role", "admin")],
+            &[
+                ("name", "Ada Lovelace"),
+                ("firstName", "Ada"),
+                ("lastName", ""),
+                ("email", "ada@example.com"),
+                ("phone", ""),
+                ("dob", "1985-12-10"),
+                ("role", "admin"),
+            ],
         )
         .await;
     assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
@@ -477,36 +561,78 @@ async fn a_user_is_created_edited_and_deleted_through_the_forms_each_an_event_by
     let page = c.page(&at).await;
     assert!(page.contains(r#"<div class="flash" role="status">User created</div>"#));
     assert!(page.contains("id=\"user-memberships\""));
-    let user: Value = c.app.get(&format!("/users/{id}")).await.json().await.unwrap();
+    let user: Value = c
+        .app
+        .get(&format!("/users/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(
-        (&user["name"], &user["firstName"], &user["lastName"], &user["dob"], &user["role"]),
-        (&json!("Ada Lovelace"), &json!("Ada"), &Value::Null, &json!("1985-12-10"), &json!("admin"))
+        (
+            &user["name"],
+            &user["firstName"],
+            &user["lastName"],
+            &user["dob"],
+            &user["role"]
+        ),
+        (
+            &json!("Ada Lovelace"),
+            &json!("Ada"),
+            &Value::Null,
+            &json!("1985-12-10"),
+            &json!("admin")
+        )
     );
 
     let etag = hidden(&page, "etag").unwrap();
-    let api_etag = c.app.get(&format!("/users/{id}")).await.headers()["etag"].to_str().unwrap().to_owned();
+    let api_etag = c.app.get(&format!("/users/{id}")).await.headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(etag, api_etag, "the form carries the API's ETag");
     let res = c
         .post(
             &at,
-            &[("name", "Ada King"), ("firstName", "Ada"), ("lastName", "King"), ("email", "ada@example.com"),
-              ("phone", ""), ("dob", "1985-12-10"), ("role", "admin"), ("etag", &etag)],
+            &[
+                ("name", "Ada King"),
+                ("firstName", "Ada"),
+                ("lastName", "King"),
+                ("email", "ada@example.com"),
+                ("phone", ""),
+                ("dob", "1985-12-10"),
+                ("role", "admin"),
+                ("etag", &etag),
+            ],
         )
         .await;
     assert_eq!((res.status().as_u16(), location(&res)), (303, at.clone()));
-    assert!(c.page(&at).await.contains(r#"<div class="flash" role="status">Saved</div>"#));
+    assert!(c
+        .page(&at)
+        .await
+        .contains(r#"<div class="flash" role="status">Saved</div>"#));
 
     let confirm = c.page(&format!("{at}/delete")).await;
     assert!(confirm.contains("Delete user"));
     let res = c.post(&format!("{at}/delete"), &[]).await;
-    assert_eq!((res.status().as_u16(), location(&res)), (303, "/console/users".into()));
+    assert_eq!(
+        (res.status().as_u16(), location(&res)),
+        (303, "/console/users".into())
+    );
     assert_eq!(c.app.get(&format!("/users/{id}")).await.status(), 404);
 
     let events = c.events_of(&id).await;
-    let kinds: Vec<(&str, &Value)> = events.iter().map(|e| (e["type"].as_str().unwrap(), &e["changes"])).collect();
+    let kinds: Vec<(&str, &Value)> = events
+        .iter()
+        .map(|e| (e["type"].as_str().unwrap(), &e["changes"]))
+        .collect();
     assert_eq!(
         kinds,
-        [("user.deleted", &json!([])), ("user.updated", &json!(["name", "lastName"])), ("user.created", &json!([]))]
+        [
+            ("user.deleted", &json!([])),
+            ("user.updated", &json!(["name", "lastName"])),
+            ("user.created", &json!([]))
+        ]
     );
     for e in &events {
         assert_eq!(e["actorOperatorId"], json!(c.operator_id), "{e}");
@@ -522,21 +648,50 @@ async fn a_validation_error_is_shown_beside_its_field_with_the_values_kept() {
     let c = console().await;
     c.login().await;
     let res = c
-        .post("/console/users", &[("name", "J"), ("email", "not-an-email"), ("role", "customer")])
+        .post(
+            "/console/users",
+            &[
+                ("name", "J"),
+                ("email", "not-an-email"),
+                ("role", "customer"),
+            ],
+        )
         .await;
     assert_eq!(res.status(), 422);
     let body = res.text().await.unwrap();
-    assert!(body.contains(r#"<div class="errors" role="alert">"#), "{body}");
-    assert!(body.contains(r#"<p class="field-error" id="error-email">Email format is invalid</p>"#), "{body}");
-    assert!(body.contains(r#"<p class="field-error" id="error-name">Name must be at least 2 characters</p>"#));
-    assert!(body.contains(r#"value="not-an-email""#), "the value is kept");
+    assert!(
+        body.contains(r#"<div class="errors" role="alert">"#),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"<p class="field-error" id="error-email">Email format is invalid</p>"#),
+        "{body}"
+    );
+    assert!(body.contains(
+        r#"<p class="field-error" id="error-name">Name must be at least 2 characters</p>"#
+    ));
+    assert!(
+        body.contains(r#"value="not-an-email""#),
+        "the value is kept"
+    );
     // A taken email, the API's words beside the field.
     c.app.create_user("Taken Tom", "tom@example.com").await;
     let res = c
-        .post("/console/users", &[("name", "Tom Two"), ("email", "TOM@example.com"), ("role", "customer")])
+        .post(
+            "/console/users",
+            &[
+                ("name", "Tom Two"),
+                ("email", "TOM@example.com"),
+                ("role", "customer"),
+            ],
+        )
         .await;
     assert_eq!(res.status(), 422);
-    assert!(res.text().await.unwrap().contains(r#"id="error-email">Email is already taken</p>"#));
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains(r#"id="error-email">Email is already taken</p>"#));
 }
 
 #[tokio::test]
@@ -550,9 +705,20 @@ async fn a_second_operator_saving_over_a_changed_user_is_told_and_nothing_is_ove
     let save = |name: &'static str| {
         let (c, at, etag) = (&c, at.clone(), etag.clone());
         async move {
-            c.post(&at, &[("name", name), ("firstName", ""), ("lastName", ""), ("email", "grace@example.com"),
-                          ("phone", ""), ("dob", ""), ("role", "customer"), ("etag", &etag)])
-                .await
+            c.post(
+                &at,
+                &[
+                    ("name", name),
+                    ("firstName", ""),
+                    ("lastName", ""),
+                    ("email", "grace@example.com"),
+                    ("phone", ""),
+                    ("dob", ""),
+                    ("role", "customer"),
+                    ("etag", &etag),
+                ],
+            )
+            .await
         }
     };
     assert_eq!(save("Grace B. Hopper").await.status(), 303);
@@ -560,9 +726,20 @@ async fn a_second_operator_saving_over_a_changed_user_is_told_and_nothing_is_ove
     assert_eq!(res.status(), 409);
     let body = res.text().await.unwrap();
     assert!(body.contains(r#"<div class="errors" role="alert">"#));
-    assert!(body.contains("Someone else changed this user since you opened it; reload to see their changes"));
-    assert!(body.contains(r#"value="Amazing Grace""#), "the typed values are kept");
-    let now: Value = c.app.get(&format!("/users/{}", user["id"].as_str().unwrap())).await.json().await.unwrap();
+    assert!(body.contains(
+        "Someone else changed this user since you opened it; reload to see their changes"
+    ));
+    assert!(
+        body.contains(r#"value="Amazing Grace""#),
+        "the typed values are kept"
+    );
+    let now: Value = c
+        .app
+        .get(&format!("/users/{}", user["id"].as_str().unwrap()))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(now["name"], "Grace B. Hopper");
 }
 
@@ -571,25 +748,61 @@ async fn a_tier_in_use_is_not_deleted() {
     let c = console().await;
     c.login().await;
     let res = c
-        .post("/console/tiers", &[("id", "tier-gold"), ("name", "Gold"), ("features", "sso\n\npriority-support\n"),
-                                  ("maxUsers", "50"), ("maxStorage", "20GB"), ("apiCallsPerMonth", "")])
+        .post(
+            "/console/tiers",
+            &[
+                ("id", "tier-gold"),
+                ("name", "Gold"),
+                ("features", "sso\n\npriority-support\n"),
+                ("maxUsers", "50"),
+                ("maxStorage", "20GB"),
+                ("apiCallsPerMonth", ""),
+            ],
+        )
         .await;
-    assert_eq!((res.status().as_u16(), location(&res)), (303, "/console/tiers/tier-gold".into()));
+    assert_eq!(
+        (res.status().as_u16(), location(&res)),
+        (303, "/console/tiers/tier-gold".into())
+    );
     let tier: Value = c.app.get("/tiers/tier-gold").await.json().await.unwrap();
     assert_eq!(tier["features"], json!(["sso", "priority-support"]));
-    assert_eq!(tier["limits"], json!({"maxUsers": 50, "maxStorage": "20GB", "apiCallsPerMonth": null}));
-    c.app.create_org(json!({"name": "Gold Shop", "premiumTierId": "tier-gold"})).await;
-    assert!(c.page("/console/tiers/tier-gold/delete").await.contains("This tier is used by 1 organization"));
+    assert_eq!(
+        tier["limits"],
+        json!({"maxUsers": 50, "maxStorage": "20GB", "apiCallsPerMonth": null})
+    );
+    c.app
+        .create_org(json!({"name": "Gold Shop", "premiumTierId": "tier-gold"}))
+        .await;
+    assert!(c
+        .page("/console/tiers/tier-gold/delete")
+        .await
+        .contains("This tier is used by 1 organization"));
     let res = c.post("/console/tiers/tier-gold/delete", &[]).await;
     assert_eq!(res.status(), 409);
-    assert!(res.text().await.unwrap().contains("This tier is used by 1 organization"));
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("This tier is used by 1 organization"));
     assert_eq!(c.app.get("/tiers/tier-gold").await.status(), 200);
     // A bad limit is the API's words beside its field.
     let res = c
-        .post("/console/tiers", &[("name", "Silver"), ("maxUsers", "many"), ("maxStorage", ""), ("apiCallsPerMonth", "")])
+        .post(
+            "/console/tiers",
+            &[
+                ("name", "Silver"),
+                ("maxUsers", "many"),
+                ("maxStorage", ""),
+                ("apiCallsPerMonth", ""),
+            ],
+        )
         .await;
     assert_eq!(res.status(), 422);
-    assert!(res.text().await.unwrap().contains(r#"id="error-maxUsers">maxUsers must be an integer</p>"#));
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains(r#"id="error-maxUsers">maxUsers must be an integer</p>"#));
 }
 
 #[tokio::test]
@@ -597,28 +810,73 @@ async fn an_organization_gets_a_member_found_by_email_a_new_role_and_loses_it() 
     let c = console().await;
     c.login().await;
     let res = c
-        .post("/console/organizations", &[("name", "Zeta Café"), ("slug", ""), ("logo", ""), ("premiumTierId", "")])
+        .post(
+            "/console/organizations",
+            &[
+                ("name", "Zeta Café"),
+                ("slug", ""),
+                ("logo", ""),
+                ("premiumTierId", ""),
+            ],
+        )
         .await;
     assert_eq!(res.status(), 303);
     let at = location(&res);
-    let org_id = at.strip_prefix("/console/organizations/").unwrap().to_owned();
-    let org: Value = c.app.get(&format!("/organizations/{org_id}")).await.json().await.unwrap();
+    let org_id = at
+        .strip_prefix("/console/organizations/")
+        .unwrap()
+        .to_owned();
+    let org: Value = c
+        .app
+        .get(&format!("/organizations/{org_id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(org["slug"], "zeta-cafe");
     let user = c.app.create_user("Mia Member", "mia@example.com").await;
     let found = c.page(&format!("{at}/member-search?q=mia")).await;
-    assert!(found.contains(&format!(r#"name="userId" value="{}""#, user["id"].as_str().unwrap())));
-    let res = c.post(&format!("{at}/members"), &[("user", "MIA@example.com"), ("role", "admin")]).await;
+    assert!(found.contains(&format!(
+        r#"name="userId" value="{}""#,
+        user["id"].as_str().unwrap()
+    )));
+    let res = c
+        .post(
+            &format!("{at}/members"),
+            &[("user", "MIA@example.com"), ("role", "admin")],
+        )
+        .await;
     assert_eq!(res.status(), 303);
     let page = c.page(&at).await;
     assert!(page.contains("id=\"members-table\"") && page.contains("Mia Member"));
-    let members: Value = c.app.get(&format!("/organizations/{org_id}/members")).await.json().await.unwrap();
+    let members: Value = c
+        .app
+        .get(&format!("/organizations/{org_id}/members"))
+        .await
+        .json()
+        .await
+        .unwrap();
     let mid = members["data"][0]["id"].as_str().unwrap().to_owned();
     assert_eq!(members["data"][0]["role"], "admin");
     // Again: the API's conflict, beside the field.
-    let res = c.post(&format!("{at}/members"), &[("userId", user["id"].as_str().unwrap()), ("role", "customer")]).await;
+    let res = c
+        .post(
+            &format!("{at}/members"),
+            &[
+                ("userId", user["id"].as_str().unwrap()),
+                ("role", "customer"),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), 422);
-    assert!(res.text().await.unwrap().contains(r#"id="error-user">User is already a member of this organization</p>"#));
-    let res = c.post(&format!("{at}/members/{mid}"), &[("role", "owner")]).await;
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains(r#"id="error-user">User is already a member of this organization</p>"#));
+    let res = c
+        .post(&format!("{at}/members/{mid}"), &[("role", "owner")])
+        .await;
     assert_eq!(res.status(), 303);
     let res = c.post(&format!("{at}/members/{mid}/delete"), &[]).await;
     assert_eq!(res.status(), 303);
@@ -631,32 +889,58 @@ async fn an_organization_gets_a_member_found_by_email_a_new_role_and_loses_it() 
             e["type"].as_str().unwrap().to_owned()
         })
         .collect();
-    assert_eq!(kinds, ["membership.deleted", "membership.updated", "membership.created"]);
+    assert_eq!(
+        kinds,
+        [
+            "membership.deleted",
+            "membership.updated",
+            "membership.created"
+        ]
+    );
 }
 
 #[tokio::test]
 async fn a_new_key_is_shown_once_and_works_against_the_api() {
     let c = console().await;
     c.login().await;
-    assert!(c.page("/console/keys/new").await.contains("id=\"key-form\""));
+    assert!(c
+        .page("/console/keys/new")
+        .await
+        .contains("id=\"key-form\""));
     let csrf = c.csrf().await;
     let res = c
         .client
         .post(c.url("/console/keys"))
-        .form(&[("name", "shop sync"), ("scopes", "read:users"), ("scopes", "read:organizations"),
-                ("expiresInDays", "30"), ("csrf", &csrf)])
+        .form(&[
+            ("name", "shop sync"),
+            ("scopes", "read:users"),
+            ("scopes", "read:organizations"),
+            ("expiresInDays", "30"),
+            ("csrf", &csrf),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
     let page = res.text().await.unwrap();
-    let start = page.find(r#"<code id="new-key-secret">"#).expect("secret") + r#"<code id="new-key-secret">"#.len();
+    let start = page.find(r#"<code id="new-key-secret">"#).expect("secret")
+        + r#"<code id="new-key-secret">"#.len();
     let secret = page[start..page[start..].find('<').unwrap() + start].to_owned();
     assert!(secret.starts_with("invois_"), "{secret}");
     assert!(page.contains(r#"id="copy-key""#));
-    let with_key = |path: &str| c.app.client.get(c.app.url(path)).header("X-Invois-Key", &secret).send();
+    let with_key = |path: &str| {
+        c.app
+            .client
+            .get(c.app.url(path))
+            .header("X-Invois-Key", &secret)
+            .send()
+    };
     assert_eq!(with_key("/users").await.unwrap().status(), 200);
-    assert_eq!(with_key("/tiers").await.unwrap().status(), 403, "no read:tiers");
+    assert_eq!(
+        with_key("/tiers").await.unwrap().status(),
+        403,
+        "no read:tiers"
+    );
     let list = c.page("/console/keys").await;
     assert!(list.contains("id=\"keys-table\"") && list.contains("shop sync"));
     assert!(!list.contains(&secret), "the secret is shown once");
@@ -666,7 +950,10 @@ async fn a_new_key_is_shown_once_and_works_against_the_api() {
     assert_eq!(res.status(), 303);
     assert_eq!(with_key("/users").await.unwrap().status(), 401);
     let e = &c.events_of(&id).await[0];
-    assert_eq!((e["type"].as_str(), &e["actorOperatorId"]), (Some("key.revoked"), &json!(c.operator_id)));
+    assert_eq!(
+        (e["type"].as_str(), &e["actorOperatorId"]),
+        (Some("key.revoked"), &json!(c.operator_id))
+    );
 }
 
 #[tokio::test]
@@ -707,23 +994,50 @@ async fn operators_are_managed_from_the_command_line_with_passwords_from_stdin()
         all.extend(engine.iter().cloned());
         invois(&all, stdin)
     };
-    let out = run(&["operators", "create", "--email", "kim@example.com"], Some("kims long password\n"));
+    let out = run(
+        &["operators", "create", "--email", "kim@example.com"],
+        Some("kims long password\n"),
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).starts_with("created operator op-"), "{}", text(&out.stdout));
-    let res = c.try_login("kim@example.com", "kims long password", &[]).await;
+    assert!(
+        text(&out.stdout).starts_with("created operator op-"),
+        "{}",
+        text(&out.stdout)
+    );
+    let res = c
+        .try_login("kim@example.com", "kims long password", &[])
+        .await;
     assert_eq!(res.status(), 303);
 
     let out = run(&["operators", "list", "--json"], None);
     let list: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let emails: Vec<&str> = list.as_array().unwrap().iter().map(|o| o["email"].as_str().unwrap()).collect();
+    let emails: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["email"].as_str().unwrap())
+        .collect();
     assert_eq!(emails, [EMAIL, "kim@example.com"]);
     assert!(!text(&out.stdout).contains("argon2"), "no hashes");
 
-    let out = run(&["operators", "reset-password", "--email", "KIM@example.com"], Some("a brand new password\n"));
+    let out = run(
+        &["operators", "reset-password", "--email", "KIM@example.com"],
+        Some("a brand new password\n"),
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(c.get("/console/").await.status(), 303, "her sessions ended");
-    assert_eq!(c.try_login("kim@example.com", "kims long password", &[]).await.status(), 200);
-    assert_eq!(c.try_login("kim@example.com", "a brand new password", &[]).await.status(), 303);
+    assert_eq!(
+        c.try_login("kim@example.com", "kims long password", &[])
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        c.try_login("kim@example.com", "a brand new password", &[])
+            .await
+            .status(),
+        303
+    );
 
     let out = run(&["operators", "delete", "--email", "kim@example.com"], None);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -750,7 +1064,17 @@ async fn operators_are_managed_from_the_command_line_with_passwords_from_stdin()
         assert_eq!(said, says, "{args:?}");
     }
     // The password is never an argument.
-    let out = run(&["operators", "create", "--email", "x@example.com", "--password", "long enough password"], None);
+    let out = run(
+        &[
+            "operators",
+            "create",
+            "--email",
+            "x@example.com",
+            "--password",
+            "long enough password",
+        ],
+        None,
+    );
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -758,7 +1082,12 @@ async fn operators_are_managed_from_the_command_line_with_passwords_from_stdin()
 async fn serve_demo_prints_a_console_login_that_works() {
     let dir = tempfile::tempdir().unwrap();
     let port = crate::helpers::free_port();
-    let mut args = vec!["serve".to_owned(), "--demo".to_owned(), "--bind".to_owned(), format!("127.0.0.1:{port}")];
+    let mut args = vec![
+        "serve".to_owned(),
+        "--demo".to_owned(),
+        "--bind".to_owned(),
+        format!("127.0.0.1:{port}"),
+    ];
     args.extend(fresh_engine_args(&dir.path().join("demo.db")));
     let mut child = Command::new(env!("CARGO_BIN_EXE_invois"))
         .args(&args)
@@ -779,7 +1108,11 @@ async fn serve_demo_prints_a_console_login_that_works() {
     .unwrap()
     .expect("a Console: line");
     let prefix = format!("Console: http://127.0.0.1:{port}/console/  (login demo@invois.local / ");
-    let password = line.strip_prefix(&prefix).and_then(|l| l.strip_suffix(')')).expect(&line).to_owned();
+    let password = line
+        .strip_prefix(&prefix)
+        .and_then(|l| l.strip_suffix(')'))
+        .expect(&line)
+        .to_owned();
     let client = browser();
     let base = format!("http://127.0.0.1:{port}");
     let mut status = 0;
@@ -788,7 +1121,11 @@ async fn serve_demo_prints_a_console_login_that_works() {
             let csrf = hidden(&form.text().await.unwrap(), "csrf").unwrap();
             let res = client
                 .post(format!("{base}/console/login"))
-                .form(&[("email", "demo@invois.local"), ("password", password.as_str()), ("csrf", &csrf)])
+                .form(&[
+                    ("email", "demo@invois.local"),
+                    ("password", password.as_str()),
+                    ("csrf", &csrf),
+                ])
                 .send()
                 .await
                 .unwrap();
