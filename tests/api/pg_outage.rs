@@ -46,32 +46,17 @@ async fn a_database_that_goes_away_answers_503_and_comes_back() {
         assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
     }
     let res = app
-        .post(
-            "/users",
-            &json!({"name": "During", "email": "during@example.com"}),
-        )
+        .post("/users", &json!({"name": "During", "email": "during@example.com"}))
         .await;
     assert_eq!(res.status(), 503);
-    let res = app
-        .client
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .expect("send");
+    let res = app.client.get(app.url("/readyz")).send().await.expect("send");
     assert_eq!(res.status(), 503);
     // Back: the next requests are served, nothing acknowledged was lost.
-    admin(format!(
-        "ALTER DATABASE \"{name}_away\" RENAME TO \"{name}\""
-    ));
+    admin(format!("ALTER DATABASE \"{name}_away\" RENAME TO \"{name}\""));
     assert_eq!(with_database(&url, &name), url);
     let mut ready = false;
     for _ in 0..20 {
-        let res = app
-            .client
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .expect("send");
+        let res = app.client.get(app.url("/readyz")).send().await.expect("send");
         if res.status() == 200 {
             ready = true;
             break;
@@ -80,19 +65,13 @@ async fn a_database_that_goes_away_answers_503_and_comes_back() {
     }
     assert!(ready, "the server did not become ready again");
     let res = app
-        .get(&format!(
-            "/users/{}",
-            user["id"].as_str().unwrap_or_default()
-        ))
+        .get(&format!("/users/{}", user["id"].as_str().unwrap_or_default()))
         .await;
     assert_eq!(res.status(), 200);
     let got: Value = res.json().await.expect("json");
     assert_eq!(got["email"], "before@example.com");
     let res = app
-        .post(
-            "/users",
-            &json!({"name": "After", "email": "after@example.com"}),
-        )
+        .post("/users", &json!({"name": "After", "email": "after@example.com"}))
         .await;
     assert_eq!(res.status(), 201);
 }
