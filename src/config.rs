@@ -13,6 +13,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub rate_limit: RateLimitConfig,
     pub auth: AuthConfig,
+    pub console: ConsoleConfig,
     pub log: LogConfig,
 }
 
@@ -98,6 +99,20 @@ pub struct AuthConfig {
     pub last_used_flush_secs: u64,
 }
 
+/// The operator console at `/console/` (README, Console).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// Serve the console; `false` answers 404 under `/console`.
+    pub enabled: bool,
+    /// Minutes a session lives without a request (fractions allowed, e.g. 0.5).
+    pub session_idle_minutes: f64,
+    /// Hours a session lives at most, however busy (fractions allowed).
+    pub session_max_hours: f64,
+    /// Login attempts per minute per client address, and as many per account.
+    pub login_per_minute: u32,
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
@@ -158,6 +173,29 @@ impl Default for AuthConfig {
             max_concurrent_verifications: 1,
             last_used_flush_secs: 10,
         }
+    }
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            session_idle_minutes: 30.0,
+            session_max_hours: 12.0,
+            login_per_minute: 5,
+        }
+    }
+}
+
+impl ConsoleConfig {
+    /// How long a session lives without a request.
+    pub fn idle(&self) -> chrono::Duration {
+        chrono::Duration::milliseconds((self.session_idle_minutes * 60_000.0) as i64)
+    }
+
+    /// How long a session lives at most.
+    pub fn max_age(&self) -> chrono::Duration {
+        chrono::Duration::milliseconds((self.session_max_hours * 3_600_000.0) as i64)
     }
 }
 
@@ -290,6 +328,19 @@ impl Config {
         }
         if self.server.body_limit == 0 {
             return Err("server.body_limit must be at least 1".into());
+        }
+        let c = &self.console;
+        // At least a tenth of a second each, at most ten years.
+        let in_range = (0.002..=5_256_000.0).contains(&c.session_idle_minutes)
+            && (0.00003..=87_600.0).contains(&c.session_max_hours);
+        if !in_range {
+            return Err(
+                "console.session_idle_minutes and console.session_max_hours must be positive (at least a tenth of a second, at most ten years)"
+                    .into(),
+            );
+        }
+        if c.login_per_minute == 0 {
+            return Err("console.login_per_minute must be at least 1".into());
         }
         Ok(())
     }
@@ -608,6 +659,32 @@ mod tests {
         assert!(Config::load_from(None, &env)
             .unwrap_err()
             .contains("\"*\" is not allowed"));
+    }
+
+    #[test]
+    fn console_expiries_take_fractions_and_must_be_positive() {
+        let cfg = Config::load_from(
+            None,
+            &env(&[
+                ("INVOIS_CONSOLE__SESSION_IDLE_MINUTES", "0.5"),
+                ("INVOIS_CONSOLE__SESSION_MAX_HOURS", "2"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(cfg.console.idle(), chrono::Duration::seconds(30));
+        assert_eq!(cfg.console.max_age(), chrono::Duration::hours(2));
+        let err = from_toml("[console]\nsession_idle_minutes = 0\n").unwrap_err();
+        assert!(
+            err.starts_with(
+                "console.session_idle_minutes and console.session_max_hours must be positive"
+            ),
+            "{err}"
+        );
+        let err = from_toml("[console]\nlogin_per_minute = 0\n").unwrap_err();
+        assert!(
+            err.starts_with("console.login_per_minute must be at least 1"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -37,3 +37,29 @@ pub fn purge_idempotency_keys(db: &Db) -> crate::error::Result<usize> {
         }
     }
 }
+
+/// Deletes the console's ended sessions (idle past `idle` or older than `max`) every
+/// `every`; a session is refused the moment it ends, this only keeps the table small.
+pub fn spawn_session_purge(db: Db, every: Duration, idle: chrono::Duration, max: chrono::Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            if db.health().broken().is_some() {
+                continue;
+            }
+            let db = db.clone();
+            let cutoffs = crate::storage::sessions::Cutoffs::now(idle, max);
+            match actix_web::web::block(move || {
+                db.write_untracked(|tx| crate::storage::sessions::purge(tx, &cutoffs))
+            })
+            .await
+            {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => log::info!("purged {n} ended console sessions"),
+                Ok(Err(e)) => log::warn!("could not purge ended console sessions: {e}"),
+                Err(e) => log::warn!("could not purge ended console sessions: {e}"),
+            }
+        }
+    });
+}

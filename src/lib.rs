@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod body_deadline;
 pub mod config;
+pub mod console;
 pub mod cors;
 pub mod domain;
 pub mod error;

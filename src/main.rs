@@ -55,6 +55,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Manage the operators who log in to the console (/console/).
+    Operators {
+        #[command(subcommand)]
+        command: OperatorsCommand,
+    },
     /// Load sample data (--demo) or bulk synthetic data for benchmarks.
     Seed {
         /// Load the seeds' sample data (the database must be empty).
@@ -125,6 +130,34 @@ enum KeysCommand {
         /// Print the successor as one JSON object and nothing else.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum OperatorsCommand {
+    /// Create an operator; the password is read from the terminal (or stdin), never an argument.
+    Create {
+        /// The operator's email, their login.
+        #[arg(long)]
+        email: String,
+    },
+    /// List operators (never their passwords).
+    List {
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete an operator; their sessions end at once.
+    Delete {
+        /// The operator's email.
+        #[arg(long)]
+        email: String,
+    },
+    /// Set a new password (read as for create); the operator's sessions end.
+    ResetPassword {
+        /// The operator's email.
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -474,6 +507,7 @@ fn command(cfg: &Config, command: Command) -> Result<(), Fail> {
             )
         }
         Command::Keys { command } => keys_cmd(cfg, command),
+        Command::Operators { command } => operators_cmd(cfg, command),
         Command::Seed {
             demo,
             orgs,
@@ -712,6 +746,107 @@ fn keys_cmd(cfg: &Config, command: KeysCommand) -> Result<(), Fail> {
     }
 }
 
+/// A new password: from the terminal, asked twice without echo; from stdin's first line when
+/// it is not a terminal (scripts: `printf '%s\n' "$PW" | invois operators create …`).
+fn read_password() -> Result<String, Fail> {
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password (at least 12 characters): ")
+            .map_err(|e| Fail::Other(format!("cannot read the password: {e}")))?;
+        invois::console::accounts::check_password(&first).map_err(Fail::Usage)?;
+        let again = rpassword::prompt_password("Password again: ")
+            .map_err(|e| Fail::Other(format!("cannot read the password: {e}")))?;
+        if again != first {
+            return Err(Fail::Usage(
+                "the two passwords differ; nothing was changed".into(),
+            ));
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| Fail::Other(format!("cannot read the password from stdin: {e}")))?;
+        line.trim_end_matches(['\n', '\r']).to_owned()
+    };
+    invois::console::accounts::check_password(&password).map_err(Fail::Usage)?;
+    Ok(password)
+}
+
+fn operators_cmd(cfg: &Config, command: OperatorsCommand) -> Result<(), Fail> {
+    use invois::console::accounts::{self, AccountError};
+    let account_fail = |email: &str| {
+        let email = email.to_owned();
+        move |e: AccountError| {
+            match e {
+            AccountError::Exists => Fail::Other(format!(
+                "an operator {email} exists; set a new password with invois operators reset-password --email {email}"
+            )),
+            AccountError::Unknown => {
+                Fail::Other(format!("no operator {email}; see invois operators list"))
+            }
+            AccountError::Hash(m) => Fail::Other(m),
+            AccountError::Db(e) => Fail::from(e),
+        }
+        }
+    };
+    match command {
+        OperatorsCommand::Create { email } => {
+            let email = accounts::parse_email(&email).map_err(Fail::Usage)?;
+            let password = read_password()?;
+            let db = storage::open(&cfg.database)?;
+            let id = accounts::create(&db, &email, &password).map_err(account_fail(&email))?;
+            drop(db);
+            say!("created operator {id} ({email}); log in at /console/")
+        }
+        OperatorsCommand::List { json } => {
+            let db = storage::open(&cfg.database)?;
+            let list = db.read_blocking(storage::operators::list)?;
+            drop(db);
+            if json {
+                let rows: Vec<serde_json::Value> = list
+                    .iter()
+                    .map(|o| {
+                        serde_json::json!({"id": o.id, "email": o.email, "createdAt": o.created_at,
+                            "updatedAt": o.updated_at, "lastLoginAt": o.last_login_at})
+                    })
+                    .collect();
+                return say!("{}", serde_json::Value::Array(rows));
+            }
+            if list.is_empty() {
+                return say!(
+                    "no operators; create one with: invois operators create --email EMAIL"
+                );
+            }
+            say!("{:<20} {:<32} {:<21} LAST LOGIN", "ID", "EMAIL", "CREATED")?;
+            for o in list {
+                say!(
+                    "{:<20} {:<32} {:<21} {}",
+                    o.id,
+                    o.email,
+                    o.created_at,
+                    o.last_login_at.as_deref().unwrap_or("never")
+                )?;
+            }
+            Ok(())
+        }
+        OperatorsCommand::Delete { email } => {
+            let email = accounts::parse_email(&email).map_err(Fail::Usage)?;
+            let db = storage::open(&cfg.database)?;
+            let id = accounts::delete(&db, &email).map_err(account_fail(&email))?;
+            drop(db);
+            say!("deleted operator {id} ({email}); their sessions are ended")
+        }
+        OperatorsCommand::ResetPassword { email } => {
+            let email = accounts::parse_email(&email).map_err(Fail::Usage)?;
+            let password = read_password()?;
+            let db = storage::open(&cfg.database)?;
+            accounts::reset_password(&db, &email, &password).map_err(account_fail(&email))?;
+            drop(db);
+            say!("changed the password of {email}; their sessions are ended")
+        }
+    }
+}
+
 /// A new key: with `json`, exactly one object in the API's field order (`NewKey`) and
 /// nothing else; otherwise for a person.
 fn print_new_key(
@@ -831,8 +966,16 @@ fn open_for_serving(cfg: &Config, demo: bool) -> Result<Db, Fail> {
             log::info!("loaded the demo data");
         }
         let (info, plain) = auth::create_key(&db, "demo", &Scope::ALL, Some(30), None)?;
+        let login = if cfg.console.enabled {
+            Some(
+                invois::console::accounts::demo_login(&db)
+                    .map_err(|e| Fail::Other(format!("cannot create the demo operator: {e}")))?,
+            )
+        } else {
+            None
+        };
         // The banner is for whoever watches; if nobody reads stdout, serve all the same.
-        let _ = demo_banner(cfg, &info, &plain);
+        let _ = demo_banner(cfg, &info, &plain, login.as_deref());
     }
     Ok(db)
 }
@@ -841,6 +984,7 @@ fn demo_banner(
     cfg: &Config,
     info: &invois::storage::records::KeyInfo,
     plain: &auth::PlainKey,
+    console_password: Option<&str>,
 ) -> Result<(), Fail> {
     let bind = &cfg.server.bind;
     say!(
@@ -855,5 +999,12 @@ fn demo_banner(
         "Try:  curl -H 'X-Invois-Key: {}' http://{bind}/api/integrations/organizations",
         plain.0
     )?;
-    say!("Docs: http://{bind}/docs/")
+    say!("Docs: http://{bind}/docs/")?;
+    if let Some(p) = console_password {
+        say!(
+            "Console: http://{bind}/console/  (login {} / {p})",
+            invois::console::accounts::DEMO_EMAIL
+        )?;
+    }
+    Ok(())
 }

@@ -394,6 +394,9 @@ pub struct Event {
     /// The fields that changed.
     pub changes: Vec<String>,
     pub created_at: String,
+    /// The console operator who made the change (`null` for API keys and the command line).
+    #[schema(required = true, example = "op-0123456789abcdef")]
+    pub actor_operator_id: Option<String>,
 }
 
 // What storage reads, as the API shows it: field by field, nothing added or dropped.
@@ -614,6 +617,7 @@ impl From<records::Event> for Event {
             subject_id: e.subject_id,
             changes: e.changes,
             created_at: e.created_at,
+            actor_operator_id: e.actor_operator_id,
         }
     }
 }

@@ -89,12 +89,15 @@ async fn json_errors(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let res = next.call(req).await?;
     let status = res.status();
-    let is_json = res
+    let content_type = res
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .unwrap_or_default();
+    // The console's pages (and its error pages) are HTML on purpose.
+    let is_json = content_type.starts_with("application/json");
+    let is_page = content_type.starts_with("text/html");
+    if !(status.is_client_error() || status.is_server_error()) || is_json || is_page {
         return Ok(res.map_into_boxed_body());
     }
     let (code, message) = match status.as_u16() {
@@ -191,6 +194,7 @@ impl Application {
             cfg.server.body_timeout_secs,
         )));
         let cors_origins = cfg.server.cors_origins.clone();
+        let console = cfg.console.enabled.then(|| crate::console::state(cfg));
         let draining = Arc::new(AtomicBool::new(false));
         let drain_flag = web::Data::from(draining.clone());
         let app = move || {
@@ -199,6 +203,7 @@ impl Application {
                 // carry Access-Control-Allow-Origin for browser scripts to read.
                 .wrap(crate::cors::cors(&cors_origins))
                 .wrap(from_fn(crate::cors::tidy))
+                .wrap(from_fn(crate::console::outside_cors))
                 .wrap(from_fn(json_errors))
                 .wrap(
                     DefaultHeaders::new()
@@ -220,6 +225,11 @@ impl Application {
                 )
                 .app_data(web::PayloadConfig::default().limit(body_limit))
                 .configure(routes::health::configure)
+                .configure(|c| {
+                    if let Some(state) = &console {
+                        crate::console::configure(c, state);
+                    }
+                })
                 .route("/docs", web::get().to(routes::openapi::docs_redirect))
                 .service(routes::openapi::docs())
                 .service(
@@ -285,6 +295,14 @@ impl Application {
             db.clone(),
             Duration::from_secs(cfg.database.purge_every_secs.max(1)),
         );
+        if cfg.console.enabled {
+            crate::jobs::spawn_session_purge(
+                db.clone(),
+                Duration::from_secs(cfg.database.purge_every_secs.max(1)),
+                cfg.console.idle(),
+                cfg.console.max_age(),
+            );
+        }
         Ok(Self {
             port,
             server,

@@ -9,6 +9,7 @@ use argon2::Argon2;
 use rand::RngCore;
 
 use crate::error::{ApiError, Result};
+use crate::storage::events::Actor;
 use crate::storage::keys;
 use crate::storage::records::KeyInfo;
 use crate::storage::KeyCheck;
@@ -233,19 +234,32 @@ pub fn create_key(
     expires_in_days: Option<u32>,
     by: Option<&KeyCheck>,
 ) -> Result<(KeyInfo, PlainKey)> {
+    let actor = by.map(|k| k.key_id.clone());
+    create_key_as(
+        db,
+        name,
+        scopes,
+        expires_in_days,
+        by,
+        Actor::from(actor.as_deref()),
+    )
+}
+
+/// As [`create_key`], recording the creation by `actor` (the console's operator, whose
+/// session `check` is).
+pub fn create_key_as(
+    db: &crate::storage::Db,
+    name: &str,
+    scopes: &[Scope],
+    expires_in_days: Option<u32>,
+    check: Option<&KeyCheck>,
+    actor: Actor<'_>,
+) -> Result<(KeyInfo, PlainKey)> {
     let (info, plain, hash) = generate(name, scopes, expires_in_days)?;
     let row = info.clone();
-    let actor = by.map(|k| k.key_id.clone());
-    db.write_blocking(by, move |tx| {
+    db.write_blocking(check, move |tx| {
         keys::insert(tx, &row, &hash)?;
-        crate::storage::events::record(
-            tx,
-            "key.created",
-            actor.as_deref(),
-            &row.id,
-            &[],
-            &row.created_at,
-        )
+        crate::storage::events::record_as(tx, "key.created", actor, &row.id, &[], &row.created_at)
     })?;
     Ok((info, plain))
 }

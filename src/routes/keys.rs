@@ -10,8 +10,9 @@ use crate::auth::{self, scope, AuthState, KeySource, Need, Scope};
 use crate::domain::fields::{Fields, Patch};
 use crate::error::{ApiError, ErrorBody, Result};
 use crate::model;
+use crate::storage::events::Actor;
 use crate::storage::records::KeyInfo;
-use crate::storage::{events, keys, Conflict, Db, DbError, KeyCheck};
+use crate::storage::{events, keys, Conflict, Conn, Db, DbError, KeyCheck};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -116,25 +117,7 @@ pub async fn create_key(
 ) -> Result<HttpResponse> {
     let raw = body.into_inner();
     let idem = IdemKey::from_request(&req, &raw)?;
-    let mut f = Fields::new(raw)?;
-    let name = f.string("name", auth::parse_key_name);
-    f.require("name", name, "Name is required");
-    let scopes = f.string_list("scopes", 10, |s| {
-        Scope::parse(s)
-            .map(|x| x.as_str().to_owned())
-            .ok_or_else(|| format!("unknown scope {s}"))
-    });
-    if matches!(scopes, Patch::Value(v) if v.is_empty()) {
-        f.error("scopes", "at least one scope is needed");
-    }
-    f.integer("expiresInDays", 36_500);
-    let body = f.finish_into::<CreateKey>()?;
-    let name = body.name;
-    let scopes: Vec<Scope> = match body.scopes {
-        Some(v) => v.into_iter().map(Scope::from).collect(),
-        None => Scope::defaults(),
-    };
-    let days = body.expires_in_days.filter(|d| *d > 0);
+    let (name, scopes, days) = read_create(Fields::new(raw)?)?;
     let Some(idem) = idem else {
         let db = db.get_ref().clone();
         let check = key.check.clone();
@@ -173,6 +156,28 @@ pub async fn create_key(
         created(format!("{API}/keys/{}", info.id), &new_key(info, plain))
     })
     .await
+}
+
+/// Reads the body of a key create: name, scopes (default: all but `admin`) and the days until
+/// it expires (`None`: never). The console reads its form with it too.
+pub(crate) fn read_create(mut f: Fields) -> Result<(String, Vec<Scope>, Option<u32>)> {
+    let name = f.string("name", auth::parse_key_name);
+    f.require("name", name, "Name is required");
+    let scopes = f.string_list("scopes", 10, |s| {
+        Scope::parse(s)
+            .map(|x| x.as_str().to_owned())
+            .ok_or_else(|| format!("unknown scope {s}"))
+    });
+    if matches!(scopes, Patch::Value(v) if v.is_empty()) {
+        f.error("scopes", "at least one scope is needed");
+    }
+    f.integer("expiresInDays", 36_500);
+    let body = f.finish_into::<CreateKey>()?;
+    let scopes: Vec<Scope> = match body.scopes {
+        Some(v) => v.into_iter().map(Scope::from).collect(),
+        None => Scope::defaults(),
+    };
+    Ok((body.name, scopes, body.expires_in_days.filter(|d| *d > 0)))
 }
 
 /// The response body of a new key.
@@ -262,23 +267,25 @@ pub async fn revoke(
     let target = id.clone();
     let actor = key.key_id.clone();
     db.write(&key.check, move |tx| {
-        let now = crate::domain::now();
-        match keys::revoke(tx, &target, &now)? {
-            None => Err(ApiError::not_found("API key")),
-            Some(true) => Ok(events::record(
-                tx,
-                "key.revoked",
-                Some(&actor),
-                &target,
-                &[],
-                &now,
-            )?),
-            Some(false) => Ok(()),
-        }
+        revoke_in(tx, &target, Actor::Key(&actor)).map(drop)
     })
     .await?;
     auth.forget(&id);
     Ok(no_content())
+}
+
+/// Revokes a key and records `key.revoked` by `actor`; `false` if it was revoked already
+/// (nothing recorded).
+pub(crate) fn revoke_in(tx: &Conn<'_>, id: &str, actor: Actor<'_>) -> Result<bool> {
+    let now = crate::domain::now();
+    match keys::revoke(tx, id, &now)? {
+        None => Err(ApiError::not_found("API key")),
+        Some(true) => {
+            events::record_as(tx, "key.revoked", actor, id, &[], &now)?;
+            Ok(true)
+        }
+        Some(false) => Ok(false),
+    }
 }
 
 /// Rotate an API key: a successor with the same name, scopes and remaining lifetime.
@@ -337,7 +344,7 @@ pub async fn rotate(
         move |tx, now| {
             let old = keys::find(tx, &old_id)?.ok_or_else(|| ApiError::not_found("API key"))?;
             check_rotatable(&old.info)?;
-            apply_rotation(tx, &old_id, &info, &hash, Some(&actor), now)?;
+            apply_rotation(tx, &old_id, &info, &hash, Actor::Key(&actor), now)?;
             created(format!("{API}/keys/{}", info.id), &new_key(info, plain))
         },
     )
@@ -383,7 +390,7 @@ fn apply_rotation(
     old_id: &str,
     row: &KeyInfo,
     hash: &str,
-    actor: Option<&str>,
+    actor: Actor<'_>,
     now: &str,
 ) -> crate::storage::Result<()> {
     // Revoking is the check that counts: two rotations that both passed the read before
@@ -399,13 +406,25 @@ fn apply_rotation(
     }
     keys::insert(tx, row, hash)?;
     keys::set_replaced_by(tx, old_id, &row.id)?;
-    events::record(tx, "key.rotated", actor, old_id, &[], now)
+    events::record_as(tx, "key.rotated", actor, old_id, &[], now)
 }
 
 /// Issues a successor with the same name, scopes and expiry, and revokes `id`.
 /// `by` is the key of the API request that asks (checked in the same transaction), `None`
 /// for the CLI.
 pub fn rotate_key(db: &Db, id: &str, by: Option<&KeyCheck>) -> Result<(KeyInfo, auth::PlainKey)> {
+    let actor = by.map(|k| k.key_id.clone());
+    rotate_key_as(db, id, by, Actor::from(actor.as_deref()))
+}
+
+/// As [`rotate_key`], recording the rotation by `actor` (the console's operator, whose
+/// session `check` is).
+pub fn rotate_key_as(
+    db: &Db,
+    id: &str,
+    check: Option<&KeyCheck>,
+    actor: Actor<'_>,
+) -> Result<(KeyInfo, auth::PlainKey)> {
     let old = db
         .read_blocking(|c| keys::find(c, id))?
         .ok_or_else(|| ApiError::not_found("API key"))?;
@@ -413,10 +432,9 @@ pub fn rotate_key(db: &Db, id: &str, by: Option<&KeyCheck>) -> Result<(KeyInfo, 
     let (info, plain, hash) = successor(&old.info, KeySource::Random)?;
     let row = info.clone();
     let old_id = id.to_owned();
-    let actor = by.map(|k| k.key_id.clone());
-    db.write_blocking(by, move |tx| {
+    db.write_blocking(check, move |tx| {
         let now = crate::domain::now();
-        apply_rotation(tx, &old_id, &row, &hash, actor.as_deref(), &now)
+        apply_rotation(tx, &old_id, &row, &hash, actor, &now)
     })?;
     Ok((info, plain))
 }

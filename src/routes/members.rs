@@ -14,7 +14,8 @@ use crate::domain::fields::Fields;
 use crate::domain::{self, MEMBER_ROLES};
 use crate::error::{ApiError, ErrorBody, Result};
 use crate::model::{ListPage, MemberRole, Membership, Page, PageMeta};
-use crate::storage::{events, members, orgs, users, Db};
+use crate::storage::events::Actor;
+use crate::storage::{events, members, orgs, users, Conn, Db};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -157,7 +158,7 @@ pub async fn get(
         .read(&key.check, move |c| {
             let org = org_of(c, &id)?;
             members::get(c, &org, &mid)?
-                .map(Membership::from)
+                .map(crate::model::Membership::from)
                 .ok_or_else(|| ApiError::not_found("Membership"))
         })
         .await?;
@@ -183,7 +184,22 @@ pub async fn add(
 ) -> Result<HttpResponse> {
     let body = body.into_inner();
     let idem = IdemKey::from_request(&req, &body)?;
-    let mut f = Fields::new(body)?;
+    let (user_id, role) = read_add(Fields::new(body)?)?;
+    let id = id.into_inner();
+    let actor = key.key_id.clone();
+    create(&db, &key, idem, move |tx, now| {
+        let m = add_in(tx, &id, &user_id, &role, Actor::Key(&actor), now)?;
+        created(
+            format!("{API}/organizations/{}/members/{}", m.organization_id, m.id),
+            &m,
+        )
+    })
+    .await
+}
+
+/// Reads the body of an add: the user's id and the role (default `customer`). The console
+/// reads its form with it too.
+pub(crate) fn read_add(mut f: Fields) -> Result<(String, String)> {
     let user_id = f.string("userId", |s| {
         if s.is_empty() {
             Err("userId is required".to_owned())
@@ -195,23 +211,90 @@ pub async fn add(
     let role = f.string("role", |s| domain::parse_role(s, &MEMBER_ROLES));
     f.not_null("role", role);
     let add = f.finish_into::<AddMember>()?;
-    let user_id = add.user_id;
     let role = add.role.unwrap_or(MemberRole::Customer).as_str().to_owned();
-    let id = id.into_inner();
-    let actor = key.key_id.clone();
-    create(&db, &key, idem, move |tx, now| {
-        let org = org_of(tx, &id)?;
-        if !users::exists(tx, &user_id)? {
-            return Err(ApiError::not_found("User"));
-        }
-        let mid = members::create(tx, &org, &user_id, &role, now)?;
-        events::record(tx, "membership.created", Some(&actor), &mid, &[], now)?;
-        let m = members::get(tx, &org, &mid)?
-            .map(Membership::from)
-            .ok_or_else(|| ApiError::Internal("created membership vanished".into()))?;
-        created(format!("{API}/organizations/{org}/members/{mid}"), &m)
-    })
-    .await
+    Ok((add.user_id, role))
+}
+
+/// Adds `user_id` to the organization `org` (id or slug) and records `membership.created` by
+/// `actor`.
+pub(crate) fn add_in(
+    tx: &Conn<'_>,
+    org: &str,
+    user_id: &str,
+    role: &str,
+    actor: Actor<'_>,
+    now: &str,
+) -> Result<Membership> {
+    let org = org_of(tx, org)?;
+    if !users::exists(tx, user_id)? {
+        return Err(ApiError::not_found("User"));
+    }
+    let mid = members::create(tx, &org, user_id, role, now)?;
+    events::record_as(tx, "membership.created", actor, &mid, &[], now)?;
+    members::get(tx, &org, &mid)?
+        .map(crate::model::Membership::from)
+        .ok_or_else(|| ApiError::Internal("created membership vanished".into()))
+}
+
+/// Reads the body of a role change.
+pub(crate) fn read_role(mut f: Fields) -> Result<String> {
+    let role = f.string("role", |s| domain::parse_role(s, &MEMBER_ROLES));
+    f.require("role", role, "Role is required");
+    Ok(f.finish_into::<UpdateMember>()?.role.as_str().to_owned())
+}
+
+/// Changes a member's role (if the membership matches `if_match`), recording
+/// `membership.updated` by `actor` when it changed.
+pub(crate) fn set_role_in(
+    tx: &Conn<'_>,
+    org: &str,
+    mid: &str,
+    role: &str,
+    if_match: Option<&str>,
+    actor: Actor<'_>,
+) -> Result<Membership> {
+    let org = org_of(tx, org)?;
+    let cur = members::get(tx, &org, mid)?
+        .map(crate::model::Membership::from)
+        .ok_or_else(|| ApiError::not_found("Membership"))?;
+    check_if_match(if_match, &cur)?;
+    if members::set_role(tx, &org, mid, role)? == Some(true) {
+        events::record_as(
+            tx,
+            "membership.updated",
+            actor,
+            mid,
+            &["role"],
+            &domain::now(),
+        )?;
+    }
+    members::get(tx, &org, mid)?
+        .map(crate::model::Membership::from)
+        .ok_or_else(|| ApiError::not_found("Membership"))
+}
+
+/// Removes a member (if the membership matches `if_match`), recording `membership.deleted`.
+pub(crate) fn remove_in(
+    tx: &Conn<'_>,
+    org: &str,
+    mid: &str,
+    if_match: Option<&str>,
+    actor: Actor<'_>,
+) -> Result<()> {
+    let org = org_of(tx, org)?;
+    let cur = members::get(tx, &org, mid)?
+        .map(crate::model::Membership::from)
+        .ok_or_else(|| ApiError::not_found("Membership"))?;
+    check_if_match(if_match, &cur)?;
+    members::delete(tx, &org, mid)?;
+    Ok(events::record_as(
+        tx,
+        "membership.deleted",
+        actor,
+        mid,
+        &[],
+        &domain::now(),
+    )?)
 }
 
 /// Change a member's role.
@@ -261,33 +344,13 @@ async fn update(
     path: web::Path<(String, String)>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    let mut f = Fields::new(body.into_inner())?;
-    let role = f.string("role", |s| domain::parse_role(s, &MEMBER_ROLES));
-    f.require("role", role, "Role is required");
-    let role = f.finish_into::<UpdateMember>()?.role.as_str().to_owned();
+    let role = read_role(Fields::new(body.into_inner())?)?;
     let (id, mid) = path.into_inner();
     let im = if_match(&req);
     let actor = key.key_id.clone();
     let m = db
         .write(&key.check, move |tx| {
-            let org = org_of(tx, &id)?;
-            let cur = members::get(tx, &org, &mid)?
-                .map(Membership::from)
-                .ok_or_else(|| ApiError::not_found("Membership"))?;
-            check_if_match(im.as_deref(), &cur)?;
-            if members::set_role(tx, &org, &mid, &role)? == Some(true) {
-                events::record(
-                    tx,
-                    "membership.updated",
-                    Some(&actor),
-                    &mid,
-                    &["role"],
-                    &domain::now(),
-                )?;
-            }
-            members::get(tx, &org, &mid)?
-                .map(Membership::from)
-                .ok_or_else(|| ApiError::not_found("Membership"))
+            set_role_in(tx, &id, &mid, &role, im.as_deref(), Actor::Key(&actor))
         })
         .await?;
     resource(&req, &m)
@@ -310,22 +373,8 @@ pub async fn delete(
     let (id, mid) = path.into_inner();
     let im = if_match(&req);
     let actor = key.key_id.clone();
-    db.write(&key.check, move |tx| -> Result<_> {
-        let org = org_of(tx, &id)?;
-        let cur = members::get(tx, &org, &mid)?
-            .map(Membership::from)
-            .ok_or_else(|| ApiError::not_found("Membership"))?;
-        check_if_match(im.as_deref(), &cur)?;
-        members::delete(tx, &org, &mid)?;
-        events::record(
-            tx,
-            "membership.deleted",
-            Some(&actor),
-            &mid,
-            &[],
-            &domain::now(),
-        )?;
-        Ok(())
+    db.write(&key.check, move |tx| {
+        remove_in(tx, &id, &mid, im.as_deref(), Actor::Key(&actor))
     })
     .await?;
     Ok(no_content())

@@ -14,8 +14,9 @@ use crate::domain::fields::Fields;
 use crate::domain::{self};
 use crate::error::{ApiError, ErrorBody, Result};
 use crate::model::{ListPage, OrgDetail, OrgSummary, Page, PageMeta};
+use crate::storage::events::Actor;
 use crate::storage::orgs::{NewOrg, OrgUpdate};
-use crate::storage::{events, orgs, Db};
+use crate::storage::{events, orgs, Conn, Db};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -126,8 +127,9 @@ pub struct OrgListQuery {
     pub after: Option<String>,
 }
 
-/// Reads an organization body into `f` (every problem, normalized fields for the DTO).
-fn read(f: &mut Fields, creating: bool) {
+/// Reads an organization body into `f` (every problem, normalized fields for the DTO); the
+/// console reads its forms with it too.
+pub(crate) fn read(f: &mut Fields, creating: bool) {
     let name = f.string("name", |s| domain::parse_name(s, "Name", 200));
     let name = f.not_null("name", name);
     let slug = f.string("slug", domain::parse_slug);
@@ -237,12 +239,8 @@ pub async fn create_org(
     let new = NewOrg::from(f.finish_into::<CreateOrganization>()?);
     let actor = key.key_id.clone();
     create(&db, &key, idem, move |tx, now| {
-        let id = orgs::create(tx, &new, now)?;
-        events::record(tx, "organization.created", Some(&actor), &id, &[], now)?;
-        let org = orgs::get_detail(tx, &id)?
-            .map(OrgDetail::from)
-            .ok_or_else(|| ApiError::Internal("created organization vanished".into()))?;
-        created(format!("{API}/organizations/{id}"), &org)
+        let org = create_in(tx, &new, Actor::Key(&actor), now)?;
+        created(format!("{API}/organizations/{}", org.id), &org)
     })
     .await
 }
@@ -304,30 +302,80 @@ async fn update(
     let actor = key.key_id.clone();
     let org: OrgDetail = db
         .write(&key.check, move |tx| {
-            let cur = orgs::get_detail(tx, &id)?
-                .map(OrgDetail::from)
-                .ok_or_else(|| ApiError::not_found("Organization"))?;
-            check_if_match(im.as_deref(), &cur)?;
-            let now = domain::now();
-            let changed = crate::model::published_fields(
-                orgs::update(tx, &cur.id, &u, &now)?.unwrap_or_default(),
-            );
-            if !changed.is_empty() {
-                events::record(
-                    tx,
-                    "organization.updated",
-                    Some(&actor),
-                    &cur.id,
-                    &changed,
-                    &now,
-                )?;
-            }
-            orgs::get_detail(tx, &cur.id)?
-                .map(OrgDetail::from)
-                .ok_or_else(|| ApiError::not_found("Organization"))
+            update_in(tx, &id, &u, im.as_deref(), Actor::Key(&actor))
         })
         .await?;
     resource(&req, &org)
+}
+
+/// Creates an organization and records `organization.created` by `actor`.
+pub(crate) fn create_in(
+    tx: &Conn<'_>,
+    new: &NewOrg,
+    actor: Actor<'_>,
+    now: &str,
+) -> Result<OrgDetail> {
+    let id = orgs::create(tx, new, now)?;
+    events::record_as(tx, "organization.created", actor, &id, &[], now)?;
+    orgs::get_detail(tx, &id)?
+        .map(crate::model::OrgDetail::from)
+        .ok_or_else(|| ApiError::Internal("created organization vanished".into()))
+}
+
+/// Updates an organization (id or slug) whose representation matches `if_match` and records
+/// `organization.updated` by `actor` when anything changed.
+pub(crate) fn update_in(
+    tx: &Conn<'_>,
+    id: &str,
+    u: &OrgUpdate,
+    if_match: Option<&str>,
+    actor: Actor<'_>,
+) -> Result<OrgDetail> {
+    let cur = orgs::get_detail(tx, id)?
+        .map(crate::model::OrgDetail::from)
+        .ok_or_else(|| ApiError::not_found("Organization"))?;
+    check_if_match(if_match, &cur)?;
+    let now = domain::now();
+    let changed =
+        crate::model::published_fields(orgs::update(tx, &cur.id, u, &now)?.unwrap_or_default());
+    if !changed.is_empty() {
+        events::record_as(tx, "organization.updated", actor, &cur.id, &changed, &now)?;
+    }
+    orgs::get_detail(tx, &cur.id)?
+        .map(crate::model::OrgDetail::from)
+        .ok_or_else(|| ApiError::not_found("Organization"))
+}
+
+/// Deletes an organization (if it matches `if_match`) with its memberships, recording each
+/// by `actor`.
+pub(crate) fn delete_in(
+    tx: &Conn<'_>,
+    id: &str,
+    if_match: Option<&str>,
+    actor: Actor<'_>,
+) -> Result<()> {
+    let cur = orgs::get_detail(tx, id)?
+        .map(crate::model::OrgDetail::from)
+        .ok_or_else(|| ApiError::not_found("Organization"))?;
+    check_if_match(if_match, &cur)?;
+    let now = domain::now();
+    // The memberships go with it: record them as users::delete does.
+    let mids: Vec<String> = tx
+        .prepare_cached("SELECT id FROM memberships WHERE organization_id = ?1")?
+        .query_map([&cur.id], |r| r.get(0))?
+        .collect::<crate::storage::Result<_>>()?;
+    for m in &mids {
+        events::record_as(tx, "membership.deleted", actor, m, &[], &now)?;
+    }
+    orgs::delete(tx, &cur.id)?;
+    Ok(events::record_as(
+        tx,
+        "organization.deleted",
+        actor,
+        &cur.id,
+        &[],
+        &now,
+    )?)
 }
 
 /// Delete an organization and its memberships.
@@ -347,29 +395,8 @@ pub async fn delete(
     let id = id.into_inner();
     let im = if_match(&req);
     let actor = key.key_id.clone();
-    db.write(&key.check, move |tx| -> Result<_> {
-        let cur = orgs::get_detail(tx, &id)?
-            .map(OrgDetail::from)
-            .ok_or_else(|| ApiError::not_found("Organization"))?;
-        check_if_match(im.as_deref(), &cur)?;
-        let now = domain::now();
-        // The memberships go with it: record them as users::delete does.
-        let mids: Vec<String> = tx
-            .prepare_cached("SELECT id FROM memberships WHERE organization_id = ?1")?
-            .query_map([&cur.id], |r| r.get(0))?
-            .collect::<crate::storage::Result<_>>()?;
-        for m in &mids {
-            events::record(tx, "membership.deleted", Some(&actor), m, &[], &now)?;
-        }
-        orgs::delete(tx, &cur.id)?;
-        Ok(events::record(
-            tx,
-            "organization.deleted",
-            Some(&actor),
-            &cur.id,
-            &[],
-            &now,
-        )?)
+    db.write(&key.check, move |tx| {
+        delete_in(tx, &id, im.as_deref(), Actor::Key(&actor))
     })
     .await?;
     Ok(no_content())

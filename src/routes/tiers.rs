@@ -14,8 +14,9 @@ use crate::domain;
 use crate::domain::fields::{Fields, Patch};
 use crate::error::{ApiError, ErrorBody, Result};
 use crate::model::{Page, PageMeta, Tier};
+use crate::storage::events::Actor;
 use crate::storage::tiers::TierInput;
-use crate::storage::{events, tiers, Db};
+use crate::storage::{events, tiers, Conn, Db};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -145,8 +146,8 @@ pub struct TierListQuery {
 }
 
 /// Reads a tier body into `f` (every problem, normalized fields for the DTO); `id` only when
-/// `creating`, where `name` is required.
-fn read(f: &mut Fields, creating: bool) {
+/// `creating`, where `name` is required. The console reads its forms with it too.
+pub(crate) fn read(f: &mut Fields, creating: bool) {
     if creating {
         let id = f.string("id", |s| {
             let ok = s.len() > 5
@@ -258,12 +259,8 @@ pub async fn create_tier(
     let t = TierInput::from(f.finish_into::<CreateTier>()?);
     let actor = key.key_id.clone();
     create(&db, &key, idem, move |tx, now| {
-        let id = tiers::create(tx, &t, now)?;
-        events::record(tx, "tier.created", Some(&actor), &id, &[], now)?;
-        let tier = tiers::get(tx, &id)?
-            .map(Tier::from)
-            .ok_or_else(|| ApiError::Internal("created tier vanished".into()))?;
-        created(format!("{API}/tiers/{id}"), &tier)
+        let tier = create_in(tx, &t, Actor::Key(&actor), now)?;
+        created(format!("{API}/tiers/{}", tier.id), &tier)
     })
     .await
 }
@@ -323,23 +320,65 @@ async fn update(
     let actor = key.key_id.clone();
     let tier = db
         .write(&key.check, move |tx| {
-            let cur = tiers::get(tx, &id)?
-                .map(Tier::from)
-                .ok_or_else(|| ApiError::not_found("Premium tier"))?;
-            check_if_match(im.as_deref(), &cur)?;
-            let now = domain::now();
-            let changed = crate::model::published_fields(
-                tiers::update(tx, &id, &t, &now)?.unwrap_or_default(),
-            );
-            if !changed.is_empty() {
-                events::record(tx, "tier.updated", Some(&actor), &id, &changed, &now)?;
-            }
-            tiers::get(tx, &id)?
-                .map(Tier::from)
-                .ok_or_else(|| ApiError::not_found("Premium tier"))
+            update_in(tx, &id, &t, im.as_deref(), Actor::Key(&actor))
         })
         .await?;
     resource(&req, &tier)
+}
+
+/// Creates a tier and records `tier.created` by `actor`.
+pub(crate) fn create_in(tx: &Conn<'_>, t: &TierInput, actor: Actor<'_>, now: &str) -> Result<Tier> {
+    let id = tiers::create(tx, t, now)?;
+    events::record_as(tx, "tier.created", actor, &id, &[], now)?;
+    tiers::get(tx, &id)?
+        .map(crate::model::Tier::from)
+        .ok_or_else(|| ApiError::Internal("created tier vanished".into()))
+}
+
+/// Updates a tier whose representation matches `if_match`, recording `tier.updated` by
+/// `actor` when anything changed.
+pub(crate) fn update_in(
+    tx: &Conn<'_>,
+    id: &str,
+    t: &TierInput,
+    if_match: Option<&str>,
+    actor: Actor<'_>,
+) -> Result<Tier> {
+    let cur = tiers::get(tx, id)?
+        .map(crate::model::Tier::from)
+        .ok_or_else(|| ApiError::not_found("Premium tier"))?;
+    check_if_match(if_match, &cur)?;
+    let now = domain::now();
+    let changed =
+        crate::model::published_fields(tiers::update(tx, id, t, &now)?.unwrap_or_default());
+    if !changed.is_empty() {
+        events::record_as(tx, "tier.updated", actor, id, &changed, &now)?;
+    }
+    tiers::get(tx, id)?
+        .map(crate::model::Tier::from)
+        .ok_or_else(|| ApiError::not_found("Premium tier"))
+}
+
+/// Deletes a tier no organization uses (if it matches `if_match`), recording `tier.deleted`.
+pub(crate) fn delete_in(
+    tx: &Conn<'_>,
+    id: &str,
+    if_match: Option<&str>,
+    actor: Actor<'_>,
+) -> Result<()> {
+    let cur = tiers::get(tx, id)?
+        .map(crate::model::Tier::from)
+        .ok_or_else(|| ApiError::not_found("Premium tier"))?;
+    check_if_match(if_match, &cur)?;
+    tiers::delete(tx, id)?;
+    Ok(events::record_as(
+        tx,
+        "tier.deleted",
+        actor,
+        id,
+        &[],
+        &domain::now(),
+    )?)
 }
 
 /// Delete a premium tier that no organization uses.
@@ -360,20 +399,8 @@ pub async fn delete(
     let id = id.into_inner();
     let im = if_match(&req);
     let actor = key.key_id.clone();
-    db.write(&key.check, move |tx| -> Result<_> {
-        let cur = tiers::get(tx, &id)?
-            .map(Tier::from)
-            .ok_or_else(|| ApiError::not_found("Premium tier"))?;
-        check_if_match(im.as_deref(), &cur)?;
-        tiers::delete(tx, &id)?;
-        Ok(events::record(
-            tx,
-            "tier.deleted",
-            Some(&actor),
-            &id,
-            &[],
-            &domain::now(),
-        )?)
+    db.write(&key.check, move |tx| {
+        delete_in(tx, &id, im.as_deref(), Actor::Key(&actor))
     })
     .await?;
     Ok(no_content())

@@ -9,15 +9,16 @@ use super::{
     check_if_match, create, created, if_match, no_content, ok_json, present, resource, IdemKey,
     ListParams, NoQuery, API,
 };
-use crate::auth::{scope, Authed, Need};
+use crate::auth::{scope, Need};
 use crate::domain::fields::Fields;
 use crate::domain::{self, USER_ROLES};
 use crate::error::{ApiError, ErrorBody, Result};
 use crate::model::{
     CountMeta, ListPage, Page, PageMeta, User, UserOrganizations, UserRole, UserSummary,
 };
+use crate::storage::events::Actor;
 use crate::storage::users::{NewUser, Sort, UserUpdate};
-use crate::storage::{events, orgs, users, Db};
+use crate::storage::{events, orgs, users, Conn, Db, KeyCheck};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -165,8 +166,9 @@ pub struct UserListQuery {
 }
 
 /// Reads a user body into `f`: every problem, and the normalized fields for the DTO. Name and
-/// email are required when `creating`. Returns the email when it is well-formed.
-fn read(f: &mut Fields, creating: bool) -> Option<String> {
+/// email are required when `creating`. Returns the email when it is well-formed. (The
+/// console reads its forms with it too.)
+pub(crate) fn read(f: &mut Fields, creating: bool) -> Option<String> {
     let name = f.string("name", |s| domain::parse_name(s, "Name", 200));
     let name = f.not_null("name", name);
     f.string("firstName", |s| {
@@ -189,9 +191,9 @@ fn read(f: &mut Fields, creating: bool) -> Option<String> {
 
 /// With other problems in the body, a taken `email` is reported among them (seed 003's
 /// example: one 400 that lists all); alone, it is the 409 of the write itself.
-async fn taken_email_too(
+pub(crate) async fn taken_email_too(
     db: &Db,
-    key: &Authed,
+    check: &KeyCheck,
     f: &mut Fields,
     email: Option<String>,
     except: Option<String>,
@@ -200,7 +202,7 @@ async fn taken_email_too(
         return Ok(());
     };
     if db
-        .read(&key.check, move |c| {
+        .read(check, move |c| {
             users::email_taken(c, &email, except.as_deref())
         })
         .await?
@@ -231,16 +233,12 @@ pub async fn create_user(
     let idem = IdemKey::from_request(&req, &body)?;
     let mut f = Fields::new(body)?;
     let email = read(&mut f, true);
-    taken_email_too(&db, &key, &mut f, email, None).await?;
+    taken_email_too(&db, &key.check, &mut f, email, None).await?;
     let new = NewUser::from(f.finish_into::<CreateUser>()?);
     let actor = key.key_id.clone();
     create(&db, &key, idem, move |tx, now| {
-        let id = users::create(tx, &new, now)?;
-        events::record(tx, "user.created", Some(&actor), &id, &[], now)?;
-        let user = users::get(tx, &id)?
-            .map(User::from)
-            .ok_or_else(|| ApiError::Internal("created user vanished".into()))?;
-        created(format!("{API}/users/{id}"), &user)
+        let user = create_in(tx, &new, Actor::Key(&actor), now)?;
+        created(format!("{API}/users/{}", user.id), &user)
     })
     .await
 }
@@ -377,29 +375,68 @@ async fn update(
     let id = id.into_inner();
     let mut f = Fields::new(body.into_inner())?;
     let email = read(&mut f, false);
-    taken_email_too(&db, &key, &mut f, email, Some(id.clone())).await?;
+    taken_email_too(&db, &key.check, &mut f, email, Some(id.clone())).await?;
     let u = UserUpdate::from(f.finish_into::<UpdateUser>()?);
     let im = if_match(&req);
     let actor = key.key_id.clone();
     let user: User = db
         .write(&key.check, move |tx| {
-            let cur = users::get(tx, &id)?
-                .map(User::from)
-                .ok_or_else(|| ApiError::not_found("User"))?;
-            check_if_match(im.as_deref(), &cur)?;
-            let now = domain::now();
-            let changed = crate::model::published_fields(
-                users::update(tx, &id, &u, &now)?.unwrap_or_default(),
-            );
-            if !changed.is_empty() {
-                events::record(tx, "user.updated", Some(&actor), &id, &changed, &now)?;
-            }
-            users::get(tx, &id)?
-                .map(User::from)
-                .ok_or_else(|| ApiError::not_found("User"))
+            update_in(tx, &id, &u, im.as_deref(), Actor::Key(&actor))
         })
         .await?;
     resource(&req, &user)
+}
+
+/// Creates a user and records `user.created` by `actor`, in the caller's transaction.
+pub(crate) fn create_in(tx: &Conn<'_>, new: &NewUser, actor: Actor<'_>, now: &str) -> Result<User> {
+    let id = users::create(tx, new, now)?;
+    events::record_as(tx, "user.created", actor, &id, &[], now)?;
+    users::get(tx, &id)?
+        .map(crate::model::User::from)
+        .ok_or_else(|| ApiError::Internal("created user vanished".into()))
+}
+
+/// Updates a user whose current representation matches `if_match` (the API's ETag rule) and
+/// records `user.updated` by `actor` when anything changed; the user as it is now.
+pub(crate) fn update_in(
+    tx: &Conn<'_>,
+    id: &str,
+    u: &UserUpdate,
+    if_match: Option<&str>,
+    actor: Actor<'_>,
+) -> Result<User> {
+    let cur = users::get(tx, id)?
+        .map(crate::model::User::from)
+        .ok_or_else(|| ApiError::not_found("User"))?;
+    check_if_match(if_match, &cur)?;
+    let now = domain::now();
+    let changed =
+        crate::model::published_fields(users::update(tx, id, u, &now)?.unwrap_or_default());
+    if !changed.is_empty() {
+        events::record_as(tx, "user.updated", actor, id, &changed, &now)?;
+    }
+    users::get(tx, id)?
+        .map(crate::model::User::from)
+        .ok_or_else(|| ApiError::not_found("User"))
+}
+
+/// Deletes a user (if it matches `if_match`) with its memberships, recording each by `actor`.
+pub(crate) fn delete_in(
+    tx: &Conn<'_>,
+    id: &str,
+    if_match: Option<&str>,
+    actor: Actor<'_>,
+) -> Result<()> {
+    let cur = users::get(tx, id)?
+        .map(crate::model::User::from)
+        .ok_or_else(|| ApiError::not_found("User"))?;
+    check_if_match(if_match, &cur)?;
+    let now = domain::now();
+    for m in &cur.members {
+        events::record_as(tx, "membership.deleted", actor, &m.id, &[], &now)?;
+    }
+    users::delete(tx, id)?;
+    Ok(events::record_as(tx, "user.deleted", actor, id, &[], &now)?)
 }
 
 /// Delete a user and its memberships.
@@ -419,24 +456,8 @@ pub async fn delete(
     let id = id.into_inner();
     let im = if_match(&req);
     let actor = key.key_id.clone();
-    db.write(&key.check, move |tx| -> Result<_> {
-        let cur = users::get(tx, &id)?
-            .map(User::from)
-            .ok_or_else(|| ApiError::not_found("User"))?;
-        check_if_match(im.as_deref(), &cur)?;
-        let now = domain::now();
-        for m in &cur.members {
-            events::record(tx, "membership.deleted", Some(&actor), &m.id, &[], &now)?;
-        }
-        users::delete(tx, &id)?;
-        Ok(events::record(
-            tx,
-            "user.deleted",
-            Some(&actor),
-            &id,
-            &[],
-            &now,
-        )?)
+    db.write(&key.check, move |tx| {
+        delete_in(tx, &id, im.as_deref(), Actor::Key(&actor))
     })
     .await?;
     Ok(no_content())

@@ -5,20 +5,28 @@ use std::sync::Arc;
 
 use super::error::{DbError, Result};
 use super::keys;
+use super::sessions;
 use super::sql::Conn;
 
 /// The revocation check of the API key a request is served for. Every database call made
-/// for a request takes it explicitly (`Db::read`, `Db::write`, `Db::write_blocking`):
+/// for a request takes it explicitly ([`Db::read`], [`Db::write`], [`Db::write_blocking`]):
 /// a write checks the key inside its own transaction, so a key revoked by anyone (the API,
 /// the CLI, another instance) changes nothing; a request's first read checks it too, so a
 /// revoked key is refused on its very next request.
+///
+/// The console's requests carry the same check for their session instead of a key
+/// ([`KeyCheck::session`]): a session that expired or was ended (logout, another instance)
+/// changes nothing.
 #[derive(Debug, Clone)]
 pub struct KeyCheck {
+    /// The key's id; for a session, the hash of its token.
     pub key_id: Arc<str>,
     /// Set once a database call has checked the key.
     pub done: Arc<AtomicBool>,
     /// Set when that check found the key revoked or expired.
     pub refused: Arc<AtomicBool>,
+    /// For a console session: how long it lives idle and at most.
+    session: Option<(chrono::Duration, chrono::Duration)>,
 }
 
 impl KeyCheck {
@@ -28,7 +36,19 @@ impl KeyCheck {
             key_id,
             done: Arc::new(AtomicBool::new(false)),
             refused: Arc::new(AtomicBool::new(false)),
+            session: None,
         }
+    }
+
+    /// The console session whose token hashes to `token_hash`, just read and found live; it
+    /// ends after `idle` without a request or `max` after it began.
+    pub fn session(token_hash: Arc<str>, idle: chrono::Duration, max: chrono::Duration) -> Self {
+        let k = Self {
+            session: Some((idle, max)),
+            ..Self::owed(token_hash)
+        };
+        k.done.store(true, Ordering::Relaxed);
+        k
     }
 
     /// A key just read from the database and found active by this request.
@@ -55,7 +75,12 @@ impl KeyCheck {
             // Benchmark builds only (see Cargo.toml): there is no key to check.
             return Ok(());
         }
-        let active = crate::domain::with_now(|now| keys::is_active(conn, &self.key_id, now))?;
+        let active = match self.session {
+            Some((idle, max)) => {
+                sessions::is_live(conn, &self.key_id, &sessions::Cutoffs::now(idle, max))?
+            }
+            None => crate::domain::with_now(|now| keys::is_active(conn, &self.key_id, now))?,
+        };
         self.done.store(true, Ordering::Relaxed);
         if active {
             Ok(())

@@ -23,7 +23,10 @@ use crate::config::DatabaseConfig;
 
 /// The schema, by version (the same numbers as SQLite's migrations), oldest first. Append
 /// only; version 3 is the whole schema that SQLite reaches with its first three files.
-const MIGRATIONS: &[(i64, &str)] = &[(3, include_str!("../../sql/postgres/003_initial.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (3, include_str!("../../sql/postgres/003_initial.sql")),
+    (4, include_str!("../../sql/postgres/004_console.sql")),
+];
 
 /// The advisory lock every write holds until it commits (see the module's docs).
 const WRITE_LOCK: i64 = 0x696e_766f_6973; // "invois"
@@ -181,7 +184,10 @@ fn open_here(cfg: &DatabaseConfig) -> Result<Pg, OpenError> {
             None => "; check that the server runs and the host and port are right",
             _ => "",
         };
-        OpenError(format!("cannot connect to {shown}: {}{hint}", pg_message(&e)))
+        OpenError(format!(
+            "cannot connect to {shown}: {}{hint}",
+            pg_message(&e)
+        ))
     })?;
     migrate(first.client()).map_err(|e| OpenError(format!("cannot migrate {shown}: {e}")))?;
     drop(first);

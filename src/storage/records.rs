@@ -190,4 +190,6 @@ pub struct Event {
     /// The fields that changed.
     pub changes: Vec<String>,
     pub created_at: String,
+    /// The console operator who made the change (`None` otherwise).
+    pub actor_operator_id: Option<String>,
 }

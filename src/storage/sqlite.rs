@@ -25,6 +25,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../sql/sqlite/001_initial.sql")),
         M::up(include_str!("../../sql/sqlite/002_counters.sql")),
         M::up(include_str!("../../sql/sqlite/003_org_details_version.sql")),
+        M::up(include_str!("../../sql/sqlite/004_console.sql")),
     ])
 }
 

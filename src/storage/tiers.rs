@@ -168,11 +168,15 @@ pub fn update(
     Ok(Some(changed))
 }
 
+/// How many organizations use a tier.
+pub fn usage(conn: &Conn<'_>, id: &str) -> Result<i64> {
+    conn.prepare_cached("SELECT count(*) FROM organizations WHERE premium_tier_id = ?1")?
+        .query_row([id], |r| r.get(0))
+}
+
 /// Deletes a tier no organization uses. `Ok(false)`: no such tier.
 pub fn delete(conn: &Conn<'_>, id: &str) -> Result<bool> {
-    let in_use: i64 = conn
-        .prepare_cached("SELECT count(*) FROM organizations WHERE premium_tier_id = ?1")?
-        .query_row([id], |r| r.get(0))?;
+    let in_use = usage(conn, id)?;
     if in_use > 0 {
         return Err(DbError::Conflict {
             what: Conflict::TierInUse {

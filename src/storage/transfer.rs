@@ -3,7 +3,12 @@
 //! so that a merchant can move to another host, engine or tool. Tiers, organizations, users
 //! and memberships keep their ids and timestamps; API keys travel with their argon2id hashes
 //! (never a secret), so that clients keep working after a move; the audit trail travels in
-//! its order. Derived data (search folds, member counts, counters) is recomputed on import.
+//! its order; console operators travel with their argon2id password hashes (their sessions do
+//! not: a move logs everyone out). Derived data (search folds, member counts, counters) is
+//! recomputed on import.
+//!
+//! Version 2 grew two additions that older version-2 documents lack and import without:
+//! `events[].actorOperatorId` and `operators` (both empty or `null` there).
 
 use crate::storage::sql::{params, Conn, Params, Row, Stmt};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -29,6 +34,8 @@ pub struct Export {
     pub memberships: Vec<Membership>,
     pub keys: Vec<Key>,
     pub events: Vec<Event>,
+    /// Console operators (after the API's data, as additions come).
+    pub operators: Vec<Operator>,
 }
 
 /// A premium tier, as `GET /tiers/{id}` shows it.
@@ -127,6 +134,30 @@ pub struct Event {
     pub subject_id: String,
     pub changes: Vec<String>,
     pub created_at: String,
+    /// Absent in documents from before the console: `null`.
+    #[serde(default)]
+    pub actor_operator_id: Option<String>,
+}
+
+/// A console operator, with the argon2id hash of the password (never the password).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Operator {
+    pub id: String,
+    pub email: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub last_login_at: Option<String>,
+    pub password_hash: String,
+}
+
+impl std::fmt::Debug for Operator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Operator")
+            .field("id", &self.id)
+            .field("password_hash", &"[redacted]")
+            .finish_non_exhaustive()
+    }
 }
 
 fn rows<T>(
@@ -234,7 +265,7 @@ pub fn export(conn: &Conn<'_>) -> Result<Export> {
     )?;
     let events = rows(
         conn,
-        "SELECT id, type, actor_key_id, subject_id, changes, created_at FROM events ORDER BY seq",
+        "SELECT id, type, actor_key_id, subject_id, changes, created_at, actor_operator_id FROM events ORDER BY seq",
         |r| {
             Ok(Event {
                 id: r.get(0)?,
@@ -243,6 +274,21 @@ pub fn export(conn: &Conn<'_>) -> Result<Export> {
                 subject_id: r.get(3)?,
                 changes: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
                 created_at: r.get(5)?,
+                actor_operator_id: r.get(6)?,
+            })
+        },
+    )?;
+    let operators = rows(
+        conn,
+        "SELECT id, email, created_at, updated_at, last_login_at, password_hash FROM operators ORDER BY created_at, id",
+        |r| {
+            Ok(Operator {
+                id: r.get(0)?,
+                email: r.get(1)?,
+                created_at: r.get(2)?,
+                updated_at: r.get(3)?,
+                last_login_at: r.get(4)?,
+                password_hash: r.get(5)?,
             })
         },
     )?;
@@ -255,6 +301,7 @@ pub fn export(conn: &Conn<'_>) -> Result<Export> {
         memberships,
         keys,
         events,
+        operators,
     })
 }
 
@@ -271,6 +318,8 @@ struct Outline {
     memberships: Vec<Value>,
     keys: Vec<Value>,
     events: Vec<Value>,
+    #[serde(default)]
+    operators: Vec<Value>,
 }
 
 fn read_rows<T: DeserializeOwned>(table: &str, rows: Vec<Value>) -> Result<Vec<T>, String> {
@@ -304,6 +353,7 @@ pub fn parse(text: &str) -> Result<Export, String> {
         memberships: read_rows("memberships", o.memberships)?,
         keys: read_rows("keys", o.keys)?,
         events: read_rows("events", o.events)?,
+        operators: read_rows("operators", o.operators)?,
     })
 }
 
@@ -382,7 +432,8 @@ fn import_in(tx: &Conn<'_>, doc: &Export) -> Result<Counts> {
     let existing: i64 = tx.query_row(
         "SELECT (SELECT count(*) FROM premium_tiers) + (SELECT count(*) FROM organizations) \
          + (SELECT count(*) FROM users) + (SELECT count(*) FROM memberships) \
-         + (SELECT count(*) FROM api_keys) + (SELECT count(*) FROM events)",
+         + (SELECT count(*) FROM api_keys) + (SELECT count(*) FROM events) \
+         + (SELECT count(*) FROM operators)",
         (),
         |r| r.get(0),
     )?;
@@ -424,6 +475,7 @@ fn import_in(tx: &Conn<'_>, doc: &Export) -> Result<Counts> {
         ("memberships", doc.memberships.len()),
         ("keys", doc.keys.len()),
         ("events", doc.events.len()),
+        ("operators", doc.operators.len()),
     ])
 }
 
@@ -529,7 +581,27 @@ fn insert_all(tx: &Conn<'_>, doc: &Export) -> Result<()> {
         )?;
     }
     let mut stmt = tx.prepare_cached(
-        "INSERT INTO events (id, type, actor_key_id, subject_id, changes, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO operators (id, email, email_fold, password_hash, created_at, updated_at, last_login_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for (i, o) in doc.operators.iter().enumerate() {
+        insert(
+            &mut stmt,
+            ("operators", i, &o.id),
+            params![
+                o.id,
+                o.email,
+                fold(&o.email),
+                o.password_hash,
+                o.created_at,
+                o.updated_at,
+                o.last_login_at
+            ],
+        )?;
+    }
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO events (id, type, actor_key_id, subject_id, changes, created_at, actor_operator_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
     for (i, e) in doc.events.iter().enumerate() {
         let changes = serde_json::to_string(&e.changes)
@@ -543,7 +615,8 @@ fn insert_all(tx: &Conn<'_>, doc: &Export) -> Result<()> {
                 e.actor_key_id,
                 e.subject_id,
                 changes,
-                e.created_at
+                e.created_at,
+                e.actor_operator_id
             ],
         )?;
     }
@@ -562,7 +635,7 @@ mod tests {
                 "email": "jane@example.com", "phone": null, "dob": null, "role": "customer",
                 "createdAt": "2024-01-15T10:00:00Z", "updatedAt": "2024-01-15T10:00:00Z"
             }],
-            "memberships": [], "keys": [], "events": []
+            "memberships": [], "keys": [], "events": [], "operators": []
         })
     }
 
@@ -599,6 +672,18 @@ mod tests {
             parse(&doc.to_string()).unwrap_err(),
             "an export of version 3; this invois imports version 2 only"
         );
+    }
+
+    #[test]
+    fn a_version_2_document_from_before_the_console_imports_as_it_was() {
+        let mut doc = minimal();
+        doc.as_object_mut().unwrap().remove("operators");
+        doc["events"] = serde_json::json!([{"id": "evt-1", "type": "user.created",
+            "actorKeyId": null, "subjectId": "user-1", "changes": [],
+            "createdAt": "2024-01-15T10:00:00Z"}]);
+        let parsed = parse(&doc.to_string()).unwrap();
+        assert!(parsed.operators.is_empty());
+        assert_eq!(parsed.events[0].actor_operator_id, None);
     }
 
     #[test]

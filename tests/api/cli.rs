@@ -1212,7 +1212,7 @@ fn failed_key_commands_are_one_line_and_leave_no_new_database() {
     let out = run_with(&[], &[], None);
     assert_eq!(
         assert_fails(&out, 2),
-        "invois: invois needs a command: serve, migrate, keys, seed, backup, export, import; see invois --help"
+        "invois: invois needs a command: serve, migrate, keys, operators, seed, backup, export, import; see invois --help"
     );
 }
 
@@ -1310,8 +1310,8 @@ fn every_command_and_every_option_has_help_text() {
             }
         }
     }
-    // invois, 7 commands, 4 keys commands.
-    assert_eq!(seen, 12);
+    // invois, 8 commands, 4 keys commands, 4 operators commands.
+    assert_eq!(seen, 17);
 }
 
 /// The field names, in order, of the top level (`section` None) or of the first object in
@@ -1395,7 +1395,8 @@ async fn an_export_imported_into_a_new_database_exports_the_same_and_serves_the_
             "users",
             "memberships",
             "keys",
-            "events"
+            "events",
+            "operators"
         ]
     );
     let expected: [(&str, &[&str]); 6] = [
@@ -1457,6 +1458,7 @@ async fn an_export_imported_into_a_new_database_exports_the_same_and_serves_the_
                 "subjectId",
                 "changes",
                 "createdAt",
+                "actorOperatorId",
             ],
         ),
     ];

@@ -71,6 +71,7 @@ async fn creating_a_user_records_a_user_created_event_with_the_acting_key() {
             "subjectId": id(&u),
             "changes": [],
             "createdAt": e["createdAt"],
+            "actorOperatorId": null,
         })
     );
 }

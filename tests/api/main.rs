@@ -3,6 +3,7 @@
 
 mod auth;
 mod cli;
+mod console;
 mod cors;
 mod cursors;
 mod engines;
