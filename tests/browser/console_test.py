@@ -113,7 +113,11 @@ class Console:
     def report_failure(self, name: str, e: BaseException) -> None:
         print(f"\n!! FAILED step: {name}", flush=True)
         print(f"!! {type(e).__name__}: {e}", flush=True)
-        here = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == __file__]
+        here = [
+            f
+            for f in traceback.extract_tb(e.__traceback__)
+            if f.filename == __file__ and f.name == "run"
+        ]
         if here:
             print(f"!! at console_test.py line {here[-1].lineno}: {here[-1].line}", flush=True)
         print(f"!! page URL: {self.page.url}", flush=True)
