@@ -46,9 +46,9 @@ def venv_dir() -> Path:
     return Path(os.environ.get("INVOIS_PYVENV", ROOT / "target" / "pyvenv"))
 
 
-def wanted_hash() -> str:
+def wanted_hash(requirements: Path = REQUIREMENTS) -> str:
     h = hashlib.sha256()
-    h.update(REQUIREMENTS.read_bytes())
+    h.update(requirements.read_bytes())
     h.update(sys.version.encode())
     return h.hexdigest()
 
@@ -85,7 +85,7 @@ def lock(path: Path, timeout_s: float):
             time.sleep(0.5)
 
 
-def build(venv: Path, digest: str) -> None:
+def build(venv: Path, digest: str, requirements: Path = REQUIREMENTS) -> None:
     print(
         f"run_checks: building {venv} (once; later runs reuse it) ...", file=sys.stderr, flush=True
     )
@@ -119,13 +119,13 @@ def build(venv: Path, digest: str) -> None:
         "--timeout",
         "60",
         "-r",
-        str(REQUIREMENTS),
+        str(requirements),
     ]
     try:
         subprocess.run(pip, check=True, timeout=PIP_TIMEOUT_S)
     except subprocess.CalledProcessError as e:
         raise Unavailable(
-            f"pip could not install {REQUIREMENTS} (exit {e.returncode}; output above); "
+            f"pip could not install {requirements} (exit {e.returncode}; output above); "
             "is PyPI reachable?"
         ) from e
     except subprocess.TimeoutExpired as e:
@@ -136,14 +136,16 @@ def build(venv: Path, digest: str) -> None:
     )
 
 
-def ensure_venv() -> Path:
-    venv = venv_dir()
-    digest = wanted_hash()
+def ensure_venv(venv: Path | None = None, requirements: Path = REQUIREMENTS) -> Path:
+    """The venv at `venv` (default: venv_dir()) with `requirements` installed, built if needed.
+    tests/browser/run_browser.py calls it for its own venv and requirements."""
+    venv = venv or venv_dir()
+    digest = wanted_hash(requirements)
     timeout_s = float(os.environ.get("INVOIS_PYVENV_LOCK_TIMEOUT", "900"))
     held = lock(venv.parent / (venv.name + ".lock"), timeout_s)
     try:
         if not is_ready(venv, digest):
-            build(venv, digest)
+            build(venv, digest, requirements)
     finally:
         held.close()
     return venv
