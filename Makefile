@@ -1,6 +1,7 @@
 # invois — the two commands a newcomer needs are `make run` and `make test`.
 CARGO ?= cargo
 SCALE ?= 100k
+ENGINE ?= sqlite
 
 .PHONY: run test check fmt clippy build release bench bench-peer crash-test fuzz-api attack clean
 
@@ -30,9 +31,10 @@ build:
 release:
 	$(CARGO) build --release
 
-## bench: load benchmark against a seeded database (SCALE=100k default, SCALE=1m full); writes bench/RESULTS.md
+## bench: load benchmark against a seeded database (SCALE=100k default, SCALE=1m full); writes bench/RESULTS.md.
+## ENGINE=sqlite (default), postgres (a throwaway PostgreSQL cluster) or both (the two in one run, and two instances)
 bench: release
-	SCALE=$(SCALE) bash bench/run.sh
+	SCALE=$(SCALE) ENGINE=$(ENGINE) bash bench/run.sh
 
 ## bench-peer: the same read benchmarks against PocketBase holding the same organizations
 bench-peer: release

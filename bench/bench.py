@@ -2,7 +2,15 @@
 """Load benchmark of invois (and of PocketBase as a peer), driven with wrk.
 
     python3 bench/bench.py run  [--scale 100k] [--duration 10]    # what `make bench` runs
+    python3 bench/bench.py run --engine postgres                  # `make bench ENGINE=postgres`
+    python3 bench/bench.py engines                                # `make bench ENGINE=both`
     python3 bench/bench.py peer [--scale 100k] [--duration 10]    # what `make bench-peer` runs
+
+On PostgreSQL the data is the seeded SQLite file moved with `invois export` / `invois import`
+(ids kept) into a throwaway cluster this script starts (PostgreSQL's default durability) and
+removes at the end. `engines` measures both engines in one run, alternating, then two
+instances on one PostgreSQL database, the cost of the shared rate-limit windows, and SQLite
+with synchronous=full for the writes.
 
 Everything it writes goes under bench/out/, except bench/RESULTS.md, to which each run appends
 one section. Environment: SCALE, DURATION (seconds per measured scenario), WARMUP (seconds,
@@ -28,6 +36,7 @@ import sqlite3
 import string
 import subprocess
 import sys
+import tempfile
 import time
 import unicodedata
 import urllib.parse
@@ -241,25 +250,44 @@ def on_signal(signum, _frame):
 
 # ---------------------------------------------------------------- wrk
 
-def wait_idle(pid: int | None, limit: float = 60.0) -> None:
+def as_list(x) -> list:
+    return [] if x is None else list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def cpu_of(pids) -> float:
+    """Summed CPU seconds of the given server processes."""
+    return sum(proc_cpu_seconds(p) for p in as_list(pids))
+
+
+def wait_idle(pid, limit: float = 60.0, meters: dict | None = None) -> None:
     """After wrk stops, a server may still be working through requests the closed connections
-    left behind (slow endpoints); wait (bounded) until it uses under 5% of a CPU."""
-    if not pid:
+    left behind (slow endpoints); wait (bounded) until each server process (`pid`: one or a
+    list) and each extra CPU meter (e.g. the PostgreSQL cluster) uses under 5% of a CPU."""
+    clocks = [(lambda p=p: proc_cpu_seconds(p)) for p in as_list(pid)] + list((meters or {}).values())
+    if not clocks:
         return
     deadline = time.perf_counter() + limit
-    prev = proc_cpu_seconds(pid)
+    prev = [c() for c in clocks]
     while time.perf_counter() < deadline:
         time.sleep(0.25)
-        cur = proc_cpu_seconds(pid)
-        if cur != cur or cur - prev < 0.0125:  # NaN: the process is gone
+        cur = [c() for c in clocks]
+        if all(c != c or c - p < 0.0125 for c, p in zip(cur, prev)):  # NaN: the process is gone
             return
         prev = cur
     log(f"server still busy {limit:.0f}s after the load stopped")
 
 
-def run_wrk(name: str, port: int, paths: list[str] | None, *, write_pct: int = 0, headers: dict | None = None,
-            duration: int, warmup: int, threads: int, conns: int, tag: str, pid: int | None = None) -> dict:
-    """Warm-up (not measured), then the measured run. Returns the parsed figures."""
+def run_wrk(name: str, port, paths: list[str] | None, *, write_pct: int = 0, headers: dict | None = None,
+            duration: int, warmup: int, threads: int, conns: int, tag: str, pid=None,
+            meters: dict | None = None) -> dict:
+    """Warm-up (not measured), then the measured run. Returns the parsed figures.
+
+    `port` may be a list: then one wrk per port runs at the same time, each with its share of
+    the threads and connections, and the figures are combined (requests, statuses and errors
+    summed; latency percentiles the worst of the processes'). `pid` (one or a list) are the
+    server processes whose CPU time is counted; `meters` maps a name to a function giving CPU
+    seconds of something else (the PostgreSQL cluster), reported as `<name>_cpu_us_per_req`."""
+    ports = as_list(port)
     paths_file = "-"
     if paths:
         paths_file = str(OUT / f"paths-{name}.txt")
@@ -267,36 +295,70 @@ def run_wrk(name: str, port: int, paths: list[str] | None, *, write_pct: int = 0
     hdr_args = []
     for k, v in (headers or {}).items():
         hdr_args += ["-H", f"{k}: {v}"]
-    url = f"http://127.0.0.1:{port}"
+    n = len(ports)
+    each_t, each_c = max(1, threads // n), max(1, conns // n)
+    meters = meters or {}
 
     def once(secs: int, run_tag: str, latency: bool) -> tuple[dict, str]:
-        argv = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{secs}s", "--timeout", "10s"]
-        if latency:
-            argv.append("--latency")
-        argv += hdr_args + ["-s", str(LUA), url, "--", paths_file, str(write_pct), run_tag]
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=secs + 60)
-        m = re.search(r"^WRKJSON (.*)$", r.stdout, re.M)
-        if r.returncode != 0 or not m:
-            raise SystemExit(f"wrk failed for {name} (exit {r.returncode}):\n{r.stdout}\n{r.stderr}")
-        return json.loads(m.group(1)), r.stdout
+        procs = []
+        for i, p in enumerate(ports):
+            argv = ["wrk", f"-t{each_t}", f"-c{each_c}", f"-d{secs}s", "--timeout", "10s"]
+            if latency:
+                argv.append("--latency")
+            # Each process its own tag: the e-mails of POST /users stay unique.
+            argv += hdr_args + ["-s", str(LUA), f"http://127.0.0.1:{p}", "--", paths_file, str(write_pct),
+                                run_tag if n == 1 else f"{run_tag}i{i}"]
+            procs.append(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        outs = []
+        for pr in procs:
+            try:
+                out, err = pr.communicate(timeout=secs + 60)
+            except subprocess.TimeoutExpired:
+                pr.kill()
+                out, err = pr.communicate()
+            m = re.search(r"^WRKJSON (.*)$", out, re.M)
+            if pr.returncode != 0 or not m:
+                raise SystemExit(f"wrk failed for {name} (exit {pr.returncode}):\n{out}\n{err}")
+            outs.append((json.loads(m.group(1)), out))
+        if n == 1:
+            return outs[0]
+        res = {"requests": 0, "bytes": 0, "connect": 0, "read": 0, "write": 0, "status": 0, "timeout": 0,
+               "statuses": {}, "samples": {}, "rps": 0.0}
+        for r, _ in outs:
+            for k in ("requests", "bytes", "connect", "read", "write", "status", "timeout"):
+                res[k] += r[k]
+            for k, v in r["statuses"].items():
+                res["statuses"][k] = res["statuses"].get(k, 0) + v
+            for k, v in r["samples"].items():
+                res["samples"].setdefault(k, v)
+            res["rps"] += r["requests"] / (r["duration_us"] / 1e6) if r["duration_us"] else 0.0
+        for k in ("duration_us", "p50_us", "p90_us", "p99_us", "max_us", "mean_us"):
+            res[k] = max(r[k] for r, _ in outs)
+        res["per_process_rps"] = [r["requests"] / (r["duration_us"] / 1e6) for r, _ in outs]
+        return res, "\n".join(o for _, o in outs)
 
-    wait_idle(pid)
+    wait_idle(pid, meters=meters)
     if warmup > 0:
         once(warmup, f"{tag}w", False)
-        wait_idle(pid)
-    cpu0 = proc_cpu_seconds(pid) if pid else float("nan")
+        wait_idle(pid, meters=meters)
+    cpu0 = cpu_of(pid) if pid else float("nan")
+    m0 = {k: f() for k, f in meters.items()}
     res, text = once(duration, tag, True)
-    cpu1 = proc_cpu_seconds(pid) if pid else float("nan")
+    cpu1 = cpu_of(pid) if pid else float("nan")
+    m1 = {k: f() for k, f in meters.items()}
     (OUT / f"wrk-{name}.txt").write_text(text)
     secs = res["duration_us"] / 1e6
     res["name"] = name
-    res["rps"] = res["requests"] / secs if secs > 0 else 0.0
+    if n == 1:
+        res["rps"] = res["requests"] / secs if secs > 0 else 0.0
     res["sock_errors"] = res["connect"] + res["read"] + res["write"] + res["timeout"]
     res["non2xx"] = sum(v for k, v in res["statuses"].items() if not k.startswith("2"))
     res["cpu_us_per_req"] = (cpu1 - cpu0) * 1e6 / res["requests"] if res["requests"] else float("nan")
+    for k in meters:
+        res[f"{k}_cpu_us_per_req"] = (m1[k] - m0[k]) * 1e6 / res["requests"] if res["requests"] else float("nan")
     if pid:
-        st = proc_status(pid)
-        res["rss_kib"], res["anon_kib"] = st.get("VmRSS", 0), st.get("RssAnon", 0)
+        st = [proc_status(p) for p in as_list(pid)]
+        res["rss_kib"], res["anon_kib"] = sum(x.get("VmRSS", 0) for x in st), sum(x.get("RssAnon", 0) for x in st)
     return res
 
 
@@ -358,8 +420,16 @@ def db_size(path: Path) -> int:
     return total
 
 
-def invois(*args: str, db: Path, timeout: float = 3600) -> subprocess.CompletedProcess:
-    r = subprocess.run([str(BIN), *args, "--db", str(db)], capture_output=True, text=True,
+def db_args(db) -> list[str]:
+    """The CLI options that select a database: a Path is a SQLite file, a `postgres://` string a
+    PostgreSQL database."""
+    if isinstance(db, str) and db.startswith(("postgres://", "postgresql://")):
+        return ["--database-url", db]
+    return ["--db", str(db)]
+
+
+def invois(*args: str, db, timeout: float = 3600) -> subprocess.CompletedProcess:
+    r = subprocess.run([str(BIN), *args, *db_args(db)], capture_output=True, text=True,
                        env=dict(os.environ, **SERVER_ENV), timeout=timeout)
     if r.returncode != 0:
         raise SystemExit(f"invois {' '.join(args)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
@@ -431,6 +501,148 @@ class PageCacheLock:
             self.proc = None
 
 
+# ---------------------------------------------------------------- PostgreSQL
+
+def pg_bindir() -> Path:
+    """PostgreSQL's server binaries, found as tests/pg/cluster.sh finds them."""
+    cands = sorted(Path("/usr/lib/postgresql").glob("*/bin"),
+                   key=lambda p: [int(x) if x.isdigit() else x for x in re.split(r"(\d+)", p.parent.name)],
+                   reverse=True)
+    if shutil.which("pg_config"):
+        r = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True)
+        if r.returncode == 0 and r.stdout.strip():
+            cands.append(Path(r.stdout.strip()))
+    if shutil.which("initdb"):
+        cands.append(Path(shutil.which("initdb")).resolve().parent)
+    for d in cands:
+        if (d / "initdb").exists() and (d / "pg_ctl").exists():
+            return d
+    raise SystemExit("no PostgreSQL server binaries (initdb, pg_ctl): install them with `apt install postgresql` "
+                     "(bench/run.sh does when ENGINE is not sqlite)")
+
+
+def proc_stat_fields(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+class PgCluster:
+    """A throwaway PostgreSQL cluster for one benchmark run: initdb into a temp dir, started on
+    127.0.0.1 and a free port, as the `postgres` OS user when we are root (PostgreSQL refuses
+    root), with PostgreSQL's default durability (fsync, synchronous_commit and
+    full_page_writes on; shared_buffers 128MB unless PG_SHARED_BUFFERS says otherwise).
+    `stop()` stops it and removes the directory; bench/out/pg-cluster.dir names it meanwhile,
+    so that bench/common.sh can stop it if this process is killed."""
+
+    def __init__(self):
+        self.bindir = pg_bindir()
+        self.dir = Path(tempfile.mkdtemp(prefix="invois-bench-pg.", dir=os.environ.get("TMPDIR", "/tmp")))
+        self.data = self.dir / "data"
+        self.marker = OUT / "pg-cluster.dir"
+        self.marker.write_text(f"{self.bindir}\n{self.dir}\n")
+        self.as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self.as_pg:
+            shutil.chown(self.dir, "postgres", "postgres")
+        self.shared_buffers = os.environ.get("PG_SHARED_BUFFERS", "")
+        try:
+            locale = "C.UTF-8" if re.search(r"(?im)^c\.utf-?8$",
+                                            subprocess.run(["locale", "-a"], capture_output=True,
+                                                           text=True).stdout) else "C"
+            self._run([str(self.bindir / "initdb"), "-D", str(self.data), "--auth=trust", "-U", "postgres",
+                       "--encoding=UTF8", f"--locale={locale}"], "initdb")
+            opts = f"-h 127.0.0.1 -k {self.dir}"
+            if self.shared_buffers:
+                opts += f" -c shared_buffers={self.shared_buffers}"
+            for _ in range(5):
+                self.port = free_port()
+                r = subprocess.run([*self.as_pg, str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l",
+                                    str(self.dir / "server.log"), "-w", "-t", "60", "-o", f"-p {self.port} {opts}",
+                                    "start"], capture_output=True, text=True)
+                if r.returncode == 0:
+                    break
+            else:
+                raise SystemExit(f"PostgreSQL did not start:\n{(self.dir / 'server.log').read_text()[-2000:]}")
+        except BaseException:
+            self.stop()
+            raise
+        self.admin = self.url("postgres")
+        self.version = self.psql("SHOW server_version")
+        log(f"PostgreSQL {self.version} on 127.0.0.1:{self.port} (throwaway cluster in {self.dir})")
+
+    def _run(self, argv: list[str], what: str) -> None:
+        r = subprocess.run([*self.as_pg, *argv], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise SystemExit(f"{what} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+
+    def url(self, dbname: str) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{dbname}"
+
+    def psql(self, sql: str, db: str = "postgres") -> str:
+        r = subprocess.run([str(self.bindir / "psql"), "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1",
+                            "-d", self.url(db), "-c", sql], capture_output=True, text=True, timeout=600)
+        if r.returncode != 0:
+            raise SystemExit(f"psql {sql!r} failed: {r.stderr.strip()}")
+        return r.stdout.strip()
+
+    def settings(self) -> dict[str, str]:
+        names = ["fsync", "synchronous_commit", "full_page_writes", "wal_level", "shared_buffers",
+                 "max_connections", "checkpoint_timeout", "max_wal_size"]
+        return {n: self.psql(f"SHOW {n}") for n in names}
+
+    def database_size(self, db: str) -> int:
+        return int(self.psql(f"SELECT pg_database_size('{db}')"))
+
+    def postmaster_pid(self) -> int:
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) of the whole cluster: the postmaster, every live child of it
+        (backends, WAL writer, checkpointer, autovacuum) and the children it has reaped (its
+        cutime/cstime, so a backend that exits between two readings is still counted)."""
+        pm = self.postmaster_pid()
+        tck = os.sysconf("SC_CLK_TCK")
+        try:
+            f = proc_stat_fields(pm)
+        except OSError:
+            return float("nan")
+        ticks = int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
+        for d in Path("/proc").iterdir():
+            if not d.name.isdigit():
+                continue
+            try:
+                f = proc_stat_fields(int(d.name))
+            except (OSError, IndexError):
+                continue
+            if int(f[1]) == pm:
+                ticks += int(f[11]) + int(f[12])
+        return ticks / tck
+
+    def load(self, pristine: Path, dbname: str) -> dict:
+        """A new database `dbname` holding the data of the SQLite file `pristine`, moved the way
+        a deployment moves (`invois export`, then `invois import`; ids are kept)."""
+        self.psql(f"CREATE DATABASE {dbname}")
+        dump = OUT / f"{pristine.stem}.export.json"
+        t0 = time.perf_counter()
+        invois("export", str(dump), db=pristine)
+        t1 = time.perf_counter()
+        r = invois("import", str(dump), db=self.url(dbname))
+        t2 = time.perf_counter()
+        meta = {"export_s": t1 - t0, "import_s": t2 - t1, "export_bytes": dump.stat().st_size,
+                "import_stderr": r.stderr.strip()[-300:]}
+        dump.unlink(missing_ok=True)
+        self.psql("VACUUM ANALYZE", db=dbname)
+        meta["vacuum_s"] = time.perf_counter() - t2
+        log(f"export {meta['export_s']:.1f}s ({meta['export_bytes'] / 2**20:.0f} MiB), import into PostgreSQL "
+            f"{meta['import_s']:.1f}s, VACUUM ANALYZE {meta['vacuum_s']:.1f}s")
+        return meta
+
+    def stop(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            subprocess.run([*self.as_pg, str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w",
+                            "-t", "60", "stop"], capture_output=True, text=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.marker.unlink(missing_ok=True)
+
+
 def work_copy(pristine: Path, name: str) -> Path:
     """A copy of the seeded database that a run may write to (POST /users), so the pristine
     one stays reusable."""
@@ -453,7 +665,7 @@ def drop_work_copy(db: Path) -> None:
         Path(str(db) + suffix).unlink(missing_ok=True)
 
 
-def create_key(db: Path, scopes: str, name: str = "bench") -> str:
+def create_key(db, scopes: str, name: str = "bench") -> str:
     r = invois("keys", "create", "--name", name, "--scopes", scopes, "--json", db=db)
     obj = json.loads(r.stdout.strip().splitlines()[-1])
     return obj["key"]
@@ -554,81 +766,134 @@ def check_search(port: int, key: str, db: Path, terms: dict) -> list[str]:
 
 # ---------------------------------------------------------------- run
 
+def scenarios(s: "Sample", key: str, narrow_key: str) -> list[tuple]:
+    """The scenarios of a run: (name, description, paths, write percent, headers)."""
+    auth = {"X-Invois-Key": key}
+    org = f"{API}/organizations"
+    mixed_reads = []
+    for i, (oid, slug) in enumerate(zip(s.org_ids, s.org_slugs)):
+        mixed_reads += [f"{org}/{oid}", f"{org}/{urllib.parse.quote(slug)}", f"{org}/{oid}/members"]
+        if i < len(s.user_ids):
+            mixed_reads.append(f"{API}/users/{s.user_ids[i]}/organizations")
+        if i % 20 == 0:
+            mixed_reads.append(f"{org}?page=1&per_page=10")
+    return [
+        ("healthz", "GET /healthz (no key)", ["/healthz"], 0, {}),
+        ("org-by-id", "GET organization by random id", [f"{org}/{i}" for i in s.org_ids], 0, auth),
+        ("org-by-id-uncached", f"GET organization by random id out of {len(s.many_org_ids):,} "
+         "(far more than the view cache holds: nearly every request reads the database)",
+         [f"{org}/{i}" for i in s.many_org_ids], 0, auth),
+        ("org-by-slug", "GET organization by random slug",
+         [f"{org}/{urllib.parse.quote(x)}" for x in s.org_slugs], 0, auth),
+        ("list-page-1", "GET organizations page 1", [f"{org}?page=1&per_page=10"], 0, auth),
+        ("list-deep-page", f"GET organizations page {s.deep_page} of {s.last_page}",
+         [f"{org}?page={s.deep_page}&per_page=10"], 0, auth),
+        ("search-mix", "search mix (common, rare, multi-word, non-ASCII)", s.search_paths(), 0, auth),
+        ("search-common", f"search, common terms {s.terms['common']}", s.search_paths(["common"]), 0, auth),
+        ("search-rare", f"search, rare terms {s.terms['rare'][:3]}...", s.search_paths(["rare"]), 0, auth),
+        ("search-multi", f"search, multi-word {s.terms['multi-word']}", s.search_paths(["multi-word"]), 0, auth),
+        ("search-nonascii", f"search, non-ASCII {s.terms['non-ASCII']}", s.search_paths(["non-ASCII"]), 0, auth),
+        ("user-orgs", "GET a random user's organizations",
+         [f"{API}/users/{u}/organizations" for u in s.user_ids], 0, auth),
+        ("org-members", "GET member list of a random organization",
+         [f"{org}/{i}/members" for i in s.org_ids], 0, auth),
+        ("post-users", "POST /users (unique emails)", None, 100, auth),
+        ("mix-90-10", "90% reads (org by id/slug, user's orgs, members, list page 1) / 10% POST /users",
+         mixed_reads, 10, auth),
+        ("auth-only-403", "authenticated, scope denied (403): auth cost, no handler work",
+         [f"{org}/{i}" for i in s.org_ids], 0, {"X-Invois-Key": narrow_key}),
+    ]
+
+
+class Engine:
+    """Where a run's data lives: a work copy of the seeded SQLite file, or a database in a
+    throwaway PostgreSQL cluster loaded from it (`invois export` + `invois import`, ids kept, so
+    one Sample drawn from the SQLite file is valid on both)."""
+
+    def __init__(self, kind: str, pristine: Path, name: str, cluster: "PgCluster | None" = None):
+        self.kind, self.pristine, self.cluster = kind, pristine, cluster
+        self.load_meta: dict = {}
+        if kind == "sqlite":
+            self.db = work_copy(pristine, f"{name}.db")
+            self.lock = PageCacheLock(self.db)
+        else:
+            assert cluster is not None
+            self.dbname = re.sub(r"\W", "_", name)
+            self.load_meta = cluster.load(pristine, self.dbname)
+            self.db = cluster.url(self.dbname)
+            self.lock = PageCacheLock(cluster.data / "base")
+        self.label = "SQLite" if kind == "sqlite" else "PostgreSQL"
+
+    @property
+    def meters(self) -> dict:
+        return {"pg": self.cluster.cpu_seconds} if self.kind == "postgres" else {}
+
+    def size(self) -> int:
+        return db_size(self.db) if self.kind == "sqlite" else self.cluster.database_size(self.dbname)
+
+    def server(self, port: int, name: str = "invois", env: dict | None = None, binary: Path | None = None,
+               db=None) -> "Server":
+        return Server(name, [str(binary or BIN), "serve", "--bind", f"127.0.0.1:{port}", *db_args(db or self.db)],
+                      port, "/healthz", env=dict(SERVER_ENV, **(env or {})))
+
+    def close(self) -> None:
+        self.lock.release()
+        if self.kind == "sqlite":
+            drop_work_copy(self.db)
+        elif os.environ.get("KEEP") != "1":
+            self.cluster.psql(f"DROP DATABASE IF EXISTS {self.dbname} WITH (FORCE)")
+
+
 def cmd_run(args) -> None:
     scale, duration, warmup = args.scale, args.duration, args.warmup
     threads, conns = env_int("THREADS", 2), env_int("CONNECTIONS", 32)
     m = machine()
     pristine, seed_meta = seeded_db(scale)
-    db = work_copy(pristine, f"run-{scale}.db")
-    cache_lock = PageCacheLock(db)
+    cluster = PgCluster() if args.engine == "postgres" else None
+    try:
+        eng = Engine(args.engine, pristine, f"run-{scale}", cluster)
+        run_on(eng, args, scale, duration, warmup, threads, conns, m, seed_meta)
+    finally:
+        if cluster:
+            cluster.stop()
+
+
+def run_on(eng: Engine, args, scale, duration, warmup, threads, conns, m, seed_meta) -> None:
+    db = eng.db
     key = create_key(db, ALL_SCOPES)
     narrow_key = create_key(db, "read:tiers", name="bench-narrow")
     log("sampling ids, slugs and search terms ...")
-    s = Sample(db)
-    size0 = db_size(db)
+    s = Sample(eng.pristine)
+    size0 = eng.size()
     port = free_port()
-    srv = Server("invois", [str(BIN), "serve", "--bind", f"127.0.0.1:{port}", "--db", str(db)], port, "/healthz",
-                 env=SERVER_ENV)
+    srv = eng.server(port)
     startup = srv.start()
-    log(f"server up on 127.0.0.1:{port} in {startup * 1000:.0f} ms (pid {srv.pid})")
+    log(f"server on {eng.label} up on 127.0.0.1:{port} in {startup * 1000:.0f} ms (pid {srv.pid})")
     rss_idle = proc_status(srv.pid)
     mon = RssMonitor(srv.pid)
-    auth = {"X-Invois-Key": key}
     tag = f"{int(time.time())}{random.randint(100, 999)}"
     results: list[dict] = []
     only = set(filter(None, os.environ.get("ONLY", "").split(",")))
+    common = dict(duration=duration, warmup=warmup, threads=threads, conns=conns)
     try:
         # Verify both keys once, one request each, as a long-running server would have: a key's
         # first burst is measured separately at the end (new-key burst).
         for k in (key, narrow_key):
             http_get(port, f"{API}/organizations/{s.org_ids[0]}", headers={"X-Invois-Key": k}, timeout=30)
-        problems, search_rows = check_search(port, key, db, s.terms)
+        problems, search_rows = check_search(port, key, eng.pristine, s.terms)
         for p in problems:
             log(f"SEARCH MISMATCH: {p}")
-        common = dict(duration=duration, warmup=warmup, threads=threads, conns=conns, pid=srv.pid)
-        org = f"{API}/organizations"
-        mixed_reads = []
-        for i, (oid, slug) in enumerate(zip(s.org_ids, s.org_slugs)):
-            mixed_reads += [f"{org}/{oid}", f"{org}/{urllib.parse.quote(slug)}", f"{org}/{oid}/members"]
-            if i < len(s.user_ids):
-                mixed_reads.append(f"{API}/users/{s.user_ids[i]}/organizations")
-            if i % 20 == 0:
-                mixed_reads.append(f"{org}?page=1&per_page=10")
-        scenarios = [
-            ("healthz", "GET /healthz (no key)", ["/healthz"], 0, {}),
-            ("org-by-id", "GET organization by random id", [f"{org}/{i}" for i in s.org_ids], 0, auth),
-            ("org-by-id-uncached", f"GET organization by random id out of {len(s.many_org_ids):,} "
-             "(far more than the view cache holds: nearly every request reads the database)",
-             [f"{org}/{i}" for i in s.many_org_ids], 0, auth),
-            ("org-by-slug", "GET organization by random slug",
-             [f"{org}/{urllib.parse.quote(x)}" for x in s.org_slugs], 0, auth),
-            ("list-page-1", "GET organizations page 1", [f"{org}?page=1&per_page=10"], 0, auth),
-            ("list-deep-page", f"GET organizations page {s.deep_page} of {s.last_page}",
-             [f"{org}?page={s.deep_page}&per_page=10"], 0, auth),
-            ("search-mix", "search mix (common, rare, multi-word, non-ASCII)", s.search_paths(), 0, auth),
-            ("search-common", f"search, common terms {s.terms['common']}", s.search_paths(["common"]), 0, auth),
-            ("search-rare", f"search, rare terms {s.terms['rare'][:3]}...", s.search_paths(["rare"]), 0, auth),
-            ("search-multi", f"search, multi-word {s.terms['multi-word']}", s.search_paths(["multi-word"]), 0, auth),
-            ("search-nonascii", f"search, non-ASCII {s.terms['non-ASCII']}", s.search_paths(["non-ASCII"]), 0, auth),
-            ("user-orgs", "GET a random user's organizations",
-             [f"{API}/users/{u}/organizations" for u in s.user_ids], 0, auth),
-            ("org-members", "GET member list of a random organization",
-             [f"{org}/{i}/members" for i in s.org_ids], 0, auth),
-            ("post-users", "POST /users (unique emails)", None, 100, auth),
-            ("mix-90-10", "90% reads (org by id/slug, user's orgs, members, list page 1) / 10% POST /users",
-             mixed_reads, 10, auth),
-            ("auth-only-403", "authenticated, scope denied (403): auth cost, no handler work",
-             [f"{org}/{i}" for i in s.org_ids], 0, {"X-Invois-Key": narrow_key}),
-        ]
-        for name, desc, paths, wpct, hdrs in scenarios:
+        for name, desc, paths, wpct, hdrs in scenarios(s, key, narrow_key):
             if only and name not in only and name != "healthz":
                 continue
             log(f"{name}: {desc} ({warmup}s warm-up + {duration}s)")
-            r = run_wrk(name, port, paths, write_pct=wpct, headers=hdrs, tag=f"{tag}{name[:3]}", **common)
+            r = run_wrk(name, port, paths, write_pct=wpct, headers=hdrs, tag=f"{tag}{name[:3]}", pid=srv.pid,
+                        meters=eng.meters, **common)
             r["desc"] = desc
             results.append(r)
+            pg = f", PostgreSQL CPU {r['pg_cpu_us_per_req']:.0f} µs/req" if "pg_cpu_us_per_req" in r else ""
             log(f"  {r['rps']:.0f} req/s, p50 {fmt_ms(r['p50_us'])} ms, p99 {fmt_ms(r['p99_us'])} ms, "
-                f"non-2xx {r['non2xx']}, socket errors {r['sock_errors']} {fmt_statuses(r)}")
+                f"non-2xx {r['non2xx']}, socket errors {r['sock_errors']} {fmt_statuses(r)}{pg}")
         burst = new_key_burst(srv, db, s, threads, conns)
         peak = proc_status(srv.pid)
         peak.update({f"max{k}": v for k, v in mon.stop().items()})
@@ -637,12 +902,11 @@ def cmd_run(args) -> None:
         srv.stop()
     auth_ab = []
     if os.environ.get("AUTH_AB", "1") != "0" and (not only or "auth-ab" in only):
-        auth_ab = auth_overhead(db, key, s, common)
-    cache_lock.release()
-    size1 = db_size(db)
-    drop_work_copy(db)
+        auth_ab = auth_overhead(db, key, s, dict(common, meters=eng.meters))
+    size1 = eng.size()
+    eng.close()
     report = render_run(scale, seed_meta, m, startup, rss_idle, peak, size0, size1, results, problems,
-                        search_rows, s, duration, warmup, threads, conns, burst, auth_ab)
+                        search_rows, s, duration, warmup, threads, conns, burst, auth_ab, eng)
     append_results(report)
     print(report)
 
@@ -661,7 +925,7 @@ def auth_overhead(db: Path, key: str, s: "Sample", common: dict) -> list[dict]:
     for rnd in (1, 2):
         for system, binary in (("with auth", BIN), ("without auth", NOAUTH_BIN)):
             port = free_port()
-            srv = Server(f"invois-ab", [str(binary), "serve", "--bind", f"127.0.0.1:{port}", "--db", str(db)], port,
+            srv = Server(f"invois-ab", [str(binary), "serve", "--bind", f"127.0.0.1:{port}", *db_args(db)], port,
                          "/healthz", env=SERVER_ENV)
             srv.start()
             hdrs = {"X-Invois-Key": key} if system == "with auth" else {}
@@ -712,13 +976,30 @@ def new_key_burst(srv: "Server", db: Path, s: "Sample", threads: int, conns: int
     return r
 
 
+def pg_line(eng: "Engine") -> str:
+    """PostgreSQL's version, durability settings and how the data got there."""
+    c = eng.cluster
+    st = c.settings()
+    lm = eng.load_meta
+    return (f"{c.version}, throwaway cluster on 127.0.0.1 (TCP), the server's defaults: fsync={st['fsync']}, "
+            f"synchronous_commit={st['synchronous_commit']}, full_page_writes={st['full_page_writes']}, "
+            f"shared_buffers={st['shared_buffers']}, max_connections={st['max_connections']}; invois' pool "
+            f"{SERVER_ENV.get('INVOIS_DATABASE__POOL_SIZE', '4 (default)')} connections per instance. Data loaded from "
+            f"the SQLite file with `invois export` ({lm.get('export_s', 0):.1f} s, "
+            f"{lm.get('export_bytes', 0) / 2**20:.0f} MiB of JSON) and `invois import --database-url` "
+            f"(**{lm.get('import_s', 0):.1f} s**), then `VACUUM ANALYZE` ({lm.get('vacuum_s', 0):.1f} s). "
+            f"PostgreSQL CPU µs/req is the CPU time of the whole cluster (postmaster, backends, WAL writer, "
+            f"checkpointer, autovacuum; /proc) over the measured interval divided by the requests served")
+
+
 def render_run(scale, seed_meta, m, startup, rss_idle, peak, size0, size1, results, problems, search_rows, s,
-               duration, warmup, threads, conns, burst=None, auth_ab=None) -> str:
+               duration, warmup, threads, conns, burst=None, auth_ab=None, eng: "Engine | None" = None) -> str:
+    pg = eng is not None and eng.kind == "postgres"
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     rev = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True,
                          text=True).stdout.strip() or "?"
     h = next((r for r in results if r["name"] == "healthz"), None)
-    L = [f"## invois, SCALE={scale} — {now}", ""]
+    L = [f"## invois{' on PostgreSQL' if pg else ''}, SCALE={scale} — {now}", ""]
     L.append(f"- Machine: {machine_line(m)}")
     L.append(f"- Code: `{rev}`; binary {BIN_INFO}")
     seed_how = "re-used from an earlier run, seeded" if seed_meta.get("reused") else "seeded"
@@ -726,20 +1007,27 @@ def render_run(scale, seed_meta, m, startup, rss_idle, peak, size0, size1, resul
              f"{seed_meta['memberships_per_user']} memberships per user; {seed_how} at {seed_meta['seeded_at']} "
              f"in {seed_meta['seed_wall_s']:.1f} s wall ({seed_meta.get('seed_reported_s')} s reported by `invois seed`); "
              f"`invois migrate` on it before the run: {seed_meta.get('migrate_s', 0):.2f} s")
-    L.append(f"- Database size: {size0 / 2**20:.1f} MiB before the run, {size1 / 2**20:.1f} MiB after "
-             f"(database + WAL; the run's POSTs add users)")
+    if pg:
+        L.append(f"- PostgreSQL: {pg_line(eng)}")
+        L.append(f"- Database size: {size0 / 2**20:.1f} MiB before the run, {size1 / 2**20:.1f} MiB after "
+                 f"(`pg_database_size`; the run's POSTs add users)")
+    else:
+        L.append(f"- Database size: {size0 / 2**20:.1f} MiB before the run, {size1 / 2**20:.1f} MiB after "
+                 f"(database + WAL; the run's POSTs add users)")
     L.append(f"- Server start-up on this database (spawn until `/healthz` answers, warm page cache): "
              f"**{startup * 1000:.0f} ms**")
     L.append(f"- Server RSS: {rss_idle.get('VmRSS', 0) / 1024:.1f} MiB idle after start-up "
              f"({rss_idle.get('RssAnon', 0) / 1024:.1f} MiB anonymous); **peak {peak.get('VmHWM', 0) / 1024:.1f} MiB** "
              f"(VmHWM at the end of the run). Sampled every 100 ms: peak anonymous (heap, stacks) "
-             f"{peak.get('maxRssAnon', 0) / 1024:.1f} MiB, peak file-backed (SQLite mmap of the database, binary) "
+             f"{peak.get('maxRssAnon', 0) / 1024:.1f} MiB, peak file-backed "
+             f"({'binary' if pg else 'SQLite mmap of the database, binary'}) "
              f"{peak.get('maxRssFile', 0) / 1024:.1f} MiB")
     L.append(f"- Load: wrk -t{threads} -c{conns}, {warmup} s warm-up then {duration} s measured per scenario, "
              f"--timeout 10s; random path per request from {len(s.org_ids):,} sampled ids/slugs")
     L.append("")
-    L.append("| scenario | req/s | × /healthz | p50 ms | p99 ms | max ms | non-2xx | socket errors | server CPU µs/req | RSS MiB (anon) |")
-    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    L.append("| scenario | req/s | × /healthz | p50 ms | p99 ms | max ms | non-2xx | socket errors | server CPU µs/req | "
+             + ("PostgreSQL CPU µs/req | " if pg else "") + "RSS MiB (anon) |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if pg else "") + "---:|")
     for r in results:
         x = r["rps"] / h["rps"] if h and h["rps"] else None
         ratio = "–" if x is None else f"{x:.2f}" if x >= 0.1 else f"{x:.4f}"
@@ -747,7 +1035,8 @@ def render_run(scale, seed_meta, m, startup, rss_idle, peak, size0, size1, resul
         cpu = f"{r['cpu_us_per_req']:.0f}" if r["cpu_us_per_req"] == r["cpu_us_per_req"] else "–"
         L.append(f"| {r['name']}: {r['desc']} | {r['rps']:,.0f} | {ratio} | {fmt_ms(r['p50_us'])} | "
                  f"{fmt_ms(r['p99_us'])} | {fmt_ms(r['max_us'])} | {non2xx} | {r['sock_errors']} | {cpu} | "
-                 f"{r.get('rss_kib', 0) / 1024:.1f} ({r.get('anon_kib', 0) / 1024:.1f}) |")
+                 + (f"{r['pg_cpu_us_per_req']:.0f} | " if pg else "")
+                 + f"{r.get('rss_kib', 0) / 1024:.1f} ({r.get('anon_kib', 0) / 1024:.1f}) |")
     L.append("")
     byname = {r["name"]: r for r in results}
     notes = []
@@ -794,8 +1083,287 @@ def append_results(section: str) -> None:
             "`× /healthz` is the scenario's throughput divided by that of `/healthz` in the same run; "
             "server CPU µs/req is the server process's user+system CPU time over the measured interval "
             "divided by the requests served (client and server share the machine).\n\n")
+    if not RESULTS.read_text().endswith("\n\n"):
+        section = "\n" + section
     with open(RESULTS, "a") as f:
         f.write(section + "\n")
+
+
+# ---------------------------------------------------------------- engines
+
+TWO_INSTANCE_SCENARIOS = ("org-by-id", "search-mix", "mix-90-10", "post-users")
+RATE_AB_SCENARIOS = ("org-by-id", "list-page-1")
+NO_LIMITS = {"INVOIS_RATE_LIMIT__PER_MINUTE": "0", "INVOIS_RATE_LIMIT__PER_HOUR": "0",
+             "INVOIS_RATE_LIMIT__PER_DAY": "0"}
+
+
+def cmd_engines(args) -> None:
+    """The same scenarios on SQLite and on PostgreSQL in one run, alternating (both servers up,
+    one loaded at a time); then two instances on one PostgreSQL database against one; then
+    what PostgreSQL's per-request rate-limit upsert costs; then SQLite with synchronous=full
+    (fsync per commit, as PostgreSQL's synchronous_commit=on) for the write scenarios."""
+    scale, duration, warmup = args.scale, args.duration, args.warmup
+    threads, conns = env_int("THREADS", 2), env_int("CONNECTIONS", 32)
+    only = set(filter(None, os.environ.get("ONLY", "").split(",")))
+    m = machine()
+    pristine, seed_meta = seeded_db(scale)
+    cluster = PgCluster()
+    servers: list[Server] = []
+    engines: list[Engine] = []
+    common = dict(duration=duration, warmup=warmup, threads=threads, conns=conns)
+    loads = [loadavg()]
+    tag = f"{int(time.time())}{random.randint(100, 999)}"
+
+    def start(eng: Engine, name: str, env: dict | None = None, db=None) -> Server:
+        srv = eng.server(free_port(), name=name, env=env, db=db)
+        servers.append(srv)
+        srv.start()
+        log(f"{name} on {eng.label} up on 127.0.0.1:{srv.port} in {srv.startup_s * 1000:.0f} ms (pid {srv.pid})")
+        return srv
+
+    def measure(label: str, eng: Engine, srvs: list[Server], scen: tuple, tg: str) -> dict:
+        name, desc, paths, wpct, hdrs = scen
+        ports = [x.port for x in srvs]
+        r = run_wrk(label, ports if len(ports) > 1 else ports[0], paths, write_pct=wpct, headers=hdrs,
+                    tag=tg, pid=[x.pid for x in srvs], meters=eng.meters, **common)
+        r.update(engine=eng.kind, scen=name, desc=desc, instances=len(srvs), load=loadavg())
+        loads.append(r["load"])
+        pgc = f", PostgreSQL CPU {r['pg_cpu_us_per_req']:.0f} µs/req" if "pg_cpu_us_per_req" in r else ""
+        log(f"  {label}: {r['rps']:.0f} req/s, p99 {fmt_ms(r['p99_us'])} ms, invois CPU {r['cpu_us_per_req']:.0f} "
+            f"µs/req{pgc}, non-2xx {r['non2xx']} {fmt_statuses(r)}, socket errors {r['sock_errors']}; "
+            f"load {r['load']}")
+        return r
+
+    try:
+        sq = Engine("sqlite", pristine, f"engines-{scale}")
+        engines.append(sq)
+        pg = Engine("postgres", pristine, f"engines_{scale}", cluster)
+        engines.append(pg)
+        log("sampling ids, slugs and search terms (from the SQLite file; the ids are the same on both) ...")
+        s = Sample(pristine)
+        keys = {e.kind: (create_key(e.db, ALL_SCOPES), create_key(e.db, "read:tiers", name="bench-narrow"))
+                for e in (sq, pg)}
+        size0 = {e.kind: e.size() for e in (sq, pg)}
+        main = {e.kind: start(e, f"invois-{e.kind}") for e in (sq, pg)}
+        checks = {}
+        for e in (sq, pg):
+            for k in keys[e.kind]:
+                http_get(main[e.kind].port, f"{API}/organizations/{s.org_ids[0]}", headers={"X-Invois-Key": k},
+                         timeout=30)
+            problems, rows = check_search(main[e.kind].port, keys[e.kind][0], pristine, s.terms)
+            for p in problems:
+                log(f"SEARCH MISMATCH on {e.label}: {p}")
+            checks[e.kind] = (problems, rows)
+        scen = {e.kind: scenarios(s, *keys[e.kind]) for e in (sq, pg)}
+        names = [x[0] for x in scen["sqlite"]]
+
+        # 1. Both engines, scenario by scenario, alternating which goes first.
+        rows = []
+        for i, name in enumerate(names):
+            if only and name not in only and name != "healthz":
+                continue
+            log(f"{name}: {scen['sqlite'][i][1]} ({warmup}s warm-up + {duration}s on each engine)")
+            for e in ((sq, pg) if i % 2 == 0 else (pg, sq)):
+                rows.append(measure(f"{e.kind}-{name}", e, [main[e.kind]], scen[e.kind][i], f"{tag}{e.kind[0]}{i}"))
+
+        # 2. Two instances on the one PostgreSQL database, against one.
+        pg_scen = {x[0]: x for x in scen["postgres"]}
+        two_rows = []
+        second = start(pg, "invois-postgres-2")
+        for i, name in enumerate(TWO_INSTANCE_SCENARIOS):
+            if only and name not in only:
+                continue
+            log(f"two instances, {name}")
+            for n in ((1, 2) if i % 2 == 0 else (2, 1)):
+                srvs = [main["postgres"]] if n == 1 else [main["postgres"], second]
+                two_rows.append(measure(f"pg{n}-{name}", pg, srvs, pg_scen[name], f"{tag}x{n}{i}"))
+
+        # 3. What the per-request rate-limit upsert costs on PostgreSQL: the same requests to an
+        # instance whose windows are all unlimited (no upsert), alternating. (rate_limits is an
+        # UNLOGGED table: the upsert's commit waits for no WAL flush.)
+        rate_rows = []
+        nolimit = start(pg, "invois-postgres-nolimit", env=NO_LIMITS)
+        variants = {"counted": main["postgres"], "unlimited": nolimit}
+        for i, name in enumerate(RATE_AB_SCENARIOS):
+            if only and name not in only:
+                continue
+            log(f"rate-limit A/B on PostgreSQL, {name}")
+            for which in (("counted", "unlimited") if i % 2 == 0 else ("unlimited", "counted")):
+                srv = variants[which]
+                r = measure(f"pgrate-{re.sub(r'[^a-z]+', '-', which)}-{name}", pg, [srv], pg_scen[name], f"{tag}r{i}")
+                r["limits"] = which
+                rate_rows.append(r)
+
+        # 4. SQLite with an fsync per commit (synchronous=full), PostgreSQL's durability, for the
+        # write scenarios (a second process on the same file; the first stays idle).
+        full_rows = []
+        sq_scen = {x[0]: x for x in scen["sqlite"]}
+        full = start(sq, "invois-sqlite-full", env={"INVOIS_DATABASE__SYNCHRONOUS": "full"})
+        for name in ("post-users", "mix-90-10"):
+            if only and name not in only:
+                continue
+            log(f"SQLite synchronous=full, {name}")
+            full_rows.append(measure(f"sqlite-full-{name}", sq, [full], sq_scen[name], f"{tag}f{name[:3]}"))
+
+        peaks = {e.kind: proc_status(main[e.kind].pid).get("VmHWM", 0) for e in (sq, pg)}
+        startups = {e.kind: main[e.kind].startup_s for e in (sq, pg)}
+        for srv in servers:
+            srv.stop()
+        size1 = {e.kind: e.size() for e in (sq, pg)}
+        report = render_engines(scale, seed_meta, m, pg, s, rows, two_rows, rate_rows, full_rows, checks, size0,
+                                size1, peaks, startups, loads, duration, warmup, threads, conns)
+    finally:
+        for srv in servers:
+            srv.stop()
+        for e in engines:
+            e.close()
+        cluster.stop()
+    append_results(report)
+    print(report)
+
+
+def _mean(xs) -> float:
+    xs = [x for x in xs if x == x]
+    return sum(xs) / len(xs) if xs else float("nan")
+
+
+def _cpu(x: float) -> str:
+    return "–" if x != x else f"{x:.0f}"
+
+
+def _errs(r: dict) -> str:
+    out = []
+    expected = "403" if r.get("scen") == "auth-only-403" else None  # that scenario's answer is a 403
+    unexpected = {k: v for k, v in r["statuses"].items() if not k.startswith("2") and k != expected}
+    if unexpected:
+        out.append(f"{sum(unexpected.values())} non-2xx ({fmt_statuses(dict(r, statuses=unexpected))})")
+    if r["sock_errors"]:
+        out.append(f"{r['sock_errors']} socket errors")
+    return "; ".join(out) or "0"
+
+
+def render_engines(scale, seed_meta, m, pg, s, rows, two_rows, rate_rows, full_rows, checks, size0, size1, peaks,
+                   startups, loads, duration, warmup, threads, conns) -> str:
+    now = dt.datetime.now(dt.timezone.utc)
+    rev = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True,
+                         text=True).stdout.strip() or "?"
+    one_min = [float(x.split()[0]) for x in loads if x != "?"]
+    L = [f"## {now:%Y-%m-%d}: engines (issue 12) — SQLite and PostgreSQL, SCALE={scale} — {now:%Y-%m-%d %H:%M} UTC", ""]
+    L.append(f"- Machine: {machine_line(m)}; 1-minute load average sampled after each measurement: "
+             f"{min(one_min):.2f}–{max(one_min):.2f}" if one_min else f"- Machine: {machine_line(m)}")
+    L.append(f"- Code: `{rev}`; binary {BIN_INFO}")
+    L.append(f"- Data: {seed_meta['orgs']:,} organizations, {seed_meta['users']:,} users, "
+             f"{seed_meta['memberships_per_user']} memberships per user, seeded into SQLite by `invois seed` "
+             f"({seed_meta['seed_wall_s']:.1f} s); the same rows, ids kept, on both engines. Size before / after the "
+             f"run: SQLite {size0['sqlite'] / 2**20:.0f} / {size1['sqlite'] / 2**20:.0f} MiB (file + WAL), "
+             f"PostgreSQL {size0['postgres'] / 2**20:.0f} / {size1['postgres'] / 2**20:.0f} MiB (`pg_database_size`)")
+    L.append(f"- PostgreSQL: {pg_line(pg)}")
+    L.append("- SQLite: WAL, `synchronous=normal` (the default: no fsync per commit; a power loss may roll back "
+             "the last commits, the file stays consistent), one writer + 4 reader connections. PostgreSQL with "
+             "`synchronous_commit=on` flushes the WAL at every commit, which SQLite does with `synchronous=full` "
+             "(last table). Both databases are held in the page cache (vmtouch) for the run")
+    L.append(f"- Load: wrk -t{threads} -c{conns} --timeout 10s, {warmup} s warm-up then {duration} s measured per "
+             f"scenario and engine; both servers up the whole run, one loaded at a time, the engine that goes first "
+             f"alternating from scenario to scenario; server limits out of reach but counted (on PostgreSQL: one "
+             f"upsert of the key's window row per authenticated request)")
+    L.append(f"- Start-up (spawn until `/healthz` answers): SQLite {startups['sqlite'] * 1000:.0f} ms, PostgreSQL "
+             f"{startups['postgres'] * 1000:.0f} ms; peak RSS (VmHWM) of the server: SQLite "
+             f"{peaks['sqlite'] / 1024:.1f} MiB, PostgreSQL {peaks['postgres'] / 1024:.1f} MiB (the invois process "
+             f"only)")
+    L.append("")
+    L.append("| scenario | SQLite req/s | PostgreSQL req/s | PG / SQLite | p99 ms SQLite / PG | invois CPU µs/req "
+             "SQLite / PG | PostgreSQL CPU µs/req | invois + PostgreSQL CPU µs/req vs SQLite | errors SQLite / PG |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    for name in dict.fromkeys(r["scen"] for r in rows):
+        a = next((r for r in rows if r["scen"] == name and r["engine"] == "sqlite"), None)
+        b = next((r for r in rows if r["scen"] == name and r["engine"] == "postgres"), None)
+        if not a or not b:
+            continue
+        total = b["cpu_us_per_req"] + b.get("pg_cpu_us_per_req", float("nan"))
+        L.append(f"| {name} | {a['rps']:,.0f} | {b['rps']:,.0f} | **{b['rps'] / a['rps']:.2f}** | "
+                 f"{fmt_ms(a['p99_us'])} / {fmt_ms(b['p99_us'])} | {_cpu(a['cpu_us_per_req'])} / "
+                 f"{_cpu(b['cpu_us_per_req'])} | {_cpu(b.get('pg_cpu_us_per_req', float('nan')))} | "
+                 f"{_cpu(total)} vs {_cpu(a['cpu_us_per_req'])} | {_errs(a)} / {_errs(b)} |")
+    L.append("")
+    for kind, label in (("sqlite", "SQLite"), ("postgres", "PostgreSQL")):
+        problems, srows = checks[kind]
+        L.append(f"- Search spot-check on {label} (API `meta.total` vs a plain scan of the folded names): "
+                 + ("all equal" if not problems else "**mismatches**: " + "; ".join(problems)))
+    L.append("  " + ", ".join(f"`{t}` {want:,}" for _c, t, want, _got, _st in checks["sqlite"][1]))
+    posts = [r for r in rows if r["scen"] == "post-users"]
+    if posts:
+        L.append("- POST /users created/s: " + ", ".join(
+            f"{'SQLite' if r['engine'] == 'sqlite' else 'PostgreSQL'} "
+            f"{r['statuses'].get('201', 0) / (r['duration_us'] / 1e6):,.0f}" for r in posts))
+    if two_rows:
+        L.append("")
+        L.append(f"Two invois instances on the one PostgreSQL database against one instance: two wrk processes at "
+                 f"once (-t{max(1, threads // 2)} -c{max(1, conns // 2)} each, one per instance) against one wrk "
+                 f"-t{threads} -c{conns}, alternating. **This machine has {m['nproc']} cores shared by both "
+                 f"instances, PostgreSQL and wrk**: the figures show that two instances serve the same "
+                 f"load correctly (status codes, errors) and what a second instance costs, not scale-out. p99 is "
+                 f"the worse of the two wrk processes; CPU per request sums both instances.")
+        L.append("")
+        L.append("| scenario | one instance req/s | two instances req/s (each) | two / one | p99 ms one / two | "
+                 "invois CPU µs/req one / two | PostgreSQL CPU µs/req one / two | errors one / two |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---|")
+        for name in dict.fromkeys(r["scen"] for r in two_rows):
+            a = next((r for r in two_rows if r["scen"] == name and r["instances"] == 1), None)
+            b = next((r for r in two_rows if r["scen"] == name and r["instances"] == 2), None)
+            if not a or not b:
+                continue
+            each = " + ".join(f"{x:,.0f}" for x in b.get("per_process_rps", []))
+            L.append(f"| {name} | {a['rps']:,.0f} | {b['rps']:,.0f} ({each}) | **{b['rps'] / a['rps']:.2f}** | "
+                     f"{fmt_ms(a['p99_us'])} / {fmt_ms(b['p99_us'])} | {_cpu(a['cpu_us_per_req'])} / "
+                     f"{_cpu(b['cpu_us_per_req'])} | {_cpu(a['pg_cpu_us_per_req'])} / {_cpu(b['pg_cpu_us_per_req'])} | "
+                     f"{_errs(a)} / {_errs(b)} |")
+        posts2 = sorted((r for r in two_rows if r["scen"] == "post-users"), key=lambda r: r["instances"])
+        if posts2:
+            L.append("")
+            L.append("- POST /users: " + "; ".join(
+                f"{r['instances']} instance{'s' if r['instances'] > 1 else ''} {r['statuses'].get('201', 0):,} × 201 "
+                f"in {r['duration_us'] / 1e6:.1f} s, errors: {_errs(r)}" for r in posts2))
+    if rate_rows:
+        L.append("")
+        L.append("What the shared rate-limit windows cost on PostgreSQL: the same requests to two instances on "
+                 "the same database, one loaded at a time, alternating: **counted** (every authenticated request "
+                 "runs one `INSERT … ON CONFLICT DO UPDATE` of the key's row in `rate_limits` in a transaction of "
+                 "its own: BEGIN, the upsert, COMMIT; the table is UNLOGGED, so the commit waits for no WAL flush, "
+                 "but every request of the key updates the same row) and **unlimited** (all limits 0: no upsert):")
+        L.append("")
+        L.append("| request | req/s counted / unlimited | counted ÷ unlimited | p99 ms | "
+                 "invois CPU µs/req | PostgreSQL CPU µs/req | errors |")
+        L.append("|---|---:|---:|---:|---:|---:|---|")
+        for name in dict.fromkeys(r["scen"] for r in rate_rows):
+            v = [next((r for r in rate_rows if r["scen"] == name and r["limits"] == w), None)
+                 for w in ("counted", "unlimited")]
+            if not all(v):
+                continue
+            a, b = v
+            L.append(f"| {name} | {' / '.join(format(r['rps'], ',.0f') for r in v)} | "
+                     f"**{a['rps'] / b['rps']:.2f}** | {' / '.join(fmt_ms(r['p99_us']) for r in v)} | "
+                     f"{' / '.join(_cpu(r['cpu_us_per_req']) for r in v)} | "
+                     f"{' / '.join(_cpu(r['pg_cpu_us_per_req']) for r in v)} | {' / '.join(_errs(r) for r in v)} |")
+    if full_rows:
+        L.append("")
+        L.append("Writes with the same durability: SQLite with `synchronous=full` (an fsync at every commit, as "
+                 "PostgreSQL's `synchronous_commit=on`; invois' SQLite writer commits the writes that wait "
+                 "together in one transaction, so one fsync serves many), a second server on the same file "
+                 "measured after the others:")
+        L.append("")
+        L.append("| scenario | SQLite normal req/s | SQLite full req/s | PostgreSQL req/s | PG / SQLite full | "
+                 "p99 ms normal / full / PG | errors full |")
+        L.append("|---|---:|---:|---:|---:|---:|---|")
+        for f in full_rows:
+            a = next((r for r in rows if r["scen"] == f["scen"] and r["engine"] == "sqlite"), None)
+            b = next((r for r in rows if r["scen"] == f["scen"] and r["engine"] == "postgres"), None)
+            if not a or not b:
+                continue
+            L.append(f"| {f['scen']} | {a['rps']:,.0f} | {f['rps']:,.0f} | {b['rps']:,.0f} | "
+                     f"**{b['rps'] / f['rps']:.2f}** | {fmt_ms(a['p99_us'])} / {fmt_ms(f['p99_us'])} / "
+                     f"{fmt_ms(b['p99_us'])} | {_errs(f)} |")
+    L.append("")
+    return "\n".join(L)
 
 
 # ---------------------------------------------------------------- peer
@@ -915,7 +1483,7 @@ def cmd_peer(args) -> None:
     search_terms = [t for ts in s.terms.values() for t in ts]
     systems = {
         "invois": {
-            "start": lambda port: Server("invois", [str(BIN), "serve", "--bind", f"127.0.0.1:{port}", "--db", str(db)],
+            "start": lambda port: Server("invois", [str(BIN), "serve", "--bind", f"127.0.0.1:{port}", *db_args(db)],
                                         port, "/healthz", env=SERVER_ENV),
             "headers": {"X-Invois-Key": key},
             "health": ["/healthz"],
@@ -1055,11 +1623,16 @@ def snapshot_binary() -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["run", "peer"])
+    ap.add_argument("command", choices=["run", "engines", "peer"])
+    ap.add_argument("--engine", choices=["sqlite", "postgres"], default=os.environ.get("ENGINE") or "sqlite",
+                    help="run: the engine the server uses (ENGINE)")
     ap.add_argument("--scale", default=os.environ.get("SCALE") or "100k")
     ap.add_argument("--duration", type=int, default=env_int("DURATION", 10))
     ap.add_argument("--warmup", type=int, default=env_int("WARMUP", 3))
     args = ap.parse_args()
+    if args.command == "run" and args.engine not in ("sqlite", "postgres"):
+        raise SystemExit(f"--engine (ENGINE) must be sqlite or postgres for `run`, not {args.engine!r} "
+                         "(ENGINE=both is `bench.py engines`)")
     args.scale = args.scale.strip().lower()
     parse_scale(args.scale)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -1072,7 +1645,7 @@ def main() -> None:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
     try:
-        {"run": cmd_run, "peer": cmd_peer}[args.command](args)
+        {"run": cmd_run, "engines": cmd_engines, "peer": cmd_peer}[args.command](args)
     finally:
         kill_children()
 

@@ -6,7 +6,18 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 mkdir -p bench/out
 
 cleanup() {
-  for f in bench/out/invois.pid bench/out/pocketbase.pid; do
+  # A PostgreSQL cluster bench.py started (it stops it itself; this covers a killed Python):
+  # bench/out/pg-cluster.dir holds its bin dir and its temp dir.
+  if [[ -f bench/out/pg-cluster.dir ]]; then
+    { read -r pgbin; read -r pgdir; } <bench/out/pg-cluster.dir || true
+    if [[ -n ${pgdir:-} && -f $pgdir/data/postmaster.pid ]]; then
+      as_pg=(); [[ $(id -u) -eq 0 ]] && as_pg=(runuser -u postgres --)
+      "${as_pg[@]}" "$pgbin/pg_ctl" -D "$pgdir/data" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
+    fi
+    [[ -n ${pgdir:-} && $pgdir == */invois-bench-pg.* ]] && rm -rf -- "$pgdir"
+    rm -f bench/out/pg-cluster.dir
+  fi
+  for f in bench/out/invois*.pid bench/out/pocketbase.pid; do
     if [[ -f $f ]]; then
       pid=$(cat "$f")
       kill -TERM "$pid" 2>/dev/null || true
@@ -24,6 +35,11 @@ trap 'exit 130' INT TERM
 missing=""
 command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
 command -v vmtouch >/dev/null 2>&1 || missing="$missing vmtouch"
+# PostgreSQL's server binaries for ENGINE=postgres|both (found as tests/pg/cluster.sh finds them).
+if [[ ${ENGINE:-sqlite} != sqlite ]] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 &&
+  ! command -v initdb >/dev/null 2>&1; then
+  missing="$missing postgresql"
+fi
 if [[ -n $missing ]]; then
   echo "installing$missing ..." >&2
   SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
