@@ -55,7 +55,7 @@ MSG_BYE = "You are logged out"
 MSG_EXPIRED = "Your session has expired; log in again"
 MSG_CSRF = "Invalid or missing form token; reload the page and try again"
 MSG_EMAIL_INVALID = "Email format is invalid"  # the API's `details` message
-MSG_TIER_IN_USE = "This tier is used by {n} organizations"
+MSG_TIER_IN_USE = "This tier is used by {n} organizations; move them to another tier first."
 FLASH_USER_CREATED = "User created"
 FLASH_SAVED = "Saved"
 FLASH_DELETED = "Deleted"
@@ -566,6 +566,10 @@ def run(page: Page, args: argparse.Namespace) -> None:
         form = page.locator("#key-form")
         c.labelled(form)
         form.locator("[name=name]").fill(key_name)
+        # The form starts with the default scopes checked (as the API's default): keep one.
+        boxes = form.locator("input[name=scopes]")
+        for i in range(boxes.count()):
+            boxes.nth(i).uncheck()
         form.locator('input[name=scopes][value="read:organizations"]').check()
         form.locator("[name=expiresInDays]").fill("30")
         c.submit(form.locator("[type=submit]"), status=200, path="/console/keys")
