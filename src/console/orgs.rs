@@ -337,12 +337,14 @@ fn detail_page(
                 tbody {
                     @for m in &d.members {
                         @let form_id = format!("role-{}", m.id);
+                        @let m_etag = crate::routes::render(m).map(|r| r.1).unwrap_or_default();
                         tr {
                             td { a href={ "/console/users/" (m.user_id) } { (m.user.name) } }
                             td { (m.user.email) }
                             td {
                                 form .inline id=(form_id) method="post" action={ (base) "/members/" (m.id) } {
                                     (page::csrf(sess))
+                                    input type="hidden" name="etag" value=(m_etag);
                                     label .sr-only for={ "role-of-" (m.id) } { "Role of " (m.user.name) }
                                     select id={ "role-of-" (m.id) } name="role" {
                                         @for (v, l) in role_options() {
@@ -354,8 +356,8 @@ fn detail_page(
                             }
                             td { (page::when(&m.created_at)) }
                             td {
-                                (page::post_button(sess, &format!("{base}/members/{}/delete", m.id), "Remove",
-                                    Some(&format!("Remove {} from {}?", m.user.name, o.name))))
+                                (page::post_button_with(sess, &format!("{base}/members/{}/delete", m.id), "Remove",
+                                    Some(&format!("Remove {} from {}?", m.user.name, o.name)), &[("etag", &m_etag)]))
                             }
                         }
                     }
@@ -603,6 +605,24 @@ async fn add_member(
     }
 }
 
+/// The ETag of the membership as the page showed it (the same rule as the API's If-Match);
+/// `None` when the form has none (a request not made from the page).
+fn seen_etag(form: &Posted) -> Option<String> {
+    Some(form.get("etag").to_owned()).filter(|t| !t.is_empty())
+}
+
+/// A member action's error; a membership changed since the page was shown is a 409 that says
+/// so (nothing was changed).
+fn member_error(e: ApiError) -> ConsoleError {
+    match e {
+        ApiError::PreconditionFailed(_) => ConsoleError::Refused {
+            status: actix_web::http::StatusCode::CONFLICT,
+            message: "Someone else changed this membership since you opened the page; nothing was changed. Reload to see their changes".into(),
+        },
+        other => other.into(),
+    }
+}
+
 async fn change_role(
     form: Posted,
     db: web::Data<Db>,
@@ -613,12 +633,13 @@ async fn change_role(
         .and_then(members_api::read_role)
         .map_err(ConsoleError::from)?;
     let op = form.operator();
+    let tag = seen_etag(&form);
     let m = db
         .write(&form.sess.check, move |tx| {
-            members_api::set_role_in(tx, &org, &mid, &role, None, Actor::Operator(&op))
+            members_api::set_role_in(tx, &org, &mid, &role, tag.as_deref(), Actor::Operator(&op))
         })
         .await
-        .map_err(ConsoleError::from)?;
+        .map_err(member_error)?;
     Ok(page::redirect_with(
         &format!("/console/organizations/{}#members", m.organization_id),
         "role-changed",
@@ -632,11 +653,12 @@ async fn remove_member(
 ) -> Result<HttpResponse> {
     let (org, mid) = path.into_inner();
     let (op, back) = (form.operator(), org.clone());
+    let tag = seen_etag(&form);
     db.write(&form.sess.check, move |tx| {
-        members_api::remove_in(tx, &org, &mid, None, Actor::Operator(&op))
+        members_api::remove_in(tx, &org, &mid, tag.as_deref(), Actor::Operator(&op))
     })
     .await
-    .map_err(ConsoleError::from)?;
+    .map_err(member_error)?;
     Ok(page::redirect_with(
         &format!("/console/organizations/{back}#members"),
         "member-removed",

@@ -262,9 +262,21 @@ pub fn search_term(raw: Option<&str>) -> Option<String> {
 /// A button that posts a one-field form (with the CSRF token), asking first when
 /// `confirm` is given (console.js; without JavaScript it posts at once).
 pub fn post_button(sess: &Sess, action: &str, label: &str, confirm: Option<&str>) -> Markup {
+    post_button_with(sess, action, label, confirm, &[])
+}
+
+/// As [`post_button`], with hidden fields (such as the `etag` the page was rendered with).
+pub fn post_button_with(
+    sess: &Sess,
+    action: &str,
+    label: &str,
+    confirm: Option<&str>,
+    hidden: &[(&str, &str)],
+) -> Markup {
     html! {
         form .inline method="post" action=(action) data-confirm=[confirm] {
             (csrf(sess))
+            @for (name, value) in hidden { input type="hidden" name=(name) value=(value); }
             button type="submit" { (label) }
         }
     }

@@ -427,7 +427,15 @@ pub async fn require_session(
         return Ok(req.error_response(e));
     };
     let to_login = |req: ServiceRequest, expired: bool| {
-        let here = if req.method() == actix_web::http::Method::GET {
+        // For htmx, the page the fragment was for (HX-Current-URL), not the fragment.
+        let page_url = req
+            .headers()
+            .get("hx-current-url")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|u| u.find(BASE).map(|i| u[i..].to_owned()));
+        let here = if let Some(p) = page_url {
+            p
+        } else if req.method() == actix_web::http::Method::GET {
             req.uri()
                 .path_and_query()
                 .map_or_else(|| format!("{BASE}/"), |p| p.as_str().to_owned())
@@ -438,7 +446,21 @@ pub async fn require_session(
         if expired {
             location.push_str("&expired=1");
         }
-        let mut res = see_other(&location);
+        // An htmx request (search as you type) would swap the login page into the page it
+        // updates: htmx is told to go to the login page instead.
+        let htmx = req.headers().contains_key("hx-request");
+        let mut res = if htmx {
+            let mut r = HttpResponse::Ok().finish();
+            if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&location) {
+                r.headers_mut().insert(
+                    actix_web::http::header::HeaderName::from_static("hx-redirect"),
+                    v,
+                );
+            }
+            r
+        } else {
+            see_other(&location)
+        };
         if expired {
             set_cookie(&mut res, CLEAR_SESSION_COOKIE.to_owned());
         }

@@ -1138,3 +1138,111 @@ async fn serve_demo_prints_a_console_login_that_works() {
     let _ = child.wait();
     assert_eq!(status, 303);
 }
+
+/// The `etag` field of the form posting to `action` on `page`.
+fn etag_of_form(page: &str, action: &str) -> String {
+    let at = page
+        .find(&format!(r#"action="{action}""#))
+        .unwrap_or_else(|| panic!("no form posting to {action}"));
+    hidden(&page[at..], "etag").expect("etag in the form")
+}
+
+#[tokio::test]
+async fn a_member_changed_by_someone_else_since_the_page_was_shown_is_not_overwritten() {
+    let c = console().await;
+    c.login().await;
+    let org = c.app.create_org(json!({"name": "Stale Co"})).await;
+    let org_id = org["id"].as_str().unwrap().to_owned();
+    let user = c.app.create_user("Sam Stale", "sam@example.com").await;
+    let m = c
+        .app
+        .add_member(&org_id, user["id"].as_str().unwrap(), "admin")
+        .await;
+    let mid = m["id"].as_str().unwrap().to_owned();
+    let at = format!("/console/organizations/{org_id}");
+    let page = c.page(&at).await;
+    let role_tag = etag_of_form(&page, &format!("{at}/members/{mid}"));
+    let remove_tag = etag_of_form(&page, &format!("{at}/members/{mid}/delete"));
+    // Another operator (here: the API) changes the role after the page was shown.
+    let res = c
+        .app
+        .patch(
+            &format!("/organizations/{org_id}/members/{mid}"),
+            &json!({"role": "owner"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let stale = "Someone else changed this membership since you opened the page; nothing was changed. Reload to see their changes";
+    let res = c
+        .post(
+            &format!("{at}/members/{mid}"),
+            &[("role", "customer"), ("etag", &role_tag)],
+        )
+        .await;
+    assert_eq!(res.status(), 409);
+    assert!(res.text().await.unwrap().contains(stale));
+    let res = c
+        .post(
+            &format!("{at}/members/{mid}/delete"),
+            &[("etag", &remove_tag)],
+        )
+        .await;
+    assert_eq!(res.status(), 409);
+    let now: Value = c
+        .app
+        .get(&format!("/organizations/{org_id}/members/{mid}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(now["role"], "owner", "nothing was overwritten");
+    // From a fresh page, the same actions go through.
+    let page = c.page(&at).await;
+    let role_tag = etag_of_form(&page, &format!("{at}/members/{mid}"));
+    let res = c
+        .post(
+            &format!("{at}/members/{mid}"),
+            &[("role", "customer"), ("etag", &role_tag)],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let page = c.page(&at).await;
+    let remove_tag = etag_of_form(&page, &format!("{at}/members/{mid}/delete"));
+    let res = c
+        .post(
+            &format!("{at}/members/{mid}/delete"),
+            &[("etag", &remove_tag)],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let res = c
+        .app
+        .get(&format!("/organizations/{org_id}/members/{mid}"))
+        .await;
+    assert_eq!(res.status(), 404);
+}
+
+/// Search as you type (htmx) with an ended session: htmx is told to go to the login page
+/// (HX-Redirect, back to the page afterwards), instead of swapping the login page into the
+/// results.
+#[tokio::test]
+async fn an_htmx_request_without_a_session_is_sent_to_the_login_page() {
+    let c = console().await;
+    let res = c
+        .client
+        .get(c.url("/console/organizations/org-1/member-search?q=mia"))
+        .header("HX-Request", "true")
+        .header(
+            "HX-Current-URL",
+            format!("{}/console/organizations/org-1", c.app.address),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()["hx-redirect"],
+        "/console/login?next=/console/organizations/org-1"
+    );
+    assert_eq!(res.text().await.unwrap(), "");
+}
