@@ -295,6 +295,7 @@ impl Application {
             db.clone(),
             Duration::from_secs(cfg.database.purge_every_secs.max(1)),
         );
+        crate::webhooks::spawn(db.clone(), cfg.webhooks.clone());
         if cfg.console.enabled {
             crate::jobs::spawn_session_purge(
                 db.clone(),
