@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{no_content, ok_json, ListParams, NoQuery, API};
+use super::{create, created, no_content, ok_json, IdemKey, ListParams, NoQuery, API};
 use crate::auth::{scope, Need};
 use crate::config::WebhooksConfig;
 use crate::domain::fields::Fields;
@@ -33,8 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/webhooks/{id}/test").route(web::post().to(test)))
     .service(web::resource("/webhooks/{id}/deliveries").route(web::get().to(deliveries)))
     .service(
-        web::resource("/webhooks/{id}/deliveries/{deliveryId}/retry")
-            .route(web::post().to(retry)),
+        web::resource("/webhooks/{id}/deliveries/{deliveryId}/retry").route(web::post().to(retry)),
     );
 }
 
@@ -278,16 +277,20 @@ pub async fn list(key: Need<scope::Admin>, _: NoQuery, db: web::Data<Db>) -> Res
 /// Create a webhook endpoint.
 #[utoipa::path(post, path = "/api/integrations/webhooks", tag = "webhooks", operation_id = "createWebhook",
     request_body = CreateWebhook,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response (the same endpoint and secret) for 24 hours; 1 to 255 visible ASCII characters")),
     responses((status = 201, description = "The new endpoint with its signing secret, shown here and by rotate-secret only", body = WebhookWithSecret, headers(("Location" = String, description = "URL of the new resource")))),
     security(("api_key" = ["admin"])))]
 pub async fn create_webhook(
+    req: HttpRequest,
     key: Need<scope::Admin>,
     _: NoQuery,
     db: web::Data<Db>,
     cfg: web::Data<WebhooksConfig>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    let body: CreateWebhook = read(body.into_inner(), true)?.finish_into()?;
+    let raw = body.into_inner();
+    let idem = IdemKey::from_request(&req, &raw)?;
+    let body: CreateWebhook = read(raw, true)?.finish_into()?;
     check_host(&body.url, &cfg).await?;
     let now = crate::domain::now();
     let w = Webhook {
@@ -305,16 +308,13 @@ pub async fn create_webhook(
         failing_since: None,
     };
     let actor = key.key_id.clone();
-    let w = db
-        .write(&key.check, move |tx| {
-            webhooks::insert(tx, &w)?;
-            events::record(tx, "webhook.created", Some(&actor), &w.id, &[], &now)?;
-            Ok::<_, ApiError>(w)
-        })
-        .await?;
-    Ok(HttpResponse::Created()
-        .insert_header(("location", format!("{API}/webhooks/{}", w.id)))
-        .json(with_secret(w)))
+    // A replay shows the secret again: it is kept as is in `webhooks` anyway (it signs).
+    create(&db, &key, idem, move |tx, _| {
+        webhooks::insert(tx, &w)?;
+        events::record(tx, "webhook.created", Some(&actor), &w.id, &[], &now)?;
+        created(format!("{API}/webhooks/{}", w.id), &with_secret(w))
+    })
+    .await
 }
 
 /// Get a webhook endpoint.
@@ -349,9 +349,7 @@ async fn update(
         url: body.url,
         event_types: body.event_types,
         enabled: body.enabled,
-        description: body
-            .description
-            .map(|d| d.filter(|d| !d.is_empty())),
+        description: body.description.map(|d| d.filter(|d| !d.is_empty())),
     };
     let actor = key.key_id.clone();
     let w = db

@@ -107,7 +107,10 @@ impl Receiver {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("the receiver got {} requests, expected {n}", self.got().len());
+        panic!(
+            "the receiver got {} requests, expected {n}",
+            self.got().len()
+        );
     }
 }
 
@@ -129,7 +132,10 @@ fn standard_webhooks_v1_matches(secret: &str, r: &Received) -> usize {
     let ts = &r.headers["webhook-timestamp"];
     let now = chrono::Utc::now().timestamp();
     let t: i64 = ts.parse().expect("integer timestamp");
-    assert!((now - t).abs() < 300, "timestamp {t} within 5 minutes of {now}");
+    assert!(
+        (now - t).abs() < 300,
+        "timestamp {t} within 5 minutes of {now}"
+    );
     let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
     mac.update(format!("{id}.{ts}.{}", r.body).as_bytes());
     let want = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
@@ -162,7 +168,12 @@ async fn json_of(res: reqwest::Response, status: u16) -> Value {
 }
 
 async fn deliveries(app: &TestApp, wh: &str) -> Vec<Value> {
-    let v = json_of(app.get(&format!("/webhooks/{wh}/deliveries?per_page=100")).await, 200).await;
+    let v = json_of(
+        app.get(&format!("/webhooks/{wh}/deliveries?per_page=100"))
+            .await,
+        200,
+    )
+    .await;
     v["data"].as_array().unwrap().clone()
 }
 
@@ -175,7 +186,10 @@ async fn wait_settled(app: &TestApp, wh: &str, n: usize) -> Vec<Value> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("deliveries of {wh} did not settle: {:?}", deliveries(app, wh).await);
+    panic!(
+        "deliveries of {wh} did not settle: {:?}",
+        deliveries(app, wh).await
+    );
 }
 
 #[tokio::test]
@@ -205,8 +219,11 @@ async fn a_webhook_shows_its_secret_on_create_only_and_is_managed_like_other_res
     assert_eq!(list, json!({"data": [view]}));
 
     let patched = json_of(
-        app.patch(&format!("/webhooks/{id}"), &json!({"eventTypes": [], "enabled": false, "description": null}))
-            .await,
+        app.patch(
+            &format!("/webhooks/{id}"),
+            &json!({"eventTypes": [], "enabled": false, "description": null}),
+        )
+        .await,
         200,
     )
     .await;
@@ -216,7 +233,10 @@ async fn a_webhook_shows_its_secret_on_create_only_and_is_managed_like_other_res
     assert!(patched.get("secret").is_none());
 
     let bad = app
-        .post("/webhooks", &json!({"url": "ftp://x", "eventTypes": ["Nope"], "colour": 1}))
+        .post(
+            "/webhooks",
+            &json!({"url": "ftp://x", "eventTypes": ["Nope"], "colour": 1}),
+        )
         .await;
     let v = assert_error(bad, 400, "validation_error").await;
     assert_eq!(
@@ -230,15 +250,18 @@ async fn a_webhook_shows_its_secret_on_create_only_and_is_managed_like_other_res
     assert_eq!(res.status(), 204);
     let v = assert_error(app.get(&format!("/webhooks/{id}")).await, 404, "not_found").await;
     assert_eq!(v["message"], "Webhook not found");
-    let kinds: Vec<String> = json_of(app.get(&format!("/events?subject={id}")).await, 200)
-        .await["data"]
+    let kinds: Vec<String> = json_of(app.get(&format!("/events?subject={id}")).await, 200).await
+        ["data"]
         .as_array()
         .unwrap()
         .iter()
         .map(|e| e["type"].as_str().unwrap().to_owned())
         .filter(|t| t.starts_with("webhook."))
         .collect();
-    assert_eq!(kinds, ["webhook.deleted", "webhook.updated", "webhook.created"]);
+    assert_eq!(
+        kinds,
+        ["webhook.deleted", "webhook.updated", "webhook.created"]
+    );
 }
 
 #[tokio::test]
@@ -274,8 +297,26 @@ async fn a_user_created_is_delivered_once_with_standard_webhooks_headers_and_the
     let d = &d[0];
     assert_eq!(d["id"].as_str(), Some(r.headers["webhook-id"].as_str()));
     assert_eq!(
-        (&d["status"], &d["attempts"], &d["responseStatus"], &d["responseBody"], &d["eventType"], &d["eventId"], &d["nextAttemptAt"], &d["error"]),
-        (&json!("delivered"), &json!(1), &json!(200), &json!("ok"), &json!("user.created"), &event["id"], &Value::Null, &Value::Null)
+        (
+            &d["status"],
+            &d["attempts"],
+            &d["responseStatus"],
+            &d["responseBody"],
+            &d["eventType"],
+            &d["eventId"],
+            &d["nextAttemptAt"],
+            &d["error"]
+        ),
+        (
+            &json!("delivered"),
+            &json!(1),
+            &json!(200),
+            &json!("ok"),
+            &json!("user.created"),
+            &event["id"],
+            &Value::Null,
+            &Value::Null
+        )
     );
     assert!(d["latencyMs"].is_i64() && d["deliveredAt"].is_string());
     assert_eq!(rx.got().len(), 1);
@@ -285,12 +326,19 @@ async fn a_user_created_is_delivered_once_with_standard_webhooks_headers_and_the
 async fn only_the_event_types_asked_for_are_delivered() {
     let app = app().await;
     let rx = Receiver::start(&[]).await;
-    let wh = create_webhook(&app, json!({"url": rx.url, "eventTypes": ["organization.created"]})).await;
+    let wh = create_webhook(
+        &app,
+        json!({"url": rx.url, "eventTypes": ["organization.created"]}),
+    )
+    .await;
     app.create_user("Ann Example", "ann@example.com").await;
     let org = app.create_org(json!({"name": "Acme"})).await;
     let got = rx.wait_for(1).await;
     let body: Value = serde_json::from_str(&got[0].body).unwrap();
-    assert_eq!((&body["type"], &body["subjectId"]), (&json!("organization.created"), &org["id"]));
+    assert_eq!(
+        (&body["type"], &body["subjectId"]),
+        (&json!("organization.created"), &org["id"])
+    );
     let d = wait_settled(&app, wh["id"].as_str().unwrap(), 1).await;
     assert_eq!(d.len(), 1);
 }
@@ -303,9 +351,15 @@ async fn a_410_disables_the_endpoint_and_an_event_says_so() {
     let id = wh["id"].as_str().unwrap();
     app.create_user("Ann Example", "ann@example.com").await;
     let d = wait_settled(&app, id, 1).await;
-    assert_eq!((&d[0]["status"], &d[0]["responseStatus"]), (&json!("failed"), &json!(410)));
+    assert_eq!(
+        (&d[0]["status"], &d[0]["responseStatus"]),
+        (&json!("failed"), &json!(410))
+    );
     let w = json_of(app.get(&format!("/webhooks/{id}")).await, 200).await;
-    assert_eq!((&w["enabled"], &w["disabledReason"]), (&json!(false), &json!("the endpoint answered 410 Gone")));
+    assert_eq!(
+        (&w["enabled"], &w["disabledReason"]),
+        (&json!(false), &json!("the endpoint answered 410 Gone"))
+    );
     let ev = json_of(app.get("/events?type=webhook.disabled").await, 200).await;
     assert_eq!(ev["data"][0]["subjectId"], json!(id));
     assert_eq!(ev["data"][0]["changes"], json!(["enabled"]));
@@ -326,9 +380,14 @@ async fn a_500_is_retried_with_the_same_message_id_until_it_succeeds() {
     assert_eq!(got[0].headers["webhook-id"], got[1].headers["webhook-id"]);
     assert_eq!(got[0].body, got[1].body);
     let secret = wh["secret"].as_str().unwrap();
-    assert!(got.iter().all(|r| standard_webhooks_v1_matches(secret, r) == 1));
+    assert!(got
+        .iter()
+        .all(|r| standard_webhooks_v1_matches(secret, r) == 1));
     let d = wait_settled(&app, wh["id"].as_str().unwrap(), 1).await;
-    assert_eq!((&d[0]["status"], &d[0]["attempts"]), (&json!("delivered"), &json!(2)));
+    assert_eq!(
+        (&d[0]["status"], &d[0]["attempts"]),
+        (&json!("delivered"), &json!(2))
+    );
 }
 
 #[tokio::test]
@@ -352,7 +411,10 @@ async fn a_receiver_that_is_down_gets_the_event_once_it_is_up() {
     }
     let rx = Receiver::on(TcpListener::bind(addr).await.unwrap(), &[]);
     let got = rx.wait_for(1).await;
-    assert_eq!(standard_webhooks_v1_matches(wh["secret"].as_str().unwrap(), &got[0]), 1);
+    assert_eq!(
+        standard_webhooks_v1_matches(wh["secret"].as_str().unwrap(), &got[0]),
+        1
+    );
     let d = wait_settled(&app, id, 1).await;
     assert_eq!(d[0]["status"], "delivered");
 }
@@ -364,10 +426,18 @@ async fn after_a_rotation_both_secrets_sign_every_delivery() {
     let wh = create_webhook(&app, json!({"url": rx.url})).await;
     let id = wh["id"].as_str().unwrap();
     let old = wh["secret"].as_str().unwrap();
-    let rotated = json_of(app.post(&format!("/webhooks/{id}/rotate-secret"), &json!({})).await, 200).await;
+    let rotated = json_of(
+        app.post(&format!("/webhooks/{id}/rotate-secret"), &json!({}))
+            .await,
+        200,
+    )
+    .await;
     let new = rotated["secret"].as_str().unwrap();
     assert!(new.starts_with("whsec_") && new != old);
-    assert!(json_of(app.get(&format!("/webhooks/{id}")).await, 200).await.get("secret").is_none());
+    assert!(json_of(app.get(&format!("/webhooks/{id}")).await, 200)
+        .await
+        .get("secret")
+        .is_none());
     app.create_user("Ann Example", "ann@example.com").await;
     let r = &rx.wait_for(1).await[0];
     assert_eq!(r.headers["webhook-signature"].split(' ').count(), 2);
@@ -378,15 +448,25 @@ async fn after_a_rotation_both_secrets_sign_every_delivery() {
 #[tokio::test]
 async fn a_private_address_is_refused_unless_allowed() {
     let app = spawn_app_with(|_| {}).await;
-    for url in ["http://127.0.0.1:8080/hooks", "http://[::1]/hooks", "http://169.254.169.254/latest", "http://10.0.0.1/"] {
+    for url in [
+        "http://127.0.0.1:8080/hooks",
+        "http://[::1]/hooks",
+        "http://169.254.169.254/latest",
+        "http://10.0.0.1/",
+    ] {
         let res = app.post("/webhooks", &json!({"url": url})).await;
         let v = assert_error(res, 400, "validation_error").await;
         let msg = v["details"]["url"][0].as_str().unwrap();
         assert!(msg.contains("private, loopback or link-local"), "{msg}");
     }
-    let res = app.post("/webhooks", &json!({"url": "http://[::1]/hooks"})).await;
+    let res = app
+        .post("/webhooks", &json!({"url": "http://[::1]/hooks"}))
+        .await;
     assert_eq!(res.status(), 400);
-    assert_eq!(json_of(app.get("/webhooks").await, 200).await, json!({"data": []}));
+    assert_eq!(
+        json_of(app.get("/webhooks").await, 200).await,
+        json!({"data": []})
+    );
 }
 
 #[tokio::test]
@@ -396,20 +476,50 @@ async fn a_test_event_goes_to_one_endpoint_and_a_delivery_can_be_retried() {
     let wh = create_webhook(&app, json!({"url": rx.url})).await;
     create_webhook(&app, json!({"url": other.url})).await;
     let id = wh["id"].as_str().unwrap();
-    let queued = json_of(app.post(&format!("/webhooks/{id}/test"), &json!({})).await, 202).await;
-    assert_eq!((&queued["status"], &queued["eventType"], &queued["attempts"]), (&json!("pending"), &json!("webhook.test"), &json!(0)));
+    let queued = json_of(
+        app.post(&format!("/webhooks/{id}/test"), &json!({})).await,
+        202,
+    )
+    .await;
+    assert_eq!(
+        (&queued["status"], &queued["eventType"], &queued["attempts"]),
+        (&json!("pending"), &json!("webhook.test"), &json!(0))
+    );
     let got = rx.wait_for(1).await;
     let body: Value = serde_json::from_str(&got[0].body).unwrap();
-    assert_eq!((&body["type"], &body["subjectId"]), (&json!("webhook.test"), &json!(id)));
+    assert_eq!(
+        (&body["type"], &body["subjectId"]),
+        (&json!("webhook.test"), &json!(id))
+    );
     wait_settled(&app, id, 1).await;
     let did = queued["id"].as_str().unwrap();
-    let again = json_of(app.post(&format!("/webhooks/{id}/deliveries/{did}/retry"), &json!({})).await, 202).await;
+    let again = json_of(
+        app.post(
+            &format!("/webhooks/{id}/deliveries/{did}/retry"),
+            &json!({}),
+        )
+        .await,
+        202,
+    )
+    .await;
     assert_eq!(again["status"], "pending");
     let got = rx.wait_for(2).await;
     assert_eq!(got[1].headers["webhook-id"], did);
     let d = wait_settled(&app, id, 1).await;
-    assert_eq!((&d[0]["status"], &d[0]["attempts"]), (&json!("delivered"), &json!(2)));
-    assert_error(app.post(&format!("/webhooks/{id}/deliveries/dlv-nope/retry"), &json!({})).await, 404, "not_found").await;
+    assert_eq!(
+        (&d[0]["status"], &d[0]["attempts"]),
+        (&json!("delivered"), &json!(2))
+    );
+    assert_error(
+        app.post(
+            &format!("/webhooks/{id}/deliveries/dlv-nope/retry"),
+            &json!({}),
+        )
+        .await,
+        404,
+        "not_found",
+    )
+    .await;
     assert!(other.got().is_empty());
 }
 
@@ -427,13 +537,38 @@ async fn two_instances_on_one_database_deliver_each_event_once() {
     let wh = create_webhook(&a, json!({"url": rx.url})).await;
     for i in 0..20 {
         let app = if i % 2 == 0 { &a } else { &b };
-        app.create_user(&format!("User {i}"), &format!("u{i}@example.com")).await;
+        app.create_user(&format!("User {i}"), &format!("u{i}@example.com"))
+            .await;
     }
     let d = wait_settled(&b, wh["id"].as_str().unwrap(), 20).await;
-    assert!(d.iter().all(|d| d["status"] == "delivered" && d["attempts"] == 1), "{d:?}");
+    assert!(
+        d.iter()
+            .all(|d| d["status"] == "delivered" && d["attempts"] == 1),
+        "{d:?}"
+    );
     let got = rx.got();
-    let mut ids: Vec<&str> = got.iter().map(|r| r.headers["webhook-id"].as_str()).collect();
+    let mut ids: Vec<&str> = got
+        .iter()
+        .map(|r| r.headers["webhook-id"].as_str())
+        .collect();
     ids.sort_unstable();
     ids.dedup();
     assert_eq!((got.len(), ids.len()), (20, 20));
+}
+
+#[tokio::test]
+async fn a_create_with_an_idempotency_key_replays_the_same_endpoint_and_secret() {
+    let app = app().await;
+    let send = || {
+        app.req(reqwest::Method::POST, "/webhooks")
+            .header("Idempotency-Key", "wh-once")
+            .json(&json!({"url": "http://127.0.0.1:9/hooks"}))
+            .send()
+    };
+    let first = json_of(send().await.unwrap(), 201).await;
+    let res = send().await.unwrap();
+    assert_eq!(res.headers()["idempotent-replayed"], "true");
+    assert_eq!(json_of(res, 201).await, first);
+    let list = json_of(app.get("/webhooks").await, 200).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
 }
