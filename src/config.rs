@@ -14,6 +14,7 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     pub auth: AuthConfig,
     pub console: ConsoleConfig,
+    pub webhooks: WebhooksConfig,
     pub log: LogConfig,
 }
 
@@ -113,6 +114,22 @@ pub struct ConsoleConfig {
     pub login_per_minute: u32,
 }
 
+/// Webhook deliveries (README, Webhooks).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Deliver to private, loopback, link-local and unique-local addresses (a sandbox, tests).
+    pub allow_private: bool,
+    /// Milliseconds an attempt may take, connecting included.
+    pub timeout_ms: u64,
+    /// An endpoint failing for longer than this (no success in between) is disabled.
+    pub disable_after_hours: f64,
+    /// The first retry's delay; the later ones follow the Standard Webhooks schedule.
+    pub retry_base_ms: u64,
+    /// Milliseconds between two looks for due deliveries.
+    pub poll_ms: u64,
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
@@ -196,6 +213,18 @@ impl ConsoleConfig {
     /// How long a session lives at most.
     pub fn max_age(&self) -> chrono::Duration {
         chrono::Duration::milliseconds((self.session_max_hours * 3_600_000.0) as i64)
+    }
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            allow_private: false,
+            timeout_ms: 15_000,
+            disable_after_hours: 120.0,
+            retry_base_ms: 5_000,
+            poll_ms: 1_000,
+        }
     }
 }
 
@@ -341,6 +370,13 @@ impl Config {
         }
         if c.login_per_minute == 0 {
             return Err("console.login_per_minute must be at least 1".into());
+        }
+        let w = &self.webhooks;
+        if w.timeout_ms == 0 || w.poll_ms == 0 {
+            return Err("webhooks.timeout_ms and webhooks.poll_ms must be at least 1".into());
+        }
+        if !(w.disable_after_hours > 0.0 && w.disable_after_hours <= 87_600.0) {
+            return Err("webhooks.disable_after_hours must be positive, at most ten years".into());
         }
         Ok(())
     }

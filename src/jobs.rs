@@ -14,12 +14,21 @@ pub fn spawn_purges(db: Db, every: Duration) {
             if db.health().broken().is_some() {
                 continue; // the database is refused (see storage::health); nothing to purge
             }
-            let db = db.clone();
-            match actix_web::web::block(move || purge_idempotency_keys(&db)).await {
+            let db2 = db.clone();
+            match actix_web::web::block(move || purge_idempotency_keys(&db2)).await {
                 Ok(Ok(0)) => {}
                 Ok(Ok(n)) => log::info!("purged {n} expired idempotency keys"),
                 Ok(Err(e)) => log::warn!("could not purge expired idempotency keys: {e}"),
                 Err(e) => log::warn!("could not purge expired idempotency keys: {e}"),
+            }
+            let db = db.clone();
+            match actix_web::web::block(move || db.write_untracked(crate::storage::webhooks::purge))
+                .await
+            {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => log::info!("purged {n} ended webhook deliveries"),
+                Ok(Err(e)) => log::warn!("could not purge ended webhook deliveries: {e}"),
+                Err(e) => log::warn!("could not purge ended webhook deliveries: {e}"),
             }
         }
     });

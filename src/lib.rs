@@ -14,3 +14,4 @@ pub mod protocol_errors;
 pub mod routes;
 pub mod startup;
 pub mod storage;
+pub mod webhooks;

@@ -189,6 +189,7 @@ impl Application {
         let auth = Arc::new(AuthState::new(db.clone(), cfg));
         let auth_data = web::Data::from(auth.clone());
         let db_data = web::Data::new(db.clone());
+        let webhooks_cfg = web::Data::new(cfg.webhooks.clone());
         let body_limit = cfg.server.body_limit;
         let body_timeout = web::Data::new(crate::body_deadline::BodyTimeout(Duration::from_secs(
             cfg.server.body_timeout_secs,
@@ -217,6 +218,7 @@ impl Application {
                 .app_data(drain_flag.clone())
                 .wrap(from_fn(close_when_draining))
                 .app_data(db_data.clone())
+                .app_data(webhooks_cfg.clone())
                 .app_data(auth_data.clone())
                 .app_data(
                     web::JsonConfig::default()
@@ -242,7 +244,8 @@ impl Application {
                         .configure(routes::members::configure)
                         .configure(routes::tiers::configure)
                         .configure(routes::keys::configure)
-                        .configure(routes::events::configure),
+                        .configure(routes::events::configure)
+                        .configure(routes::webhooks::configure),
                 )
                 .default_service(web::to(not_found))
         };
@@ -295,6 +298,7 @@ impl Application {
             db.clone(),
             Duration::from_secs(cfg.database.purge_every_secs.max(1)),
         );
+        crate::webhooks::spawn(db.clone(), cfg.webhooks.clone());
         if cfg.console.enabled {
             crate::jobs::spawn_session_purge(
                 db.clone(),

@@ -126,6 +126,22 @@ impl Fields {
         }
     }
 
+    /// A boolean field.
+    pub fn boolean(&mut self, field: &str) -> Patch<bool> {
+        match self.take(field) {
+            Patch::Value(Value::Bool(b)) => {
+                self.keep(field, &b);
+                Patch::Value(b)
+            }
+            Patch::Value(_) => {
+                self.error(field, format!("{field} must be true or false"));
+                Patch::Absent
+            }
+            Patch::Absent => Patch::Absent,
+            Patch::Null => Patch::Null,
+        }
+    }
+
     /// A non-negative integer field.
     pub fn integer(&mut self, field: &str, max: i64) -> Patch<i64> {
         match self.take(field) {

@@ -9,6 +9,7 @@ pub mod openapi;
 pub mod orgs;
 pub mod tiers;
 pub mod users;
+pub mod webhooks;
 
 use crate::storage::sql::Conn;
 use actix_web::dev::Payload;

@@ -10,7 +10,7 @@ use utoipa::openapi::{
 };
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{events, health, keys, members, orgs, tiers, users, API};
+use super::{events, health, keys, members, orgs, tiers, users, webhooks, API};
 
 struct Security;
 
@@ -193,11 +193,14 @@ impl Modify for Shared {
         members::list, members::add, members::get, members::put, members::patch, members::delete,
         tiers::list, tiers::create_tier, tiers::get, tiers::put, tiers::patch, tiers::delete,
         keys::list, keys::create_key, keys::revoke, keys::rotate,
-        events::list, openapi_json, health::healthz, health::readyz,
+        events::list,
+        webhooks::list, webhooks::create_webhook, webhooks::get, webhooks::put, webhooks::patch, webhooks::delete,
+        webhooks::rotate_secret, webhooks::test, webhooks::deliveries, webhooks::retry,
+        openapi_json, health::healthz, health::readyz,
     ),
     components(schemas(crate::error::ErrorBody, RateLimitError, RateLimitDetails)),
     modifiers(&Security, &Shared),
-    tags((name = "users"), (name = "organizations"), (name = "members"), (name = "tiers"), (name = "keys"), (name = "events"), (name = "health")),
+    tags((name = "users"), (name = "organizations"), (name = "members"), (name = "tiers"), (name = "keys"), (name = "events"), (name = "webhooks"), (name = "health")),
 )]
 pub struct ApiDoc;
 

@@ -1,4 +1,5 @@
-//! The audit trail: one event per write, in the write's own transaction.
+//! The audit trail: one event per write, in the write's own transaction, with the webhook
+//! deliveries it causes (see [`super::webhooks`]).
 
 use crate::storage::records::Event;
 use crate::storage::sql::{params, params_from_iter, Conn, Row, Value};
@@ -49,7 +50,7 @@ pub fn record(
     record_as(conn, kind, Actor::from(actor), subject, changes, now)
 }
 
-/// Records an event made by `actor`.
+/// Records an event made by `actor`, and its webhook deliveries.
 pub fn record_as(
     conn: &Conn<'_>,
     kind: &str,
@@ -58,13 +59,26 @@ pub fn record_as(
     changes: &[&str],
     now: &str,
 ) -> Result<()> {
+    record_id(conn, kind, actor, subject, changes, now).map(drop)
+}
+
+/// As [`record_as`]; returns the new event's id.
+pub fn record_id(
+    conn: &Conn<'_>,
+    kind: &str,
+    actor: Actor<'_>,
+    subject: &str,
+    changes: &[&str],
+    now: &str,
+) -> Result<String> {
+    let id = crate::domain::new_id("evt");
     let changes = serde_json::to_string(changes).unwrap_or_else(|_| "[]".into());
     conn.prepare_cached(
         "INSERT INTO events (id, type, actor_key_id, subject_id, changes, created_at, actor_operator_id) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
-        crate::domain::new_id("evt"),
+        id,
         kind,
         actor.key(),
         subject,
@@ -72,7 +86,8 @@ pub fn record_as(
         now,
         actor.operator()
     ])?;
-    Ok(())
+    super::webhooks::fan_out(conn, &id, kind)?;
+    Ok(id)
 }
 
 const COLS: &str = "id, type, actor_key_id, subject_id, changes, created_at, actor_operator_id";
@@ -154,6 +169,14 @@ pub fn search(conn: &Conn<'_>, f: &Filter, limit: u32, offset: i64) -> Result<(V
         .query_map(params_from_iter(args.iter()), from_row)?
         .collect::<Result<Vec<_>>>()?;
     Ok((rows, total))
+}
+
+/// The event `id`, if it exists.
+pub fn get(conn: &Conn<'_>, id: &str) -> Result<Option<Event>> {
+    use crate::storage::sql::OptionalExtension;
+    conn.prepare_cached(&format!("SELECT {COLS} FROM events WHERE id = ?1"))?
+        .query_row([id], from_row)
+        .optional()
 }
 
 /// Whether an event with this id exists (to refuse unknown cursors).

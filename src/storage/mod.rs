@@ -26,6 +26,7 @@ pub mod stats;
 pub mod tiers;
 pub mod transfer;
 pub mod users;
+pub mod webhooks;
 mod writer;
 
 pub use error::{

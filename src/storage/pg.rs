@@ -26,6 +26,10 @@ use crate::config::DatabaseConfig;
 const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../../sql/postgres/003_initial.sql")),
     (4, include_str!("../../sql/postgres/004_console.sql")),
+    // Version 5 is the metadata migration, merged from its own branch; this placeholder
+    // holds its number until then.
+    (5, "SELECT 1;"),
+    (6, include_str!("../../sql/postgres/006_webhooks.sql")),
 ];
 
 /// The advisory lock every write holds until it commits (see the module's docs).

@@ -33,3 +33,4 @@ mod seeds;
 mod tiers;
 mod transfer_engines;
 mod users;
+mod webhooks;

@@ -64,6 +64,20 @@ const MATRIX: &[(&str, &str, Scope)] = &[
     ("DELETE", "/keys/{key}", Scope::Admin),
     ("POST", "/keys/{key}/rotate", Scope::Admin),
     ("GET", "/events", Scope::Admin),
+    ("GET", "/webhooks", Scope::Admin),
+    ("POST", "/webhooks", Scope::Admin),
+    ("GET", "/webhooks/{webhook}", Scope::Admin),
+    ("PUT", "/webhooks/{webhook}", Scope::Admin),
+    ("PATCH", "/webhooks/{webhook}", Scope::Admin),
+    ("POST", "/webhooks/{webhook}/rotate-secret", Scope::Admin),
+    ("POST", "/webhooks/{webhook}/test", Scope::Admin),
+    ("GET", "/webhooks/{webhook}/deliveries", Scope::Admin),
+    (
+        "POST",
+        "/webhooks/{webhook}/deliveries/{delivery}/retry",
+        Scope::Admin,
+    ),
+    ("DELETE", "/webhooks/{webhook}", Scope::Admin),
     // Deletes last: the allowed pass really deletes the fixtures.
     (
         "DELETE",
@@ -82,6 +96,8 @@ fn openapi_path(path: &str) -> String {
         .replace("{org}", "{id}")
         .replace("{tier}", "{id}")
         .replace("{key}", "{id}")
+        .replace("{webhook}", "{id}")
+        .replace("{delivery}", "{deliveryId}")
         .replace("{member}", "{memberId}");
     format!("/api/integrations{p}")
 }
@@ -92,6 +108,7 @@ struct Fixtures {
     member: String,
     tier: String,
     key: String,
+    webhook: String,
 }
 
 async fn fixtures(app: &TestApp) -> Fixtures {
@@ -108,7 +125,18 @@ async fn fixtures(app: &TestApp) -> Fixtures {
     assert_eq!(res.status(), 201, "create tier");
     // A key for the admin routes to revoke and rotate.
     let spare = app.key_with(&[Scope::ReadUsers]).await;
+    // A documentation address (TEST-NET-1): public to the SSRF guard, never routed; and an
+    // event type that nothing records, so that only the test event is ever attempted.
+    let res = app
+        .post(
+            "/webhooks",
+            &json!({"url": "http://192.0.2.1/hooks", "eventTypes": ["none.none"]}),
+        )
+        .await;
+    assert_eq!(res.status(), 201, "create webhook");
+    let webhook: Value = res.json().await.unwrap();
     Fixtures {
+        webhook: webhook["id"].as_str().unwrap().to_owned(),
         user,
         org,
         member: member["id"].as_str().unwrap().to_owned(),
@@ -123,6 +151,8 @@ fn fill(path: &str, f: &Fixtures) -> String {
         .replace("{member}", &f.member)
         .replace("{tier}", &f.tier)
         .replace("{key}", &f.key)
+        .replace("{webhook}", &f.webhook)
+        .replace("{delivery}", "dlv-none")
 }
 
 async fn send(app: &TestApp, key: &str, method: &str, path: &str) -> reqwest::Response {

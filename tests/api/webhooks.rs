@@ -1,0 +1,574 @@
+//! Webhooks (issue 14): endpoints, the outbox and its deliveries to a local receiver that
+//! checks every signature with the Standard Webhooks v1 algorithm, written out here from the
+//! specification (independently of src/webhooks/sign.rs).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::helpers::{
+    assert_error, on_postgres, spawn_app_with, spawn_two_on_one_database_with, TestApp,
+};
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+struct Received {
+    headers: HashMap<String, String>,
+    body: String,
+}
+
+/// A local HTTP endpoint that records every request and answers with the scripted statuses
+/// (then 200).
+struct Receiver {
+    url: String,
+    got: Arc<Mutex<Vec<Received>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    async fn start(script: &[u16]) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::on(listener, script)
+    }
+
+    fn on(listener: TcpListener, script: &[u16]) -> Self {
+        let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let script = Arc::new(Mutex::new(script.iter().copied().collect::<VecDeque<_>>()));
+        let (g, s) = (got.clone(), script.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let (g, s) = (g.clone(), s.clone());
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    let head_end = loop {
+                        let n = sock.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                    let mut headers = HashMap::new();
+                    for line in head.lines().skip(1) {
+                        if let Some((k, v)) = line.split_once(':') {
+                            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
+                        }
+                    }
+                    let len: usize = headers
+                        .get("content-length")
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
+                    while buf.len() < head_end + len {
+                        let n = sock.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            break;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                    }
+                    let body = String::from_utf8_lossy(&buf[head_end..]).to_string();
+                    let status = s.lock().unwrap().pop_front().unwrap_or(200);
+                    g.lock().unwrap().push(Received { headers, body });
+                    let reply = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+                    );
+                    let _ = sock.write_all(reply.as_bytes()).await;
+                    let _ = sock.shutdown().await;
+                });
+            }
+        });
+        Self { url, got, task }
+    }
+
+    fn got(&self) -> Vec<Received> {
+        self.got.lock().unwrap().clone()
+    }
+
+    /// Waits until `n` requests came (a bound of 30 s against a hung test, not a timing).
+    async fn wait_for(&self, n: usize) -> Vec<Received> {
+        for _ in 0..600 {
+            if self.got.lock().unwrap().len() >= n {
+                return self.got();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "the receiver got {} requests, expected {n}",
+            self.got().len()
+        );
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Standard Webhooks v1 verification, from the specification: the signature header holds
+/// space-separated `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, keyed with the base64
+/// bytes after `whsec_`; a message verifies when any of them matches. Returns how many of
+/// the header's signatures this secret matches.
+fn standard_webhooks_v1_matches(secret: &str, r: &Received) -> usize {
+    let key = STANDARD
+        .decode(secret.strip_prefix("whsec_").expect("whsec_ prefix"))
+        .expect("base64 secret");
+    let id = &r.headers["webhook-id"];
+    let ts = &r.headers["webhook-timestamp"];
+    let now = chrono::Utc::now().timestamp();
+    let t: i64 = ts.parse().expect("integer timestamp");
+    assert!(
+        (now - t).abs() < 300,
+        "timestamp {t} within 5 minutes of {now}"
+    );
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{id}.{ts}.{}", r.body).as_bytes());
+    let want = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
+    r.headers["webhook-signature"]
+        .split(' ')
+        .filter(|s| *s == want)
+        .count()
+}
+
+async fn app() -> TestApp {
+    spawn_app_with(|c| {
+        c.webhooks.allow_private = true;
+        c.webhooks.poll_ms = 50;
+        c.webhooks.retry_base_ms = 200;
+    })
+    .await
+}
+
+async fn create_webhook(app: &TestApp, body: Value) -> Value {
+    let res = app.post("/webhooks", &body).await;
+    let status = res.status();
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(status, 201, "{v}");
+    v
+}
+
+async fn json_of(res: reqwest::Response, status: u16) -> Value {
+    assert_eq!(res.status().as_u16(), status);
+    res.json().await.unwrap()
+}
+
+async fn deliveries(app: &TestApp, wh: &str) -> Vec<Value> {
+    let v = json_of(
+        app.get(&format!("/webhooks/{wh}/deliveries?per_page=100"))
+            .await,
+        200,
+    )
+    .await;
+    v["data"].as_array().unwrap().clone()
+}
+
+/// Waits until every delivery of `wh` has ended (bounded, as [`Receiver::wait_for`]).
+async fn wait_settled(app: &TestApp, wh: &str, n: usize) -> Vec<Value> {
+    for _ in 0..600 {
+        let d = deliveries(app, wh).await;
+        if d.len() >= n && d.iter().all(|d| d["status"] != "pending") {
+            return d;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "deliveries of {wh} did not settle: {:?}",
+        deliveries(app, wh).await
+    );
+}
+
+#[tokio::test]
+async fn a_webhook_shows_its_secret_on_create_only_and_is_managed_like_other_resources() {
+    let app = app().await;
+    let created = create_webhook(
+        &app,
+        json!({"url": "http://127.0.0.1:9/hooks", "eventTypes": ["user.created"], "description": "Shop sync"}),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("wh-"));
+    let secret = created["secret"].as_str().unwrap();
+    assert!(secret.starts_with("whsec_"));
+    assert_eq!(STANDARD.decode(&secret[6..]).unwrap().len(), 32);
+    let view = json!({
+        "id": id, "url": "http://127.0.0.1:9/hooks", "eventTypes": ["user.created"], "enabled": true,
+        "description": "Shop sync", "disabledReason": null,
+        "createdAt": created["createdAt"], "updatedAt": created["updatedAt"],
+    });
+    let mut with_secret = view.clone();
+    with_secret["secret"] = json!(secret);
+    assert_eq!(created, with_secret);
+    let got = app.get(&format!("/webhooks/{id}")).await;
+    assert_eq!(json_of(got, 200).await, view);
+    let list = json_of(app.get("/webhooks").await, 200).await;
+    assert_eq!(list, json!({"data": [view]}));
+
+    let patched = json_of(
+        app.patch(
+            &format!("/webhooks/{id}"),
+            &json!({"eventTypes": [], "enabled": false, "description": null}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(patched["eventTypes"], json!([]));
+    assert_eq!(patched["enabled"], false);
+    assert_eq!(patched["description"], Value::Null);
+    assert!(patched.get("secret").is_none());
+
+    let bad = app
+        .post(
+            "/webhooks",
+            &json!({"url": "ftp://x", "eventTypes": ["Nope"], "colour": 1}),
+        )
+        .await;
+    let v = assert_error(bad, 400, "validation_error").await;
+    assert_eq!(
+        v["details"],
+        json!({"url": ["url must use http or https"],
+               "eventTypes": ["item 0: \"Nope\" is not an event type; write it as GET /events shows it, e.g. user.created"],
+               "colour": ["Unknown field: colour"]})
+    );
+
+    let res = app.delete(&format!("/webhooks/{id}")).await;
+    assert_eq!(res.status(), 204);
+    let v = assert_error(app.get(&format!("/webhooks/{id}")).await, 404, "not_found").await;
+    assert_eq!(v["message"], "Webhook not found");
+    let kinds: Vec<String> = json_of(app.get(&format!("/events?subject={id}")).await, 200).await
+        ["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .filter(|t| t.starts_with("webhook."))
+        .collect();
+    assert_eq!(
+        kinds,
+        ["webhook.deleted", "webhook.updated", "webhook.created"]
+    );
+}
+
+#[tokio::test]
+async fn a_user_created_is_delivered_once_with_standard_webhooks_headers_and_the_events_body() {
+    let app = app().await;
+    let rx = Receiver::start(&[]).await;
+    let wh = create_webhook(&app, json!({"url": rx.url})).await;
+    let secret = wh["secret"].as_str().unwrap();
+    let user = app.create_user("Ann Example", "ann@example.com").await;
+    let got = rx.wait_for(1).await;
+    let r = &got[0];
+    assert_eq!(standard_webhooks_v1_matches(secret, r), 1);
+    assert_eq!(r.headers["content-type"], "application/json");
+    let events = json_of(app.get("/events?type=user.created").await, 200).await;
+    let event = &events["data"][0];
+    assert_eq!(event["subjectId"], user["id"]);
+    let body: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(&body, event);
+    // Byte for byte, in the feed's field order.
+    assert_eq!(
+        r.body,
+        format!(
+            r#"{{"id":"{}","type":"user.created","actorKeyId":"{}","subjectId":"{}","changes":[],"createdAt":"{}","actorOperatorId":null}}"#,
+            event["id"].as_str().unwrap(),
+            event["actorKeyId"].as_str().unwrap(),
+            user["id"].as_str().unwrap(),
+            event["createdAt"].as_str().unwrap()
+        )
+    );
+
+    let d = wait_settled(&app, wh["id"].as_str().unwrap(), 1).await;
+    assert_eq!(d.len(), 1);
+    let d = &d[0];
+    assert_eq!(d["id"].as_str(), Some(r.headers["webhook-id"].as_str()));
+    assert_eq!(
+        (
+            &d["status"],
+            &d["attempts"],
+            &d["responseStatus"],
+            &d["responseBody"],
+            &d["eventType"],
+            &d["eventId"],
+            &d["nextAttemptAt"],
+            &d["error"]
+        ),
+        (
+            &json!("delivered"),
+            &json!(1),
+            &json!(200),
+            &json!("ok"),
+            &json!("user.created"),
+            &event["id"],
+            &Value::Null,
+            &Value::Null
+        )
+    );
+    assert!(d["latencyMs"].is_i64() && d["deliveredAt"].is_string());
+    assert_eq!(rx.got().len(), 1);
+}
+
+#[tokio::test]
+async fn only_the_event_types_asked_for_are_delivered() {
+    let app = app().await;
+    let rx = Receiver::start(&[]).await;
+    let wh = create_webhook(
+        &app,
+        json!({"url": rx.url, "eventTypes": ["organization.created"]}),
+    )
+    .await;
+    app.create_user("Ann Example", "ann@example.com").await;
+    let org = app.create_org(json!({"name": "Acme"})).await;
+    let got = rx.wait_for(1).await;
+    let body: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(
+        (&body["type"], &body["subjectId"]),
+        (&json!("organization.created"), &org["id"])
+    );
+    let d = wait_settled(&app, wh["id"].as_str().unwrap(), 1).await;
+    assert_eq!(d.len(), 1);
+}
+
+#[tokio::test]
+async fn a_410_disables_the_endpoint_and_an_event_says_so() {
+    let app = app().await;
+    let rx = Receiver::start(&[410]).await;
+    let wh = create_webhook(&app, json!({"url": rx.url})).await;
+    let id = wh["id"].as_str().unwrap();
+    app.create_user("Ann Example", "ann@example.com").await;
+    let d = wait_settled(&app, id, 1).await;
+    assert_eq!(
+        (&d[0]["status"], &d[0]["responseStatus"]),
+        (&json!("failed"), &json!(410))
+    );
+    let w = json_of(app.get(&format!("/webhooks/{id}")).await, 200).await;
+    assert_eq!(
+        (&w["enabled"], &w["disabledReason"]),
+        (&json!(false), &json!("the endpoint answered 410 Gone"))
+    );
+    let ev = json_of(app.get("/events?type=webhook.disabled").await, 200).await;
+    assert_eq!(ev["data"][0]["subjectId"], json!(id));
+    assert_eq!(ev["data"][0]["changes"], json!(["enabled"]));
+    // Disabled: later events are not attempted, a test is refused.
+    app.create_user("Bob Example", "bob@example.com").await;
+    let res = app.post(&format!("/webhooks/{id}/test"), &json!({})).await;
+    assert_error(res, 409, "conflict").await;
+    assert_eq!(rx.got().len(), 1);
+}
+
+#[tokio::test]
+async fn a_500_is_retried_with_the_same_message_id_until_it_succeeds() {
+    let app = app().await;
+    let rx = Receiver::start(&[500]).await;
+    let wh = create_webhook(&app, json!({"url": rx.url})).await;
+    app.create_user("Ann Example", "ann@example.com").await;
+    let got = rx.wait_for(2).await;
+    assert_eq!(got[0].headers["webhook-id"], got[1].headers["webhook-id"]);
+    assert_eq!(got[0].body, got[1].body);
+    let secret = wh["secret"].as_str().unwrap();
+    assert!(got
+        .iter()
+        .all(|r| standard_webhooks_v1_matches(secret, r) == 1));
+    let d = wait_settled(&app, wh["id"].as_str().unwrap(), 1).await;
+    assert_eq!(
+        (&d[0]["status"], &d[0]["attempts"]),
+        (&json!("delivered"), &json!(2))
+    );
+}
+
+#[tokio::test]
+async fn a_receiver_that_is_down_gets_the_event_once_it_is_up() {
+    let app = app().await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let wh = create_webhook(&app, json!({"url": format!("http://{addr}/hooks")})).await;
+    let id = wh["id"].as_str().unwrap();
+    app.create_user("Ann Example", "ann@example.com").await;
+    // The first attempt fails: nothing listens.
+    for _ in 0..600 {
+        let d = deliveries(&app, id).await;
+        if d.first().is_some_and(|d| d["attempts"].as_i64() >= Some(1)) {
+            assert_eq!(d[0]["status"], "pending");
+            assert_eq!(d[0]["error"], "could not connect to the endpoint");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let rx = Receiver::on(TcpListener::bind(addr).await.unwrap(), &[]);
+    let got = rx.wait_for(1).await;
+    assert_eq!(
+        standard_webhooks_v1_matches(wh["secret"].as_str().unwrap(), &got[0]),
+        1
+    );
+    let d = wait_settled(&app, id, 1).await;
+    assert_eq!(d[0]["status"], "delivered");
+}
+
+#[tokio::test]
+async fn after_a_rotation_both_secrets_sign_every_delivery() {
+    let app = app().await;
+    let rx = Receiver::start(&[]).await;
+    let wh = create_webhook(&app, json!({"url": rx.url})).await;
+    let id = wh["id"].as_str().unwrap();
+    let old = wh["secret"].as_str().unwrap();
+    let rotated = json_of(
+        app.post(&format!("/webhooks/{id}/rotate-secret"), &json!({}))
+            .await,
+        200,
+    )
+    .await;
+    let new = rotated["secret"].as_str().unwrap();
+    assert!(new.starts_with("whsec_") && new != old);
+    assert!(json_of(app.get(&format!("/webhooks/{id}")).await, 200)
+        .await
+        .get("secret")
+        .is_none());
+    app.create_user("Ann Example", "ann@example.com").await;
+    let r = &rx.wait_for(1).await[0];
+    assert_eq!(r.headers["webhook-signature"].split(' ').count(), 2);
+    assert_eq!(standard_webhooks_v1_matches(new, r), 1);
+    assert_eq!(standard_webhooks_v1_matches(old, r), 1);
+}
+
+#[tokio::test]
+async fn a_private_address_is_refused_unless_allowed() {
+    let app = spawn_app_with(|_| {}).await;
+    for url in [
+        "http://127.0.0.1:8080/hooks",
+        "http://[::1]/hooks",
+        "http://169.254.169.254/latest",
+        "http://10.0.0.1/",
+    ] {
+        let res = app.post("/webhooks", &json!({"url": url})).await;
+        let v = assert_error(res, 400, "validation_error").await;
+        let msg = v["details"]["url"][0].as_str().unwrap();
+        assert!(msg.contains("private, loopback or link-local"), "{msg}");
+    }
+    let res = app
+        .post("/webhooks", &json!({"url": "http://[::1]/hooks"}))
+        .await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(
+        json_of(app.get("/webhooks").await, 200).await,
+        json!({"data": []})
+    );
+}
+
+#[tokio::test]
+async fn a_test_event_goes_to_one_endpoint_and_a_delivery_can_be_retried() {
+    let app = app().await;
+    let (rx, other) = (Receiver::start(&[]).await, Receiver::start(&[]).await);
+    let wh = create_webhook(&app, json!({"url": rx.url})).await;
+    create_webhook(&app, json!({"url": other.url})).await;
+    let id = wh["id"].as_str().unwrap();
+    let queued = json_of(
+        app.post(&format!("/webhooks/{id}/test"), &json!({})).await,
+        202,
+    )
+    .await;
+    assert_eq!(
+        (&queued["status"], &queued["eventType"], &queued["attempts"]),
+        (&json!("pending"), &json!("webhook.test"), &json!(0))
+    );
+    let got = rx.wait_for(1).await;
+    let body: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(
+        (&body["type"], &body["subjectId"]),
+        (&json!("webhook.test"), &json!(id))
+    );
+    wait_settled(&app, id, 1).await;
+    let did = queued["id"].as_str().unwrap();
+    let again = json_of(
+        app.post(
+            &format!("/webhooks/{id}/deliveries/{did}/retry"),
+            &json!({}),
+        )
+        .await,
+        202,
+    )
+    .await;
+    assert_eq!(again["status"], "pending");
+    let got = rx.wait_for(2).await;
+    assert_eq!(got[1].headers["webhook-id"], did);
+    let d = wait_settled(&app, id, 1).await;
+    assert_eq!(
+        (&d[0]["status"], &d[0]["attempts"]),
+        (&json!("delivered"), &json!(2))
+    );
+    assert_error(
+        app.post(
+            &format!("/webhooks/{id}/deliveries/dlv-nope/retry"),
+            &json!({}),
+        )
+        .await,
+        404,
+        "not_found",
+    )
+    .await;
+    assert!(other.got().is_empty());
+}
+
+#[tokio::test]
+async fn two_instances_on_one_database_deliver_each_event_once() {
+    if !on_postgres() {
+        return;
+    }
+    let (a, b) = spawn_two_on_one_database_with(|c| {
+        c.webhooks.allow_private = true;
+        c.webhooks.poll_ms = 20;
+    })
+    .await;
+    let rx = Receiver::start(&[]).await;
+    let wh = create_webhook(&a, json!({"url": rx.url})).await;
+    for i in 0..20 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        app.create_user(&format!("User {i}"), &format!("u{i}@example.com"))
+            .await;
+    }
+    let d = wait_settled(&b, wh["id"].as_str().unwrap(), 20).await;
+    assert!(
+        d.iter()
+            .all(|d| d["status"] == "delivered" && d["attempts"] == 1),
+        "{d:?}"
+    );
+    let got = rx.got();
+    let mut ids: Vec<&str> = got
+        .iter()
+        .map(|r| r.headers["webhook-id"].as_str())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!((got.len(), ids.len()), (20, 20));
+}
+
+#[tokio::test]
+async fn a_create_with_an_idempotency_key_replays_the_same_endpoint_and_secret() {
+    let app = app().await;
+    let send = || {
+        app.req(reqwest::Method::POST, "/webhooks")
+            .header("Idempotency-Key", "wh-once")
+            .json(&json!({"url": "http://127.0.0.1:9/hooks"}))
+            .send()
+    };
+    let first = json_of(send().await.unwrap(), 201).await;
+    let res = send().await.unwrap();
+    assert_eq!(res.headers()["idempotent-replayed"], "true");
+    assert_eq!(json_of(res, 201).await, first);
+    let list = json_of(app.get("/webhooks").await, 200).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+}
