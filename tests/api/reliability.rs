@@ -399,26 +399,30 @@ async fn a_full_database_answers_503_on_writes_while_reads_and_recovery_work() {
         "service_unavailable",
     )
     .await;
-    // Freeing space lets writes through again, and readiness follows.
-    let page: Value = app.get("/users?per_page=100").await.json().await.unwrap();
-    for u in page["data"].as_array().unwrap() {
-        assert_eq!(
-            app.delete(&format!("/users/{}", u["id"].as_str().unwrap()))
-                .await
-                .status(),
-            204
-        );
-    }
-    let res = app
+    // Recovery: a larger limit. (Deleting rows is no way out of a full file: a delete writes
+    // too — its audit event, the search index's delete markers.) The same file, served with
+    // max_size_mb raised, takes writes again and is ready.
+    let path = app.config.database.path.clone();
+    app.handle.stop(true).await;
+    let again = spawn_app_with(|c| {
+        c.database.path = path.clone();
+        c.database.max_size_mb = 4;
+    })
+    .await;
+    assert_eq!(again.config.database.path, path);
+    let users: Value = again.get("/users?per_page=1").await.json().await.unwrap();
+    assert_eq!(users["meta"]["total"], json!(n));
+    let res = again
         .post(
             "/users",
-            &json!({"name": "After Cleanup", "email": "after@example.com"}),
+            &json!({"name": "After Raising", "email": "after@example.com"}),
         )
         .await;
     assert_eq!(res.status(), 201);
     assert_eq!(
-        app.client
-            .get(app.url("/readyz"))
+        again
+            .client
+            .get(again.url("/readyz"))
             .send()
             .await
             .unwrap()
