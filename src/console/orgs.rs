@@ -475,6 +475,7 @@ async fn member_search(
                     c,
                     Some(&t),
                     None,
+                    &Default::default(),
                     Sort::Name,
                     PageReq {
                         page: 1,
@@ -521,6 +522,7 @@ async fn chosen_user(form: &Posted, db: &Db) -> Result<std::result::Result<Strin
                 c,
                 Some(&typed),
                 None,
+                &Default::default(),
                 Sort::Name,
                 PageReq {
                     page: 1,
@@ -570,7 +572,7 @@ async fn add_member(
         }
     };
     let body = json!({"userId": user_id, "role": form.get("role")});
-    let (user_id, role) = match Fields::new(body).and_then(members_api::read_add) {
+    let (user_id, role, metadata) = match Fields::new(body).and_then(members_api::read_add) {
         Ok(v) => v,
         Err(e) => return forms::answer(e, add, "organization", &[("userId", "user")], render),
     };
@@ -582,6 +584,7 @@ async fn add_member(
                 &org,
                 &user_id,
                 &role,
+                &metadata,
                 Actor::Operator(&op),
                 &crate::domain::now(),
             )

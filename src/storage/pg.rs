@@ -26,6 +26,7 @@ use crate::config::DatabaseConfig;
 const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../../sql/postgres/003_initial.sql")),
     (4, include_str!("../../sql/postgres/004_console.sql")),
+    (5, include_str!("../../sql/postgres/005_metadata.sql")),
 ];
 
 /// The advisory lock every write holds until it commits (see the module's docs).

@@ -26,6 +26,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../sql/sqlite/002_counters.sql")),
         M::up(include_str!("../../sql/sqlite/003_org_details_version.sql")),
         M::up(include_str!("../../sql/sqlite/004_console.sql")),
+        M::up(include_str!("../../sql/sqlite/005_metadata.sql")),
     ])
 }
 
