@@ -49,17 +49,16 @@ impl Lookup {
                      WHEN 'boolean' THEN ({j} #>> '{{}}') = CAST(? AS TEXT) \
                      ELSE false END)"
                 ));
+                // `{j}` holds one `?` (the key) each time it appears.
                 args.push(key.clone().into());
                 args.push(key.clone().into());
                 args.push(value.clone().into());
-                args.push(key.clone().into());
                 args.push(key.clone().into());
                 args.push(
                     number
                         .map(|n| n.to_string())
                         .map_or(Value::Null, Value::Text),
                 );
-                args.push(key.clone().into());
                 args.push(key.clone().into());
                 args.push(boolean.map_or(Value::Null, Value::Text));
             } else {

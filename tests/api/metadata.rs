@@ -11,9 +11,10 @@ use crate::helpers::{assert_error, fresh_engine_args, spawn_app, TestApp};
 
 /// The JSON of `res` (status asserted) and its raw text.
 async fn body(res: reqwest::Response, status: u16) -> (Value, String) {
+    let url = res.url().to_string();
     let got = res.status().as_u16();
     let text = res.text().await.expect("text");
-    assert_eq!(got, status, "{text}");
+    assert_eq!(got, status, "{url}: {text}");
     (serde_json::from_str(&text).expect("json"), text)
 }
 
