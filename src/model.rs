@@ -43,6 +43,12 @@ impl MemberRole {
     }
 }
 
+/// Your own data on a user, organization or membership: a JSON object of any keys, at most
+/// 8 KiB serialized and 5 levels deep (the schema of `metadata`; the value is a plain object).
+#[derive(Debug, ToSchema)]
+#[schema(example = json!({"plan": "gold", "seats": 5}))]
+pub struct Metadata(pub std::collections::HashMap<String, serde_json::Value>);
+
 /// A premium tier as embedded in organization lists (seed 000, 002).
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -117,7 +123,7 @@ pub struct OrgSummary {
     #[schema(required = true, max_length = 255, example = "shop-1234")]
     pub external_id: Option<String>,
     /// Your own data: a JSON object (at most 8 KiB serialized, 5 levels deep); `{}` by default.
-    #[schema(value_type = Object, example = json!({"plan": "gold"}))]
+    #[schema(value_type = Metadata)]
     pub metadata: serde_json::Value,
 }
 
@@ -157,7 +163,7 @@ pub struct UserOrganization {
     #[schema(required = true, max_length = 255, example = "shop-1234")]
     pub external_id: Option<String>,
     /// Your own data: a JSON object (at most 8 KiB serialized, 5 levels deep); `{}` by default.
-    #[schema(value_type = Object, example = json!({"plan": "gold"}))]
+    #[schema(value_type = Metadata)]
     pub metadata: serde_json::Value,
 }
 
@@ -210,7 +216,7 @@ pub struct OrgDetail {
     #[schema(required = true, max_length = 255, example = "shop-1234")]
     pub external_id: Option<String>,
     /// Your own data: a JSON object (at most 8 KiB serialized, 5 levels deep); `{}` by default.
-    #[schema(value_type = Object, example = json!({"plan": "gold"}))]
+    #[schema(value_type = Metadata)]
     pub metadata: serde_json::Value,
 }
 
@@ -227,7 +233,7 @@ pub struct Membership {
     #[schema(format = DateTime, example = "2024-01-15T14:30:00Z")]
     pub created_at: String,
     /// Your own data: a JSON object (at most 8 KiB serialized, 5 levels deep); `{}` by default.
-    #[schema(value_type = Object, example = json!({"plan": "gold"}))]
+    #[schema(value_type = Metadata)]
     pub metadata: serde_json::Value,
 }
 
@@ -282,7 +288,7 @@ pub struct User {
     #[schema(required = true, max_length = 255, example = "shop-1234")]
     pub external_id: Option<String>,
     /// Your own data: a JSON object (at most 8 KiB serialized, 5 levels deep); `{}` by default.
-    #[schema(value_type = Object, example = json!({"plan": "gold"}))]
+    #[schema(value_type = Metadata)]
     pub metadata: serde_json::Value,
 }
 
@@ -312,7 +318,7 @@ pub struct UserSummary {
     #[schema(required = true, max_length = 255, example = "shop-1234")]
     pub external_id: Option<String>,
     /// Your own data: a JSON object (at most 8 KiB serialized, 5 levels deep); `{}` by default.
-    #[schema(value_type = Object, example = json!({"plan": "gold"}))]
+    #[schema(value_type = Metadata)]
     pub metadata: serde_json::Value,
 }
 

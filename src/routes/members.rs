@@ -35,7 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// The body of `POST /organizations/{id}/members`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[schema(example = json!({"userId": "user-789", "role": "admin"}))]
+#[schema(example = json!({"userId": "user-789", "role": "admin", "metadata": {"seat": "a-12"}}))]
 pub struct AddMember {
     /// The id of an existing user.
     #[schema(min_length = 1, example = "user-789")]
@@ -44,20 +44,20 @@ pub struct AddMember {
     #[schema(nullable = false, default = "customer")]
     pub role: Option<MemberRole>,
     /// Your own data: a JSON object, at most 8 KiB serialized and 5 levels deep (default `{}`).
-    #[schema(value_type = Option<Object>, nullable = false, example = json!({"seat": "a-12"}))]
+    #[schema(value_type = Option<crate::model::Metadata>, nullable = false)]
     pub metadata: Option<Value>,
 }
 
 /// The body of `PUT` and `PATCH /organizations/{id}/members/{memberId}`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[schema(example = json!({"role": "owner"}))]
+#[schema(example = json!({"role": "owner", "metadata": {"seat": "b-3"}}))]
 pub struct UpdateMember {
     /// Required unless `metadata` is given.
     #[schema(nullable = false)]
     pub role: Option<MemberRole>,
     /// Replaces the whole metadata object (at most 8 KiB serialized, 5 levels deep).
-    #[schema(value_type = Option<Object>, nullable = false)]
+    #[schema(value_type = Option<crate::model::Metadata>, nullable = false)]
     pub metadata: Option<Value>,
 }
 

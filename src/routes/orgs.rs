@@ -37,7 +37,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schema(example = json!({"name": "Zeta Café Sdn Bhd", "slug": "zeta-cafe",
-    "logo": "https://example.com/logos/zeta.png", "premiumTierId": "tier-premium"}))]
+    "logo": "https://example.com/logos/zeta.png", "premiumTierId": "tier-premium",
+    "externalId": "shopify-shop-12", "metadata": {"region": "my"}}))]
 pub struct CreateOrganization {
     #[schema(min_length = 2, max_length = 200, example = "Acme Corporation")]
     pub name: String,
@@ -70,7 +71,7 @@ pub struct CreateOrganization {
     )]
     pub external_id: Option<String>,
     /// Your own data: a JSON object, at most 8 KiB serialized and 5 levels deep (default `{}`).
-    #[schema(value_type = Option<Object>, nullable = false, example = json!({"plan": "gold"}))]
+    #[schema(value_type = Option<crate::model::Metadata>, nullable = false)]
     pub metadata: Option<Value>,
 }
 
@@ -94,7 +95,8 @@ impl From<CreateOrganization> for NewOrg {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schema(example = json!({"name": "Acme Corporation", "slug": "acme-corp",
-    "logo": "https://example.com/logos/acme.png", "premiumTierId": "tier-premium"}))]
+    "logo": "https://example.com/logos/acme.png", "premiumTierId": "tier-premium",
+    "externalId": "shopify-shop-13", "metadata": {"region": "sg"}}))]
 pub struct UpdateOrganization {
     #[schema(nullable = false, min_length = 2, max_length = 200)]
     pub name: Option<String>,
@@ -116,7 +118,7 @@ pub struct UpdateOrganization {
     #[schema(value_type = Option<String>, min_length = 1, max_length = 255)]
     pub external_id: Option<Option<String>>,
     /// Replaces the whole metadata object (at most 8 KiB serialized, 5 levels deep).
-    #[schema(value_type = Option<Object>, nullable = false)]
+    #[schema(value_type = Option<crate::model::Metadata>, nullable = false)]
     pub metadata: Option<Value>,
 }
 

@@ -40,7 +40,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schema(example = json!({"name": "Jane Smith", "firstName": "Jane", "lastName": "Smith",
-    "email": "jane@example.com", "phone": "+1234567890", "dob": "1985-03-20", "role": "customer"}))]
+    "email": "jane@example.com", "phone": "+1234567890", "dob": "1985-03-20", "role": "customer",
+    "externalId": "shopify-7781", "metadata": {"plan": "gold"}}))]
 pub struct CreateUser {
     /// Full name: at least 2 characters after trimming.
     #[schema(min_length = 2, max_length = 200, example = "Jane Smith")]
@@ -76,7 +77,7 @@ pub struct CreateUser {
     )]
     pub external_id: Option<String>,
     /// Your own data: a JSON object, at most 8 KiB serialized and 5 levels deep (default `{}`).
-    #[schema(value_type = Option<Object>, nullable = false, example = json!({"plan": "gold"}))]
+    #[schema(value_type = Option<crate::model::Metadata>, nullable = false)]
     pub metadata: Option<Value>,
 }
 
@@ -103,7 +104,8 @@ impl From<CreateUser> for NewUser {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schema(example = json!({"name": "Jane Doe", "firstName": "Jane", "lastName": "Doe",
-    "email": "jane.doe@example.com", "phone": "+1987654321", "dob": "1985-03-20", "role": "admin"}))]
+    "email": "jane.doe@example.com", "phone": "+1987654321", "dob": "1985-03-20", "role": "admin",
+    "externalId": "shopify-7782", "metadata": {"plan": "silver"}}))]
 pub struct UpdateUser {
     #[schema(
         nullable = false,
@@ -133,7 +135,7 @@ pub struct UpdateUser {
     #[schema(value_type = Option<String>, min_length = 1, max_length = 255)]
     pub external_id: Option<Option<String>>,
     /// Replaces the whole metadata object (at most 8 KiB serialized, 5 levels deep).
-    #[schema(value_type = Option<Object>, nullable = false)]
+    #[schema(value_type = Option<crate::model::Metadata>, nullable = false)]
     pub metadata: Option<Value>,
 }
 
