@@ -5,11 +5,12 @@
 
 ALTER TABLE users ADD COLUMN external_id TEXT;
 ALTER TABLE users ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';
--- SQLite names the violation "users.external_id" (column), as PostgreSQL's index name.
-CREATE UNIQUE INDEX users_external_id ON users (external_id);
+-- Partial indexes: rows without an external id (most) take no space in them. SQLite names a
+-- violation "users.external_id" (the column), as PostgreSQL names it by the index.
+CREATE UNIQUE INDEX users_external_id ON users (external_id) WHERE external_id IS NOT NULL;
 
 ALTER TABLE organizations ADD COLUMN external_id TEXT;
 ALTER TABLE organizations ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';
-CREATE UNIQUE INDEX organizations_external_id ON organizations (external_id);
+CREATE UNIQUE INDEX organizations_external_id ON organizations (external_id) WHERE external_id IS NOT NULL;
 
 ALTER TABLE memberships ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';
