@@ -403,7 +403,12 @@ async fn a_full_database_answers_503_on_writes_while_reads_and_recovery_work() {
     // Newest first: their rows sit together at the end of the table and its indexes, so the
     // deletes empty whole pages soon (each delete also writes an event, which needs room);
     // deletes scattered over the name order free no page for a while and can stay refused.
-    let page: Value = app.get("/users?sort=-createdAt&per_page=100").await.json().await.unwrap();
+    let page: Value = app
+        .get("/users?sort=-createdAt&per_page=100")
+        .await
+        .json()
+        .await
+        .unwrap();
     for u in page["data"].as_array().unwrap() {
         assert_eq!(
             app.delete(&format!("/users/{}", u["id"].as_str().unwrap()))
