@@ -692,7 +692,8 @@ mod tests {
             "tiers": [], "organizations": [], "users": [{
                 "id": "user-1", "name": "Jane Smith", "firstName": null, "lastName": null,
                 "email": "jane@example.com", "phone": null, "dob": null, "role": "customer",
-                "createdAt": "2024-01-15T10:00:00Z", "updatedAt": "2024-01-15T10:00:00Z"
+                "createdAt": "2024-01-15T10:00:00Z", "updatedAt": "2024-01-15T10:00:00Z",
+                "externalId": "shop-1", "metadata": {"plan": "gold"}
             }],
             "memberships": [], "keys": [], "events": [], "operators": []
         })
@@ -743,6 +744,17 @@ mod tests {
         let parsed = parse(&doc.to_string()).unwrap();
         assert!(parsed.operators.is_empty());
         assert_eq!(parsed.events[0].actor_operator_id, None);
+    }
+
+    #[test]
+    fn a_version_2_document_from_before_metadata_imports_with_null_and_empty_objects() {
+        let mut doc = minimal();
+        let user = doc["users"][0].as_object_mut().unwrap();
+        user.remove("externalId");
+        user.remove("metadata");
+        let parsed = parse(&doc.to_string()).unwrap();
+        assert_eq!(parsed.users[0].external_id, None);
+        assert_eq!(parsed.users[0].metadata, serde_json::json!({}));
     }
 
     #[test]
