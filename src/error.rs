@@ -263,6 +263,10 @@ fn conflict(what: Conflict) -> ApiError {
             None,
         ),
         Conflict::KeyRevoked => ("API key is already revoked".to_owned(), None),
+        Conflict::ExternalIdTaken => (
+            "External id already exists".to_owned(),
+            Some(("externalId", "External id is already taken")),
+        ),
     };
     ApiError::Conflict {
         message,

@@ -43,6 +43,12 @@ impl MemberRole {
     }
 }
 
+/// Your own data on a user, organization or membership: a JSON object of any keys, at most
+/// 8 KiB serialized and 5 levels deep (the schema of `metadata`; the value is a plain object).
+#[derive(Debug, ToSchema)]
+#[schema(example = json!({"plan": "gold", "seats": 5}))]
+pub struct Metadata(pub std::collections::HashMap<String, serde_json::Value>);
+
 /// A premium tier as embedded in organization lists (seed 000, 002).
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -113,6 +119,12 @@ pub struct OrgSummary {
     pub created_at: String,
     #[schema(format = DateTime, example = "2024-01-15T14:30:00Z")]
     pub updated_at: String,
+    /// Your own id of this resource (unique per type), or `null`; after the documented fields.
+    #[schema(required = true, max_length = 255, example = "shop-1234")]
+    pub external_id: Option<String>,
+    /// Your own data: a JSON object (at most 8 KiB serialized, 5 levels deep); `{}` by default.
+    #[schema(value_type = Metadata)]
+    pub metadata: serde_json::Value,
 }
 
 /// A membership as seen from the user's side (seed 000).
@@ -147,6 +159,12 @@ pub struct UserOrganization {
     pub created_at: String,
     #[schema(format = DateTime, example = "2024-01-15T14:30:00Z")]
     pub updated_at: String,
+    /// Your own id of this resource (unique per type), or `null`; after the documented fields.
+    #[schema(required = true, max_length = 255, example = "shop-1234")]
+    pub external_id: Option<String>,
+    /// Your own data: a JSON object (at most 8 KiB serialized, 5 levels deep); `{}` by default.
+    #[schema(value_type = Metadata)]
+    pub metadata: serde_json::Value,
 }
 
 /// The user embedded in a membership.
@@ -194,6 +212,12 @@ pub struct OrgDetail {
     pub created_at: String,
     #[schema(format = DateTime, example = "2024-01-15T14:30:00Z")]
     pub updated_at: String,
+    /// Your own id of this resource (unique per type), or `null`; after the documented fields.
+    #[schema(required = true, max_length = 255, example = "shop-1234")]
+    pub external_id: Option<String>,
+    /// Your own data: a JSON object (at most 8 KiB serialized, 5 levels deep); `{}` by default.
+    #[schema(value_type = Metadata)]
+    pub metadata: serde_json::Value,
 }
 
 /// A membership resource (`/organizations/{id}/members`).
@@ -208,6 +232,9 @@ pub struct Membership {
     pub user: UserBrief,
     #[schema(format = DateTime, example = "2024-01-15T14:30:00Z")]
     pub created_at: String,
+    /// Your own data: a JSON object (at most 8 KiB serialized, 5 levels deep); `{}` by default.
+    #[schema(value_type = Metadata)]
+    pub metadata: serde_json::Value,
 }
 
 /// The organization embedded in a user's membership.
@@ -257,6 +284,12 @@ pub struct User {
     pub created_at: String,
     #[schema(format = DateTime, example = "2024-01-15T14:30:00Z")]
     pub updated_at: String,
+    /// Your own id of this resource (unique per type), or `null`; after the documented fields.
+    #[schema(required = true, max_length = 255, example = "shop-1234")]
+    pub external_id: Option<String>,
+    /// Your own data: a JSON object (at most 8 KiB serialized, 5 levels deep); `{}` by default.
+    #[schema(value_type = Metadata)]
+    pub metadata: serde_json::Value,
 }
 
 /// A user in `GET /users` lists (the published List Users page): no `dob`, no `members`.
@@ -281,6 +314,12 @@ pub struct UserSummary {
     pub created_at: String,
     #[schema(format = DateTime, example = "2024-01-15T14:30:00Z")]
     pub updated_at: String,
+    /// Your own id of this resource (unique per type), or `null`; after the documented fields.
+    #[schema(required = true, max_length = 255, example = "shop-1234")]
+    pub external_id: Option<String>,
+    /// Your own data: a JSON object (at most 8 KiB serialized, 5 levels deep); `{}` by default.
+    #[schema(value_type = Metadata)]
+    pub metadata: serde_json::Value,
 }
 
 /// Pagination meta of seed 002.
@@ -456,6 +495,8 @@ impl From<records::OrgSummary> for OrgSummary {
             premium_tier: o.premium_tier.map(Into::into),
             created_at: o.created_at,
             updated_at: o.updated_at,
+            external_id: o.external_id,
+            metadata: metadata_value(&o.metadata),
         }
     }
 }
@@ -482,6 +523,8 @@ impl From<records::UserOrganization> for UserOrganization {
             membership: o.membership.into(),
             created_at: o.created_at,
             updated_at: o.updated_at,
+            external_id: o.external_id,
+            metadata: metadata_value(&o.metadata),
         }
     }
 }
@@ -520,6 +563,8 @@ impl From<records::OrgDetail> for OrgDetail {
             members: o.members.into_iter().map(Into::into).collect(),
             created_at: o.created_at,
             updated_at: o.updated_at,
+            external_id: o.external_id,
+            metadata: metadata_value(&o.metadata),
         }
     }
 }
@@ -533,6 +578,7 @@ impl From<records::Membership> for Membership {
             role: m.role,
             user: m.user.into(),
             created_at: m.created_at,
+            metadata: metadata_value(&m.metadata),
         }
     }
 }
@@ -573,6 +619,8 @@ impl From<records::User> for User {
             members: u.members.into_iter().map(Into::into).collect(),
             created_at: u.created_at,
             updated_at: u.updated_at,
+            external_id: u.external_id,
+            metadata: metadata_value(&u.metadata),
         }
     }
 }
@@ -589,6 +637,8 @@ impl From<records::UserSummary> for UserSummary {
             role: u.role,
             created_at: u.created_at,
             updated_at: u.updated_at,
+            external_id: u.external_id,
+            metadata: metadata_value(&u.metadata),
         }
     }
 }
@@ -629,11 +679,17 @@ pub fn published_field(column: &'static str) -> &'static str {
         "premium_tier_id" => "premiumTierId",
         "first_name" => "firstName",
         "last_name" => "lastName",
+        "external_id" => "externalId",
         "max_users" => "limits.maxUsers",
         "max_storage" => "limits.maxStorage",
         "api_calls_per_month" => "limits.apiCallsPerMonth",
         same => same,
     }
+}
+
+/// A stored metadata object as JSON (`{}` should the text ever not parse).
+fn metadata_value(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::Object(serde_json::Map::new()))
 }
 
 /// `changed` columns as published field names, for an event's `changes`.

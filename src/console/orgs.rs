@@ -477,6 +477,7 @@ async fn member_search(
                     c,
                     Some(&t),
                     None,
+                    &Default::default(),
                     Sort::Name,
                     PageReq {
                         page: 1,
@@ -523,6 +524,7 @@ async fn chosen_user(form: &Posted, db: &Db) -> Result<std::result::Result<Strin
                 c,
                 Some(&typed),
                 None,
+                &Default::default(),
                 Sort::Name,
                 PageReq {
                     page: 1,
@@ -572,7 +574,7 @@ async fn add_member(
         }
     };
     let body = json!({"userId": user_id, "role": form.get("role")});
-    let (user_id, role) = match Fields::new(body).and_then(members_api::read_add) {
+    let (user_id, role, metadata) = match Fields::new(body).and_then(members_api::read_add) {
         Ok(v) => v,
         Err(e) => return forms::answer(e, add, "organization", &[("userId", "user")], render),
     };
@@ -584,6 +586,7 @@ async fn add_member(
                 &org,
                 &user_id,
                 &role,
+                &metadata,
                 Actor::Operator(&op),
                 &crate::domain::now(),
             )

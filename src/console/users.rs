@@ -62,7 +62,7 @@ async fn list(
     let t = term.clone();
     let (rows, total) = db
         .read(&sess.check, move |c| {
-            users::list(c, t.as_deref(), None, Sort::Name, pr)
+            users::list(c, t.as_deref(), None, &Default::default(), Sort::Name, pr)
         })
         .await
         .map_err(ConsoleError::from)?;

@@ -215,6 +215,29 @@ impl Fields {
         }
     }
 
+    /// A field of any JSON type, checked by `parse` (which gets the value itself); the value is
+    /// kept as sent for the DTO, the parsed form returned.
+    pub fn json<T>(
+        &mut self,
+        field: &str,
+        parse: impl FnOnce(&Value) -> Result<T, String>,
+    ) -> Patch<T> {
+        match self.take(field) {
+            Patch::Absent => Patch::Absent,
+            Patch::Null => Patch::Null,
+            Patch::Value(v) => match parse(&v) {
+                Ok(t) => {
+                    self.out.insert(field.to_owned(), v);
+                    Patch::Value(t)
+                }
+                Err(m) => {
+                    self.error(field, m);
+                    Patch::Absent
+                }
+            },
+        }
+    }
+
     /// A nested object, handed back raw for the caller to read with another `Fields`.
     pub fn object(&mut self, field: &str) -> Patch<Value> {
         match self.take(field) {
@@ -260,6 +283,11 @@ impl Fields {
                 .extend(v);
         }
         self.out.insert(field.to_owned(), Value::Object(nested.out));
+    }
+
+    /// Whether the body has `field` (with any value, `null` included).
+    pub fn has(&self, field: &str) -> bool {
+        self.map.contains_key(field)
     }
 
     /// Whether nothing is wrong so far, unknown fields included.

@@ -3,6 +3,7 @@
 
 pub mod fields;
 pub mod ids;
+pub mod metadata;
 pub mod text;
 
 pub use ids::new_id;

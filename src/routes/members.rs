@@ -35,7 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// The body of `POST /organizations/{id}/members`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[schema(example = json!({"userId": "user-789", "role": "admin"}))]
+#[schema(example = json!({"userId": "user-789", "role": "admin", "metadata": {"seat": "a-12"}}))]
 pub struct AddMember {
     /// The id of an existing user.
     #[schema(min_length = 1, example = "user-789")]
@@ -43,14 +43,22 @@ pub struct AddMember {
     /// Default `customer`.
     #[schema(nullable = false, default = "customer")]
     pub role: Option<MemberRole>,
+    /// Your own data: a JSON object, at most 8 KiB serialized and 5 levels deep (default `{}`).
+    #[schema(value_type = Option<crate::model::Metadata>, nullable = false)]
+    pub metadata: Option<Value>,
 }
 
 /// The body of `PUT` and `PATCH /organizations/{id}/members/{memberId}`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[schema(example = json!({"role": "owner"}))]
+#[schema(example = json!({"role": "owner", "metadata": {"seat": "b-3"}}))]
 pub struct UpdateMember {
-    pub role: MemberRole,
+    /// Required unless `metadata` is given.
+    #[schema(nullable = false)]
+    pub role: Option<MemberRole>,
+    /// Replaces the whole metadata object (at most 8 KiB serialized, 5 levels deep).
+    #[schema(value_type = Option<crate::model::Metadata>, nullable = false)]
+    pub metadata: Option<Value>,
 }
 
 /// The query of `GET /organizations/{id}/members`, as documented (read by [`ListParams`]).
@@ -184,11 +192,11 @@ pub async fn add(
 ) -> Result<HttpResponse> {
     let body = body.into_inner();
     let idem = IdemKey::from_request(&req, &body)?;
-    let (user_id, role) = read_add(Fields::new(body)?)?;
+    let (user_id, role, metadata) = read_add(Fields::new(body)?)?;
     let id = id.into_inner();
     let actor = key.key_id.clone();
     create(&db, &key, idem, move |tx, now| {
-        let m = add_in(tx, &id, &user_id, &role, Actor::Key(&actor), now)?;
+        let m = add_in(tx, &id, &user_id, &role, &metadata, Actor::Key(&actor), now)?;
         created(
             format!("{API}/organizations/{}/members/{}", m.organization_id, m.id),
             &m,
@@ -197,9 +205,9 @@ pub async fn add(
     .await
 }
 
-/// Reads the body of an add: the user's id and the role (default `customer`). The console
-/// reads its form with it too.
-pub(crate) fn read_add(mut f: Fields) -> Result<(String, String)> {
+/// Reads the body of an add: the user's id, the role (default `customer`) and the metadata
+/// (canonical text, default `{}`). The console reads its form with it too.
+pub(crate) fn read_add(mut f: Fields) -> Result<(String, String, String)> {
     let user_id = f.string("userId", |s| {
         if s.is_empty() {
             Err("userId is required".to_owned())
@@ -210,9 +218,13 @@ pub(crate) fn read_add(mut f: Fields) -> Result<(String, String)> {
     f.require("userId", user_id, "userId is required");
     let role = f.string("role", |s| domain::parse_role(s, &MEMBER_ROLES));
     f.not_null("role", role);
+    super::read_own_fields(&mut f, false);
     let add = f.finish_into::<AddMember>()?;
     let role = add.role.unwrap_or(MemberRole::Customer).as_str().to_owned();
-    Ok((add.user_id, role))
+    let metadata = add
+        .metadata
+        .map_or_else(|| "{}".to_owned(), |m| m.to_string());
+    Ok((add.user_id, role, metadata))
 }
 
 /// Adds `user_id` to the organization `org` (id or slug) and records `membership.created` by
@@ -222,6 +234,7 @@ pub(crate) fn add_in(
     org: &str,
     user_id: &str,
     role: &str,
+    metadata: &str,
     actor: Actor<'_>,
     now: &str,
 ) -> Result<Membership> {
@@ -229,7 +242,7 @@ pub(crate) fn add_in(
     if !users::exists(tx, user_id)? {
         return Err(ApiError::not_found("User"));
     }
-    let mid = members::create(tx, &org, user_id, role, now)?;
+    let mid = members::create(tx, &org, user_id, role, metadata, now)?;
     events::record_as(tx, "membership.created", actor, &mid, &[], now)?;
     members::get(tx, &org, &mid)?
         .map(crate::model::Membership::from)
@@ -240,7 +253,26 @@ pub(crate) fn add_in(
 pub(crate) fn read_role(mut f: Fields) -> Result<String> {
     let role = f.string("role", |s| domain::parse_role(s, &MEMBER_ROLES));
     f.require("role", role, "Role is required");
-    Ok(f.finish_into::<UpdateMember>()?.role.as_str().to_owned())
+    f.finish_into::<UpdateMember>()?
+        .role
+        .map(|r| r.as_str().to_owned())
+        .ok_or_else(|| ApiError::field("role", "Role is required"))
+}
+
+/// Reads the body of a membership update: the role and the metadata (canonical text), each
+/// `None` when absent; at least one of them.
+pub(crate) fn read_update(mut f: Fields) -> Result<(Option<String>, Option<String>)> {
+    let role = f.string("role", |s| domain::parse_role(s, &MEMBER_ROLES));
+    let role = f.not_null("role", role);
+    super::read_own_fields(&mut f, false);
+    if f.is_clean() && matches!(role, domain::fields::Patch::Absent) && !f.has("metadata") {
+        f.error("role", "Role is required");
+    }
+    let u = f.finish_into::<UpdateMember>()?;
+    Ok((
+        u.role.map(|r| r.as_str().to_owned()),
+        u.metadata.map(|m| m.to_string()),
+    ))
 }
 
 /// Changes a member's role (if the membership matches `if_match`), recording
@@ -253,18 +285,43 @@ pub(crate) fn set_role_in(
     if_match: Option<&str>,
     actor: Actor<'_>,
 ) -> Result<Membership> {
+    update_in(tx, org, mid, Some(role), None, if_match, actor)
+}
+
+/// Changes a member's role and/or metadata (if the membership matches `if_match`),
+/// recording `membership.updated` by `actor` with the fields that changed.
+pub(crate) fn update_in(
+    tx: &Conn<'_>,
+    org: &str,
+    mid: &str,
+    role: Option<&str>,
+    metadata: Option<&str>,
+    if_match: Option<&str>,
+    actor: Actor<'_>,
+) -> Result<Membership> {
     let org = org_of(tx, org)?;
     let cur = members::get(tx, &org, mid)?
         .map(crate::model::Membership::from)
         .ok_or_else(|| ApiError::not_found("Membership"))?;
     check_if_match(if_match, &cur)?;
-    if members::set_role(tx, &org, mid, role)? == Some(true) {
+    let mut changed: Vec<&str> = Vec::new();
+    if let Some(role) = role {
+        if members::set_role(tx, &org, mid, role)? == Some(true) {
+            changed.push("role");
+        }
+    }
+    if let Some(m) = metadata {
+        if members::set_metadata(tx, &org, mid, m)? == Some(true) {
+            changed.push("metadata");
+        }
+    }
+    if !changed.is_empty() {
         events::record_as(
             tx,
             "membership.updated",
             actor,
             mid,
-            &["role"],
+            &changed,
             &domain::now(),
         )?;
     }
@@ -344,13 +401,21 @@ async fn update(
     path: web::Path<(String, String)>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    let role = read_role(Fields::new(body.into_inner())?)?;
+    let (role, metadata) = read_update(Fields::new(body.into_inner())?)?;
     let (id, mid) = path.into_inner();
     let im = if_match(&req);
     let actor = key.key_id.clone();
     let m = db
         .write(&key.check, move |tx| {
-            set_role_in(tx, &id, &mid, &role, im.as_deref(), Actor::Key(&actor))
+            update_in(
+                tx,
+                &id,
+                &mid,
+                role.as_deref(),
+                metadata.as_deref(),
+                im.as_deref(),
+                Actor::Key(&actor),
+            )
         })
         .await?;
     resource(&req, &m)

@@ -19,6 +19,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::auth::Authed;
+use crate::domain::fields::Fields;
 use crate::error::{ApiError, Details, Result};
 use crate::storage::{idempotency, Db, PageReq};
 
@@ -35,6 +36,9 @@ pub struct ListParams {
     pub after: Option<String>,
     pub kind: Option<String>,
     pub subject: Option<String>,
+    /// `externalId` and `metadata[key]` filters (where the list allows `"externalId"` and
+    /// `"metadata[]"`).
+    pub lookup: crate::storage::lookup::Lookup,
     /// Whether `page` was given (it cannot be combined with `after`).
     pub page_given: bool,
 }
@@ -63,6 +67,10 @@ impl ListParams {
         let mut d = Details::new();
         let mut seen = std::collections::BTreeSet::new();
         for (k, v) in pairs {
+            if k.starts_with("metadata[") && allowed.contains(&"metadata[]") {
+                p.metadata_filter(&mut d, k, v);
+                continue;
+            }
             if !allowed.contains(&k.as_str()) {
                 d.entry(k.clone())
                     .or_default()
@@ -112,6 +120,10 @@ impl ListParams {
                 "after" => p.after = Some(v),
                 "type" => p.kind = Some(v),
                 "subject" => p.subject = Some(v),
+                "externalId" => match crate::domain::metadata::parse_external_id(&v) {
+                    Ok(e) => p.lookup.external_id = Some(e),
+                    Err(m) => d.entry(k).or_default().push(m),
+                },
                 _ => {}
             }
         }
@@ -119,6 +131,32 @@ impl ListParams {
             return Err(ApiError::InvalidQuery(d));
         }
         Ok(p)
+    }
+
+    /// Reads one `metadata[key]=value` filter into `self.lookup`, or its problem into `d`.
+    fn metadata_filter(&mut self, d: &mut Details, k: String, v: String) {
+        use crate::domain::metadata::{filter_key, FILTER_KEY_MAX, MAX_FILTERS};
+        let problem = match filter_key(&k) {
+            None => Some(format!(
+                "A metadata filter is metadata[key]=value, the key 1 to {FILTER_KEY_MAX} letters, digits, _ or -"
+            )),
+            Some(key) if self.lookup.metadata.iter().any(|(have, _)| have == key) => {
+                Some(format!("{k} may be given only once"))
+            }
+            Some(_) if self.lookup.metadata.len() >= MAX_FILTERS => {
+                Some(format!("At most {MAX_FILTERS} metadata filters"))
+            }
+            Some(_) if v.chars().count() > MAX_QUERY_CHARS => Some(format!(
+                "{k} must be at most {MAX_QUERY_CHARS} characters"
+            )),
+            Some(key) => {
+                self.lookup.metadata.push((key.to_owned(), v));
+                None
+            }
+        };
+        if let Some(m) = problem {
+            d.entry(k).or_default().push(m);
+        }
     }
 
     /// The `after` cursor, if the list is walked by cursor (never together with `page`).
@@ -168,6 +206,16 @@ where
     T: serde::Deserialize<'de>,
 {
     <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
+/// Reads the fields integrations keep of their own into `f`: `metadata` (a JSON object, not
+/// null) and, when `external_id`, `externalId` (a string or null).
+pub(crate) fn read_own_fields(f: &mut Fields, external_id: bool) {
+    if external_id {
+        f.string("externalId", crate::domain::metadata::parse_external_id);
+    }
+    let m = f.json("metadata", crate::domain::metadata::parse_metadata);
+    f.not_null("metadata", m);
 }
 
 /// The error for a cursor this list did not make.

@@ -37,7 +37,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schema(example = json!({"name": "Zeta Café Sdn Bhd", "slug": "zeta-cafe",
-    "logo": "https://example.com/logos/zeta.png", "premiumTierId": "tier-premium"}))]
+    "logo": "https://example.com/logos/zeta.png", "premiumTierId": "tier-premium",
+    "externalId": "shopify-shop-12", "metadata": {"region": "my"}}))]
 pub struct CreateOrganization {
     #[schema(min_length = 2, max_length = 200, example = "Acme Corporation")]
     pub name: String,
@@ -61,6 +62,17 @@ pub struct CreateOrganization {
     /// The id of a premium tier.
     #[schema(min_length = 1, max_length = 100, example = "tier-premium")]
     pub premium_tier_id: Option<String>,
+    /// Your own id of the organization, unique among organizations (after the documented fields).
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 255,
+        example = "shop-1234"
+    )]
+    pub external_id: Option<String>,
+    /// Your own data: a JSON object, at most 8 KiB serialized and 5 levels deep (default `{}`).
+    #[schema(value_type = Option<crate::model::Metadata>, nullable = false)]
+    pub metadata: Option<Value>,
 }
 
 impl From<CreateOrganization> for NewOrg {
@@ -70,6 +82,10 @@ impl From<CreateOrganization> for NewOrg {
             slug: o.slug,
             logo: o.logo,
             premium_tier_id: o.premium_tier_id,
+            external_id: o.external_id,
+            metadata: o
+                .metadata
+                .map_or_else(|| "{}".to_owned(), |m| m.to_string()),
         }
     }
 }
@@ -79,7 +95,8 @@ impl From<CreateOrganization> for NewOrg {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schema(example = json!({"name": "Acme Corporation", "slug": "acme-corp",
-    "logo": "https://example.com/logos/acme.png", "premiumTierId": "tier-premium"}))]
+    "logo": "https://example.com/logos/acme.png", "premiumTierId": "tier-premium",
+    "externalId": "shopify-shop-13", "metadata": {"region": "sg"}}))]
 pub struct UpdateOrganization {
     #[schema(nullable = false, min_length = 2, max_length = 200)]
     pub name: Option<String>,
@@ -96,6 +113,13 @@ pub struct UpdateOrganization {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, min_length = 1, max_length = 100)]
     pub premium_tier_id: Option<Option<String>>,
+    /// Your own id of the organization, unique among organizations; `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 255)]
+    pub external_id: Option<Option<String>>,
+    /// Replaces the whole metadata object (at most 8 KiB serialized, 5 levels deep).
+    #[schema(value_type = Option<crate::model::Metadata>, nullable = false)]
+    pub metadata: Option<Value>,
 }
 
 impl From<UpdateOrganization> for OrgUpdate {
@@ -105,6 +129,8 @@ impl From<UpdateOrganization> for OrgUpdate {
             slug: o.slug,
             logo: o.logo,
             premium_tier_id: o.premium_tier_id,
+            external_id: o.external_id,
+            metadata: o.metadata.map(|m| m.to_string()),
         }
     }
 }
@@ -125,6 +151,14 @@ pub struct OrgListQuery {
     /// Keyset pagination instead of `page`: empty for the start, then `meta.next_cursor`;
     /// the answer is then a CursorPage.
     pub after: Option<String>,
+    /// Only the organization with this external id (exact match).
+    #[param(rename = "externalId", max_length = 255)]
+    pub external_id: Option<String>,
+    /// `metadata[key]=value`: only organizations whose metadata has the top-level `key` (1 to
+    /// 64 letters, digits, `_`, `-`) equal to `value`: a string equal to it, a number equal to
+    /// it read as a number, or the boolean `true`/`false`. Up to 10 keys, combined with AND.
+    #[param(rename = "metadata[key]", value_type = Option<String>)]
+    pub metadata: Option<String>,
 }
 
 /// Reads an organization body into `f` (every problem, normalized fields for the DTO); the
@@ -142,6 +176,7 @@ pub(crate) fn read(f: &mut Fields, creating: bool) {
             Ok(s.to_owned())
         }
     });
+    super::read_own_fields(f, true);
     if creating {
         f.require("name", name, "Name is required");
     }
@@ -157,10 +192,33 @@ pub async fn list(
     key: Need<scope::ReadOrganizations>,
     db: web::Data<Db>,
 ) -> Result<HttpResponse> {
-    let p = ListParams::parse(&req, &["query", "page", "per_page", "after"])?;
+    let p = ListParams::parse(
+        &req,
+        &[
+            "query",
+            "page",
+            "per_page",
+            "after",
+            "externalId",
+            "metadata[]",
+        ],
+    )?;
     let page = p.page;
     if let Some(after) = p.cursor()? {
         let pos = crate::storage::cursor::decode_cursor(after).ok_or_else(super::bad_cursor)?;
+        if !p.lookup.is_empty() {
+            let (data, _) = db
+                .read(&key.check, move |c| {
+                    orgs::list_filtered(c, p.query.as_deref(), &p.lookup, page, Some(&pos))
+                })
+                .await?;
+            let next_cursor = orgs::next_cursor(&data, page.per_page);
+            return super::cursor_page(
+                data.into_iter().map(OrgSummary::from).collect(),
+                next_cursor,
+                page.per_page,
+            );
+        }
         let (data, next_cursor) = db
             .read(&key.check, move |c| {
                 orgs::list_after(c, p.query.as_deref(), &pos, page.per_page)
@@ -175,7 +233,11 @@ pub async fn list(
     let anchors = db.org_order_cache();
     let (rows, total) = db
         .read(&key.check, move |c| {
-            orgs::list(c, p.query.as_deref(), page, &anchors)
+            if p.lookup.is_empty() {
+                orgs::list(c, p.query.as_deref(), page, &anchors)
+            } else {
+                orgs::list_filtered(c, p.query.as_deref(), &p.lookup, page, None)
+            }
         })
         .await?;
     let meta = PageMeta::new(total, page.per_page, page.page, rows.len());

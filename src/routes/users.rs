@@ -40,7 +40,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schema(example = json!({"name": "Jane Smith", "firstName": "Jane", "lastName": "Smith",
-    "email": "jane@example.com", "phone": "+1234567890", "dob": "1985-03-20", "role": "customer"}))]
+    "email": "jane@example.com", "phone": "+1234567890", "dob": "1985-03-20", "role": "customer",
+    "externalId": "shopify-7781", "metadata": {"plan": "gold"}}))]
 pub struct CreateUser {
     /// Full name: at least 2 characters after trimming.
     #[schema(min_length = 2, max_length = 200, example = "Jane Smith")]
@@ -67,6 +68,17 @@ pub struct CreateUser {
     /// Default `customer`.
     #[schema(nullable = false, default = "customer")]
     pub role: Option<UserRole>,
+    /// Your own id of the user, unique among users (after the documented fields).
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 255,
+        example = "shop-1234"
+    )]
+    pub external_id: Option<String>,
+    /// Your own data: a JSON object, at most 8 KiB serialized and 5 levels deep (default `{}`).
+    #[schema(value_type = Option<crate::model::Metadata>, nullable = false)]
+    pub metadata: Option<Value>,
 }
 
 impl From<CreateUser> for NewUser {
@@ -79,6 +91,10 @@ impl From<CreateUser> for NewUser {
             phone: u.phone,
             dob: u.dob,
             role: u.role.unwrap_or(UserRole::Customer).as_str().to_owned(),
+            external_id: u.external_id,
+            metadata: u
+                .metadata
+                .map_or_else(|| "{}".to_owned(), |m| m.to_string()),
         }
     }
 }
@@ -88,7 +104,8 @@ impl From<CreateUser> for NewUser {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schema(example = json!({"name": "Jane Doe", "firstName": "Jane", "lastName": "Doe",
-    "email": "jane.doe@example.com", "phone": "+1987654321", "dob": "1985-03-20", "role": "admin"}))]
+    "email": "jane.doe@example.com", "phone": "+1987654321", "dob": "1985-03-20", "role": "admin",
+    "externalId": "shopify-7782", "metadata": {"plan": "silver"}}))]
 pub struct UpdateUser {
     #[schema(
         nullable = false,
@@ -113,6 +130,13 @@ pub struct UpdateUser {
     pub dob: Option<Option<String>>,
     #[schema(nullable = false)]
     pub role: Option<UserRole>,
+    /// Your own id of the user, unique among users; `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 255)]
+    pub external_id: Option<Option<String>>,
+    /// Replaces the whole metadata object (at most 8 KiB serialized, 5 levels deep).
+    #[schema(value_type = Option<crate::model::Metadata>, nullable = false)]
+    pub metadata: Option<Value>,
 }
 
 impl From<UpdateUser> for UserUpdate {
@@ -125,6 +149,8 @@ impl From<UpdateUser> for UserUpdate {
             phone: u.phone,
             dob: u.dob,
             role: u.role.map(|r| r.as_str().to_owned()),
+            external_id: u.external_id,
+            metadata: u.metadata.map(|m| m.to_string()),
         }
     }
 }
@@ -163,6 +189,14 @@ pub struct UserListQuery {
     /// Keyset pagination instead of `page`: empty for the start, then `meta.next_cursor`
     /// (same sort); the answer is then a CursorPage.
     pub after: Option<String>,
+    /// Only the user with this external id (exact match).
+    #[param(rename = "externalId", max_length = 255)]
+    pub external_id: Option<String>,
+    /// `metadata[key]=value`: only users whose metadata has the top-level `key` (1 to 64
+    /// letters, digits, `_`, `-`) equal to `value`: a string equal to it, a number equal to it
+    /// read as a number, or the boolean `true`/`false`. Up to 10 keys, combined with AND.
+    #[param(rename = "metadata[key]", value_type = Option<String>)]
+    pub metadata: Option<String>,
 }
 
 /// Reads a user body into `f`: every problem, and the normalized fields for the DTO. Name and
@@ -181,6 +215,7 @@ pub(crate) fn read(f: &mut Fields, creating: bool) -> Option<String> {
     f.string("dob", domain::parse_dob);
     let role = f.string("role", |s| domain::parse_role(s, &USER_ROLES));
     f.not_null("role", role);
+    super::read_own_fields(f, true);
     if creating {
         f.require("name", name, "Name is required");
         f.require("email", email, "Email is required")
@@ -255,7 +290,16 @@ pub async fn list(
 ) -> Result<HttpResponse> {
     let p = ListParams::parse(
         &req,
-        &["query", "role", "sort", "page", "per_page", "after"],
+        &[
+            "query",
+            "role",
+            "sort",
+            "page",
+            "per_page",
+            "after",
+            "externalId",
+            "metadata[]",
+        ],
     )?;
     p.check_role(&USER_ROLES)?;
     let sort = match &p.sort {
@@ -276,6 +320,7 @@ pub async fn list(
                     c,
                     p.query.as_deref(),
                     p.role.as_deref(),
+                    &p.lookup,
                     sort,
                     pos,
                     page.per_page,
@@ -290,7 +335,14 @@ pub async fn list(
     }
     let (rows, total) = db
         .read(&key.check, move |c| {
-            users::list(c, p.query.as_deref(), p.role.as_deref(), sort, page)
+            users::list(
+                c,
+                p.query.as_deref(),
+                p.role.as_deref(),
+                &p.lookup,
+                sort,
+                page,
+            )
         })
         .await?;
     let meta = PageMeta::new(total, page.per_page, page.page, rows.len());

@@ -79,6 +79,8 @@ pub enum Conflict {
     TierInUse { organizations: i64 },
     /// A key rotated or revoked already (by a concurrent rotation).
     KeyRevoked,
+    /// Another row of the same type (user or organization) has this external id.
+    ExternalIdTaken,
 }
 
 /// Which reference points nowhere.
@@ -200,6 +202,10 @@ impl DbError {
         if constraint == "users.email_fold" {
             Self::Conflict {
                 what: Conflict::EmailTaken,
+            }
+        } else if constraint == "users.external_id" || constraint == "organizations.external_id" {
+            Self::Conflict {
+                what: Conflict::ExternalIdTaken,
             }
         } else {
             Self::Duplicate { constraint, source }

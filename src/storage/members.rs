@@ -7,7 +7,8 @@ use crate::storage::search::Search;
 use crate::storage::PageReq;
 use crate::storage::{Conflict, DbError, Result};
 
-const COLS: &str = "m.id, m.user_id, m.organization_id, m.role, m.created_at, u.name, u.email";
+const COLS: &str =
+    "m.id, m.user_id, m.organization_id, m.role, m.created_at, u.name, u.email, m.metadata";
 
 fn from_row(r: &Row<'_>) -> crate::storage::Result<Membership> {
     let user_id: String = r.get(1)?;
@@ -22,6 +23,7 @@ fn from_row(r: &Row<'_>) -> crate::storage::Result<Membership> {
         organization_id: r.get(2)?,
         role: r.get(3)?,
         created_at: r.get(4)?,
+        metadata: r.get(7)?,
     })
 }
 
@@ -125,6 +127,7 @@ pub fn create(
     org_id: &str,
     user_id: &str,
     role: &str,
+    metadata: &str,
     now: &str,
 ) -> Result<String> {
     let exists = conn
@@ -135,9 +138,9 @@ pub fn create(
     }
     let id = crate::domain::new_id("member");
     conn.prepare_cached(
-        "INSERT INTO memberships (id, user_id, organization_id, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO memberships (id, user_id, organization_id, role, created_at, metadata) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![id, user_id, org_id, role, now])
+    .execute(params![id, user_id, org_id, role, now, metadata])
     .map_err(|e| match e {
         DbError::Duplicate { .. } => already_member(),
         other => other,
@@ -162,6 +165,29 @@ pub fn set_role(
     }
     conn.prepare_cached("UPDATE memberships SET role = ?3 WHERE id = ?1 AND organization_id = ?2")?
         .execute(params![member_id, org_id, role])?;
+    Ok(Some(true))
+}
+
+/// Replaces a member's metadata (canonical text); `None` if no such membership, else whether
+/// it changed.
+pub fn set_metadata(
+    conn: &Conn<'_>,
+    org_id: &str,
+    member_id: &str,
+    metadata: &str,
+) -> Result<Option<bool>> {
+    let cur: Option<String> = conn
+        .prepare_cached("SELECT metadata FROM memberships WHERE id = ?1 AND organization_id = ?2")?
+        .query_row([member_id, org_id], |r| r.get(0))
+        .optional()?;
+    let Some(cur) = cur else { return Ok(None) };
+    if cur == metadata {
+        return Ok(Some(false));
+    }
+    conn.prepare_cached(
+        "UPDATE memberships SET metadata = ?3 WHERE id = ?1 AND organization_id = ?2",
+    )?
+    .execute(params![member_id, org_id, metadata])?;
     Ok(Some(true))
 }
 

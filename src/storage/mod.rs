@@ -11,6 +11,7 @@ pub mod health;
 pub mod idempotency;
 pub mod key_check;
 pub mod keys;
+pub mod lookup;
 pub mod members;
 pub mod operators;
 pub mod orgs;

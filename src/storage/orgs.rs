@@ -2,7 +2,8 @@
 
 use std::sync::Mutex;
 
-use crate::storage::sql::{params, Conn, OptionalExtension, Row};
+use crate::storage::lookup::Lookup;
+use crate::storage::sql::{params, params_from_iter, Conn, OptionalExtension, Row, Value};
 
 use crate::domain::fold;
 use crate::storage::cache::{
@@ -17,7 +18,7 @@ use crate::storage::{tiers, Conflict, DbError, Invalid, PageReq, Result};
 
 pub(crate) const SUMMARY_COLS: &str =
     "o.id, o.name, o.slug, o.logo, o.member_count, o.created_at, o.updated_at, \
-     t.id, t.name, t.features";
+     t.id, t.name, t.features, o.external_id, o.metadata";
 
 pub(crate) fn summary_from_row(r: &Row<'_>) -> crate::storage::Result<OrgSummary> {
     let tier_id: Option<String> = r.get(7)?;
@@ -38,6 +39,8 @@ pub(crate) fn summary_from_row(r: &Row<'_>) -> crate::storage::Result<OrgSummary
         premium_tier,
         created_at: r.get(5)?,
         updated_at: r.get(6)?,
+        external_id: r.get(10)?,
+        metadata: r.get(11)?,
     })
 }
 
@@ -152,6 +155,68 @@ pub fn list_with(
         },
     };
     Ok((rows, total))
+}
+
+/// A list filtered by external id or metadata (and maybe a search term), in (folded name, id)
+/// order: a page at an offset with the total, or (`after` given) the page after a position.
+/// The name caches serve only unfiltered lists; these filters narrow by their own columns
+/// (the external id by its unique index) and count their matches.
+pub fn list_filtered(
+    conn: &Conn<'_>,
+    query: Option<&str>,
+    lookup: &Lookup,
+    page: PageReq,
+    after: Option<&(String, String)>,
+) -> Result<(Vec<OrgSummary>, i64)> {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut args: Vec<Value> = Vec::new();
+    if let Some(s) = query.map(Search::new) {
+        clauses.push(if conn.is_postgres() {
+            "o.name_fold LIKE ? ESCAPE '\\'".into()
+        } else {
+            "instr(o.name_fold, ?) > 0".into()
+        });
+        args.push(s.needle(conn).into());
+    }
+    lookup.push(conn, "o", &mut clauses, &mut args);
+    let filter = if clauses.is_empty() {
+        "1 = 1".to_owned()
+    } else {
+        clauses.join(" AND ")
+    };
+    let total: i64 = if after.is_some() {
+        0
+    } else {
+        conn.prepare_cached(&format!(
+            "SELECT count(*) FROM organizations o WHERE {filter}"
+        ))?
+        .query_row(params_from_iter(args.iter()), |r| r.get(0))?
+    };
+    let mut filter = filter;
+    if let Some((k, id)) = after {
+        filter.push_str(" AND (o.name_fold, o.id) > (?, ?)");
+        args.push(k.clone().into());
+        args.push(id.clone().into());
+    }
+    args.push(i64::from(page.per_page).into());
+    args.push(if after.is_some() { 0 } else { page.offset() }.into());
+    let rows = conn
+        .prepare_cached(&format!(
+            "SELECT {SUMMARY_COLS} FROM organizations o LEFT JOIN premium_tiers t ON t.id = o.premium_tier_id \
+             WHERE {filter} ORDER BY o.name_fold, o.id LIMIT ? OFFSET ?"
+        ))?
+        .query_map(params_from_iter(args.iter()), summary_from_row)?
+        .collect::<crate::storage::Result<Vec<_>>>()?;
+    Ok((rows, total))
+}
+
+/// The cursor of the page after `rows` (`None` when it is not full: the end).
+pub fn next_cursor(rows: &[OrgSummary], limit: u32) -> Option<String> {
+    if rows.len() == limit as usize {
+        rows.last().map(|o| encode_cursor(&fold(&o.name), &o.id))
+    } else {
+        None
+    }
 }
 
 /// A page after `after` in (folded name, id) order, and the cursor of the next page (`None`
@@ -302,7 +367,7 @@ fn by_rids(conn: &Conn<'_>, rids: &[i64]) -> Result<Vec<OrgSummary>> {
     let mut found: std::collections::HashMap<i64, OrgSummary> = conn
         .prepare_cached(&sql)?
         .query_map(crate::storage::sql::params_from_iter(rids), |r| {
-            Ok((r.get(10)?, summary_from_row(r)?))
+            Ok((r.get(12)?, summary_from_row(r)?))
         })?
         .collect::<crate::storage::Result<_>>()?;
     Ok(rids.iter().filter_map(|rid| found.remove(rid)).collect())
@@ -373,8 +438,8 @@ pub fn get_detail(conn: &Conn<'_>, id_or_slug: &str) -> Result<Option<OrgDetail>
     };
     let row = conn
         .prepare_cached(
-            "SELECT o.id, o.name, o.slug, o.logo, o.member_count, o.created_at, o.updated_at, o.premium_tier_id \
-             FROM organizations o WHERE o.id = ?1",
+            "SELECT o.id, o.name, o.slug, o.logo, o.member_count, o.created_at, o.updated_at, o.premium_tier_id, \
+             o.external_id, o.metadata FROM organizations o WHERE o.id = ?1",
         )?
         .query_row([&id], |r| {
             Ok((
@@ -388,6 +453,8 @@ pub fn get_detail(conn: &Conn<'_>, id_or_slug: &str) -> Result<Option<OrgDetail>
                     members: Vec::new(),
                     created_at: r.get(5)?,
                     updated_at: r.get(6)?,
+                    external_id: r.get(8)?,
+                    metadata: r.get(9)?,
                 },
                 r.get::<_, Option<String>>(7)?,
             ))
@@ -441,12 +508,14 @@ pub fn of_user(conn: &Conn<'_>, user_id: &str) -> Result<Vec<UserOrganization>> 
                 member_count: s.member_count,
                 premium_tier: s.premium_tier,
                 membership: MembershipBrief {
-                    id: r.get(10)?,
-                    role: r.get(11)?,
-                    created_at: r.get(12)?,
+                    id: r.get(12)?,
+                    role: r.get(13)?,
+                    created_at: r.get(14)?,
                 },
                 created_at: s.created_at,
                 updated_at: s.updated_at,
+                external_id: s.external_id,
+                metadata: s.metadata,
             })
         })?
         .collect::<crate::storage::Result<Vec<_>>>()?;
@@ -461,6 +530,9 @@ pub struct NewOrg {
     pub slug: Option<String>,
     pub logo: Option<String>,
     pub premium_tier_id: Option<String>,
+    pub external_id: Option<String>,
+    /// A JSON object, canonical text (`domain::metadata::parse_metadata`).
+    pub metadata: String,
 }
 
 fn slug_taken(conn: &Conn<'_>, slug: &str, except: Option<&str>) -> Result<bool> {
@@ -515,10 +587,10 @@ pub fn create(conn: &Conn<'_>, new: &NewOrg, now: &str) -> Result<String> {
     };
     let id = crate::domain::new_id("org");
     conn.prepare_cached(
-        "INSERT INTO organizations (id, name, name_fold, slug, logo, premium_tier_id, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+        "INSERT INTO organizations (id, name, name_fold, slug, logo, premium_tier_id, created_at, updated_at, external_id, metadata) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)",
     )?
-    .execute(params![id, new.name, fold(&new.name), slug, new.logo, new.premium_tier_id, now])
+    .execute(params![id, new.name, fold(&new.name), slug, new.logo, new.premium_tier_id, now, new.external_id, new.metadata])
     .map_err(|e| match e {
         DbError::Duplicate { .. } => slug_conflict(&slug),
         other => other,
@@ -533,6 +605,9 @@ pub struct OrgUpdate {
     pub slug: Option<String>,
     pub logo: Option<Option<String>>,
     pub premium_tier_id: Option<Option<String>>,
+    pub external_id: Option<Option<String>>,
+    /// Replaces the whole object (canonical text).
+    pub metadata: Option<String>,
 }
 
 /// Applies `u`; returns the columns that changed, or `None` if no such org.
@@ -544,18 +619,21 @@ pub fn update(
 ) -> Result<Option<Vec<&'static str>>> {
     let cur = conn
         .prepare_cached(
-            "SELECT name, slug, logo, premium_tier_id FROM organizations WHERE id = ?1",
+            "SELECT name, slug, logo, premium_tier_id, external_id, metadata FROM organizations WHERE id = ?1",
         )?
         .query_row([id], |r| {
             Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get::<_, Option<String>>(3)?,
+                (
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                ),
+                (r.get::<_, Option<String>>(4)?, r.get::<_, String>(5)?),
             ))
         })
         .optional()?;
-    let Some((name, slug, logo, tier)) = cur else {
+    let Some(((name, slug, logo, tier), (external_id, metadata))) = cur else {
         return Ok(None);
     };
     let mut changed = Vec::new();
@@ -595,11 +673,26 @@ pub fn update(
         }
         _ => tier,
     };
+    let external_id = match &u.external_id {
+        Some(e) if *e != external_id => {
+            changed.push("external_id");
+            e.clone()
+        }
+        _ => external_id,
+    };
+    let metadata = match &u.metadata {
+        Some(m) if *m != metadata => {
+            changed.push("metadata");
+            m.clone()
+        }
+        _ => metadata,
+    };
     if !changed.is_empty() {
         conn.prepare_cached(
-            "UPDATE organizations SET name = ?2, name_fold = ?3, slug = ?4, logo = ?5, premium_tier_id = ?6, updated_at = ?7 WHERE id = ?1",
+            "UPDATE organizations SET name = ?2, name_fold = ?3, slug = ?4, logo = ?5, premium_tier_id = ?6, updated_at = ?7, \
+             external_id = ?8, metadata = ?9 WHERE id = ?1",
         )?
-        .execute(params![id, name, fold(&name), slug, logo, tier, now])
+        .execute(params![id, name, fold(&name), slug, logo, tier, now, external_id, metadata])
         .map_err(|e| match e {
             DbError::Duplicate { .. } => slug_conflict(&slug),
             other => other,
@@ -741,6 +834,8 @@ mod tests {
                         slug: None,
                         logo: None,
                         premium_tier_id: None,
+                        external_id: None,
+                        metadata: "{}".into(),
                     },
                     &now,
                 )?;

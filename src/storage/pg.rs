@@ -26,9 +26,7 @@ use crate::config::DatabaseConfig;
 const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../../sql/postgres/003_initial.sql")),
     (4, include_str!("../../sql/postgres/004_console.sql")),
-    // Version 5 is the metadata migration, merged from its own branch; this placeholder
-    // holds its number until then.
-    (5, "SELECT 1;"),
+    (5, include_str!("../../sql/postgres/005_metadata.sql")),
     (6, include_str!("../../sql/postgres/006_webhooks.sql")),
 ];
 

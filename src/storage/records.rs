@@ -50,6 +50,8 @@ pub struct OrgSummary {
     pub premium_tier: Option<TierSummary>,
     pub created_at: String,
     pub updated_at: String,
+    pub external_id: Option<String>,
+    pub metadata: String,
 }
 
 /// A membership as seen from the user's side.
@@ -72,6 +74,8 @@ pub struct UserOrganization {
     pub membership: MembershipBrief,
     pub created_at: String,
     pub updated_at: String,
+    pub external_id: Option<String>,
+    pub metadata: String,
 }
 
 /// The user of a membership.
@@ -104,6 +108,8 @@ pub struct OrgDetail {
     pub members: Vec<OrgMember>,
     pub created_at: String,
     pub updated_at: String,
+    pub external_id: Option<String>,
+    pub metadata: String,
 }
 
 /// A membership of a user in an organization.
@@ -115,6 +121,7 @@ pub struct Membership {
     pub role: String,
     pub user: UserBrief,
     pub created_at: String,
+    pub metadata: String,
 }
 
 /// The organization of a user's membership.
@@ -149,6 +156,9 @@ pub struct User {
     pub members: Vec<UserMember>,
     pub created_at: String,
     pub updated_at: String,
+    pub external_id: Option<String>,
+    /// A JSON object, as stored (canonical text).
+    pub metadata: String,
 }
 
 /// A user as in a list: no `dob`, no memberships.
@@ -163,6 +173,8 @@ pub struct UserSummary {
     pub role: String,
     pub created_at: String,
     pub updated_at: String,
+    pub external_id: Option<String>,
+    pub metadata: String,
 }
 
 /// An API key without its secret or hash.

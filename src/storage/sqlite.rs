@@ -26,9 +26,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../sql/sqlite/002_counters.sql")),
         M::up(include_str!("../../sql/sqlite/003_org_details_version.sql")),
         M::up(include_str!("../../sql/sqlite/004_console.sql")),
-        // Version 5 is the metadata migration, merged from its own branch: this placeholder
-        // holds its place (rusqlite_migration numbers by position) and is replaced at merge.
-        M::up("SELECT 1;"),
+        M::up(include_str!("../../sql/sqlite/005_metadata.sql")),
         M::up(include_str!("../../sql/sqlite/006_webhooks.sql")),
     ])
 }

@@ -8,7 +8,9 @@
 //! recomputed on import.
 //!
 //! Version 2 grew two additions that older version-2 documents lack and import without:
-//! `events[].actorOperatorId` and `operators` (both empty or `null` there).
+//! `events[].actorOperatorId` and `operators` (both empty or `null` there). Then (issue 14)
+//! `externalId` and `metadata` on organizations and users and `metadata` on memberships,
+//! after the other fields; documents without them import with `null` and `{}`.
 
 use crate::storage::sql::{params, Conn, Params, Row, Stmt};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -70,6 +72,12 @@ pub struct Organization {
     pub premium_tier_id: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// Absent in documents from before metadata (issue 14): `null`.
+    #[serde(default)]
+    pub external_id: Option<String>,
+    /// Absent in documents from before metadata (issue 14): `{}`.
+    #[serde(default = "empty_object")]
+    pub metadata: Value,
 }
 
 /// A user, without the memberships (those are listed on their own).
@@ -86,6 +94,12 @@ pub struct User {
     pub role: String,
     pub created_at: String,
     pub updated_at: String,
+    /// Absent in documents from before metadata (issue 14): `null`.
+    #[serde(default)]
+    pub external_id: Option<String>,
+    /// Absent in documents from before metadata (issue 14): `{}`.
+    #[serde(default = "empty_object")]
+    pub metadata: Value,
 }
 
 /// A membership (the Data Models page's `Member` without the embedded objects).
@@ -97,6 +111,24 @@ pub struct Membership {
     pub organization_id: String,
     pub role: String,
     pub created_at: String,
+    /// Absent in documents from before metadata (issue 14): `{}`.
+    #[serde(default = "empty_object")]
+    pub metadata: Value,
+}
+
+fn empty_object() -> Value {
+    Value::Object(serde_json::Map::new())
+}
+
+/// A stored metadata text as the document's JSON object.
+fn metadata_of(text: &str) -> Result<Value> {
+    serde_json::from_str(text).map_err(|e| DbError::Internal(format!("stored metadata: {e}")))
+}
+
+/// A document's metadata as stored text, checked as the API checks it.
+fn metadata_text(v: &Value, at: (&str, usize, &str)) -> Result<String> {
+    let (table, i, id) = at;
+    crate::domain::metadata::parse_metadata(v).map_err(|m| bad(format!("{table}[{i}] ({id}): {m}")))
 }
 
 /// An API key as `GET /keys` lists it, plus the argon2id hash of its secret.
@@ -196,7 +228,7 @@ pub fn export(conn: &Conn<'_>) -> Result<Export> {
     )?;
     let organizations = rows(
         conn,
-        "SELECT id, name, slug, logo, premium_tier_id, created_at, updated_at FROM organizations ORDER BY rid",
+        "SELECT id, name, slug, logo, premium_tier_id, created_at, updated_at, external_id, metadata FROM organizations ORDER BY rid",
         |r| {
             Ok(Organization {
                 id: r.get(0)?,
@@ -206,13 +238,15 @@ pub fn export(conn: &Conn<'_>) -> Result<Export> {
                 premium_tier_id: r.get(4)?,
                 created_at: r.get(5)?,
                 updated_at: r.get(6)?,
+                external_id: r.get(7)?,
+                metadata: metadata_of(&r.get::<_, String>(8)?)?,
             })
         },
     )?;
     let users = rows(
         conn,
-        "SELECT id, name, first_name, last_name, email, phone, dob, role, created_at, updated_at \
-         FROM users ORDER BY rid",
+        "SELECT id, name, first_name, last_name, email, phone, dob, role, created_at, updated_at, \
+         external_id, metadata FROM users ORDER BY rid",
         |r| {
             Ok(User {
                 id: r.get(0)?,
@@ -225,12 +259,14 @@ pub fn export(conn: &Conn<'_>) -> Result<Export> {
                 role: r.get(7)?,
                 created_at: r.get(8)?,
                 updated_at: r.get(9)?,
+                external_id: r.get(10)?,
+                metadata: metadata_of(&r.get::<_, String>(11)?)?,
             })
         },
     )?;
     let memberships = rows(
         conn,
-        "SELECT id, user_id, organization_id, role, created_at FROM memberships ORDER BY rid",
+        "SELECT id, user_id, organization_id, role, created_at, metadata FROM memberships ORDER BY rid",
         |r| {
             Ok(Membership {
                 id: r.get(0)?,
@@ -238,6 +274,7 @@ pub fn export(conn: &Conn<'_>) -> Result<Export> {
                 organization_id: r.get(2)?,
                 role: r.get(3)?,
                 created_at: r.get(4)?,
+                metadata: metadata_of(&r.get::<_, String>(5)?)?,
             })
         },
     )?;
@@ -365,9 +402,17 @@ fn bad(message: String) -> DbError {
 /// unknown role) becomes an error naming the row.
 fn insert(stmt: &mut Stmt<'_>, at: (&str, usize, &str), values: impl Params) -> Result<()> {
     let (table, i, id) = at;
-    stmt.execute(values).map_err(|e| match refused(&e) {
-        Some(m) => bad(format!("{table}[{i}] ({id}): {m}")),
-        None => e,
+    stmt.execute(values).map_err(|e| {
+        let m = match e {
+            DbError::Conflict {
+                what: crate::storage::Conflict::ExternalIdTaken,
+            } => Some(format!("UNIQUE constraint failed: {table}.external_id")),
+            _ => refused(&e),
+        };
+        match m {
+            Some(m) => bad(format!("{table}[{i}] ({id}): {m}")),
+            None => e,
+        }
     })?;
     Ok(())
 }
@@ -506,10 +551,11 @@ fn insert_all(tx: &Conn<'_>, doc: &Export) -> Result<()> {
         )?;
     }
     let mut stmt = tx.prepare_cached(
-        "INSERT INTO organizations (id, name, name_fold, slug, logo, premium_tier_id, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO organizations (id, name, name_fold, slug, logo, premium_tier_id, created_at, updated_at, external_id, metadata) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
     for (i, o) in doc.organizations.iter().enumerate() {
+        let metadata = metadata_text(&o.metadata, ("organizations", i, &o.id))?;
         insert(
             &mut stmt,
             ("organizations", i, &o.id),
@@ -521,15 +567,18 @@ fn insert_all(tx: &Conn<'_>, doc: &Export) -> Result<()> {
                 o.logo,
                 o.premium_tier_id,
                 o.created_at,
-                o.updated_at
+                o.updated_at,
+                o.external_id,
+                metadata
             ],
         )?;
     }
     let mut stmt = tx.prepare_cached(
-        "INSERT INTO users (id, name, first_name, last_name, email, email_fold, search_fold, phone, dob, role, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        "INSERT INTO users (id, name, first_name, last_name, email, email_fold, search_fold, phone, dob, role, created_at, updated_at, external_id, metadata) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?;
     for (i, u) in doc.users.iter().enumerate() {
+        let metadata = metadata_text(&u.metadata, ("users", i, &u.id))?;
         insert(
             &mut stmt,
             ("users", i, &u.id),
@@ -545,18 +594,28 @@ fn insert_all(tx: &Conn<'_>, doc: &Export) -> Result<()> {
                 u.dob,
                 u.role,
                 u.created_at,
-                u.updated_at
+                u.updated_at,
+                u.external_id,
+                metadata
             ],
         )?;
     }
     let mut stmt = tx.prepare_cached(
-        "INSERT INTO memberships (id, user_id, organization_id, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO memberships (id, user_id, organization_id, role, created_at, metadata) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     for (i, m) in doc.memberships.iter().enumerate() {
+        let metadata = metadata_text(&m.metadata, ("memberships", i, &m.id))?;
         insert(
             &mut stmt,
             ("memberships", i, &m.id),
-            params![m.id, m.user_id, m.organization_id, m.role, m.created_at],
+            params![
+                m.id,
+                m.user_id,
+                m.organization_id,
+                m.role,
+                m.created_at,
+                metadata
+            ],
         )?;
     }
     let mut stmt = tx.prepare_cached(
@@ -633,7 +692,8 @@ mod tests {
             "tiers": [], "organizations": [], "users": [{
                 "id": "user-1", "name": "Jane Smith", "firstName": null, "lastName": null,
                 "email": "jane@example.com", "phone": null, "dob": null, "role": "customer",
-                "createdAt": "2024-01-15T10:00:00Z", "updatedAt": "2024-01-15T10:00:00Z"
+                "createdAt": "2024-01-15T10:00:00Z", "updatedAt": "2024-01-15T10:00:00Z",
+                "externalId": "shop-1", "metadata": {"plan": "gold"}
             }],
             "memberships": [], "keys": [], "events": [], "operators": []
         })
@@ -684,6 +744,17 @@ mod tests {
         let parsed = parse(&doc.to_string()).unwrap();
         assert!(parsed.operators.is_empty());
         assert_eq!(parsed.events[0].actor_operator_id, None);
+    }
+
+    #[test]
+    fn a_version_2_document_from_before_metadata_imports_with_null_and_empty_objects() {
+        let mut doc = minimal();
+        let user = doc["users"][0].as_object_mut().unwrap();
+        user.remove("externalId");
+        user.remove("metadata");
+        let parsed = parse(&doc.to_string()).unwrap();
+        assert_eq!(parsed.users[0].external_id, None);
+        assert_eq!(parsed.users[0].metadata, serde_json::json!({}));
     }
 
     #[test]

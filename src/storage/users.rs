@@ -5,12 +5,13 @@ use std::collections::HashMap;
 use crate::storage::sql::{params, params_from_iter, Conn, OptionalExtension, Row, Value};
 
 use crate::domain::fold;
+use crate::storage::lookup::Lookup;
 use crate::storage::records::{OrgBrief, User, UserMember, UserSummary};
 use crate::storage::search::Search;
 use crate::storage::PageReq;
 use crate::storage::{Conflict, DbError, Result};
 
-const COLS: &str = "u.id, u.name, u.first_name, u.last_name, u.email, u.phone, u.dob, u.role, u.created_at, u.updated_at";
+const COLS: &str = "u.id, u.name, u.first_name, u.last_name, u.email, u.phone, u.dob, u.role, u.created_at, u.updated_at, u.external_id, u.metadata";
 
 fn from_row(r: &Row<'_>) -> crate::storage::Result<User> {
     Ok(User {
@@ -25,12 +26,14 @@ fn from_row(r: &Row<'_>) -> crate::storage::Result<User> {
         members: Vec::new(),
         created_at: r.get(8)?,
         updated_at: r.get(9)?,
+        external_id: r.get(10)?,
+        metadata: r.get(11)?,
     })
 }
 
 /// The columns of a list item (no `dob`; `members` are not fetched for lists).
 const SUMMARY_COLS: &str =
-    "u.id, u.name, u.first_name, u.last_name, u.email, u.phone, u.role, u.created_at, u.updated_at";
+    "u.id, u.name, u.first_name, u.last_name, u.email, u.phone, u.role, u.created_at, u.updated_at, u.external_id, u.metadata";
 
 fn summary_from_row(r: &Row<'_>) -> crate::storage::Result<UserSummary> {
     Ok(UserSummary {
@@ -43,6 +46,8 @@ fn summary_from_row(r: &Row<'_>) -> crate::storage::Result<UserSummary> {
         role: r.get(6)?,
         created_at: r.get(7)?,
         updated_at: r.get(8)?,
+        external_id: r.get(9)?,
+        metadata: r.get(10)?,
     })
 }
 
@@ -128,7 +133,7 @@ impl Sort {
 }
 
 /// The table expression of a user list, its WHERE clauses and their arguments.
-type Filters = (&'static str, Vec<&'static str>, Vec<Value>);
+type Filters = (&'static str, Vec<String>, Vec<Value>);
 
 /// The WHERE clauses of a user list, their arguments, and the table expression. Only the
 /// clauses in use go into the SQL (fixed strings, never input), each combination with its
@@ -138,18 +143,21 @@ fn filters(
     conn: &Conn<'_>,
     query: Option<&str>,
     role: Option<&str>,
+    lookup: &Lookup,
     sort: Sort,
 ) -> Result<Filters> {
-    let mut clauses: Vec<&str> = Vec::new();
+    let mut clauses: Vec<String> = Vec::new();
     let mut args: Vec<Value> = Vec::new();
     let mut from = "users u";
     if let Some(s) = query.map(Search::new) {
         match s.plan(conn, "users", crate::storage::search::SCAN_MIN)? {
             Some(fts) => {
-                clauses.push("u.rid IN (SELECT rowid FROM users_fts WHERE users_fts MATCH ?)");
+                clauses
+                    .push("u.rid IN (SELECT rowid FROM users_fts WHERE users_fts MATCH ?)".into());
                 args.push(fts.into());
             }
             None if role.is_none()
+                && lookup.is_empty()
                 && matches!(sort, Sort::Name | Sort::NameDesc)
                 && !conn.is_postgres() =>
             {
@@ -157,17 +165,21 @@ fn filters(
             }
             None => {}
         }
-        clauses.push(if conn.is_postgres() {
-            "u.search_fold LIKE ? ESCAPE '\\'"
-        } else {
-            "instr(u.search_fold, ?) > 0"
-        });
+        clauses.push(
+            if conn.is_postgres() {
+                "u.search_fold LIKE ? ESCAPE '\\'"
+            } else {
+                "instr(u.search_fold, ?) > 0"
+            }
+            .into(),
+        );
         args.push(s.needle(conn).into());
     }
     if let Some(r) = role {
-        clauses.push("u.role = ?");
+        clauses.push("u.role = ?".into());
         args.push(r.into());
     }
+    lookup.push(conn, "u", &mut clauses, &mut args);
     Ok((from, clauses, args))
 }
 
@@ -196,10 +208,11 @@ pub fn list(
     conn: &Conn<'_>,
     query: Option<&str>,
     role: Option<&str>,
+    lookup: &Lookup,
     sort: Sort,
     page: PageReq,
 ) -> Result<(Vec<UserSummary>, i64)> {
-    let (from, clauses, mut args) = filters(conn, query, role, sort)?;
+    let (from, clauses, mut args) = filters(conn, query, role, lookup, sort)?;
     let filter = if clauses.is_empty() {
         "1 = 1".to_owned()
     } else {
@@ -264,13 +277,14 @@ pub fn list_after(
     conn: &Conn<'_>,
     query: Option<&str>,
     role: Option<&str>,
+    lookup: &Lookup,
     sort: Sort,
     after: Option<(String, String)>,
     limit: u32,
 ) -> Result<(Vec<UserSummary>, Option<String>)> {
-    let (from, mut clauses, mut args) = filters(conn, query, role, sort)?;
+    let (from, mut clauses, mut args) = filters(conn, query, role, lookup, sort)?;
     if let Some((k, id)) = after {
-        clauses.push(sort.after());
+        clauses.push(sort.after().into());
         args.push(Value::from(k));
         args.push(Value::from(id));
     }
@@ -306,6 +320,9 @@ pub struct NewUser {
     pub phone: Option<String>,
     pub dob: Option<String>,
     pub role: String,
+    pub external_id: Option<String>,
+    /// A JSON object, canonical text (`domain::metadata::parse_metadata`).
+    pub metadata: String,
 }
 
 /// Whether another user than `except` has `email` (compared as the unique index does).
@@ -323,8 +340,8 @@ pub fn email_conflict() -> DbError {
 pub fn create(conn: &Conn<'_>, u: &NewUser, now: &str) -> Result<String> {
     let id = crate::domain::new_id("user");
     conn.prepare_cached(
-        "INSERT INTO users (id, name, first_name, last_name, email, email_fold, search_fold, phone, dob, role, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+        "INSERT INTO users (id, name, first_name, last_name, email, email_fold, search_fold, phone, dob, role, created_at, updated_at, external_id, metadata) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13)",
     )?
     .execute(params![
         id,
@@ -337,7 +354,9 @@ pub fn create(conn: &Conn<'_>, u: &NewUser, now: &str) -> Result<String> {
         u.phone,
         u.dob,
         u.role,
-        now
+        now,
+        u.external_id,
+        u.metadata
     ])
     ?;
     Ok(id)
@@ -353,6 +372,9 @@ pub struct UserUpdate {
     pub phone: Option<Option<String>>,
     pub dob: Option<Option<String>>,
     pub role: Option<String>,
+    pub external_id: Option<Option<String>>,
+    /// Replaces the whole object (canonical text).
+    pub metadata: Option<String>,
 }
 
 /// Applies `u`; the columns that changed, or `None` if no such user.
@@ -391,10 +413,12 @@ pub fn update(
     let phone = pick(&mut changed, "phone", &u.phone, cur.phone);
     let dob = pick(&mut changed, "dob", &u.dob, cur.dob);
     let role = pick(&mut changed, "role", &u.role, cur.role);
+    let external_id = pick(&mut changed, "external_id", &u.external_id, cur.external_id);
+    let metadata = pick(&mut changed, "metadata", &u.metadata, cur.metadata);
     if !changed.is_empty() {
         conn.prepare_cached(
             "UPDATE users SET name = ?2, first_name = ?3, last_name = ?4, email = ?5, email_fold = ?6, search_fold = ?7, \
-             phone = ?8, dob = ?9, role = ?10, updated_at = ?11 WHERE id = ?1",
+             phone = ?8, dob = ?9, role = ?10, updated_at = ?11, external_id = ?12, metadata = ?13 WHERE id = ?1",
         )?
         .execute(params![
             id,
@@ -407,7 +431,9 @@ pub fn update(
             phone,
             dob,
             role,
-            now
+            now,
+            external_id,
+            metadata
         ])
         ?;
     }

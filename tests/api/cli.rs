@@ -1058,7 +1058,11 @@ fn an_import_that_fails_on_a_row_imports_nothing_and_removes_the_file_it_created
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let out = run_with(&with_engine(&["export", "-"], &db), &[], None);
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(doc["users"], one_user_export()["users"]);
+    // The document had no externalId/metadata (an older version 2): null and {} now.
+    let mut want = one_user_export()["users"].clone();
+    want[0]["externalId"] = Value::Null;
+    want[0]["metadata"] = serde_json::json!({});
+    assert_eq!(doc["users"], want);
     assert_eq!(doc["memberships"], serde_json::json!([]));
 }
 
@@ -1414,6 +1418,8 @@ async fn an_export_imported_into_a_new_database_exports_the_same_and_serves_the_
                 "premiumTierId",
                 "createdAt",
                 "updatedAt",
+                "externalId",
+                "metadata",
             ],
         ),
         (
@@ -1429,11 +1435,20 @@ async fn an_export_imported_into_a_new_database_exports_the_same_and_serves_the_
                 "role",
                 "createdAt",
                 "updatedAt",
+                "externalId",
+                "metadata",
             ],
         ),
         (
             "memberships",
-            &["id", "userId", "organizationId", "role", "createdAt"],
+            &[
+                "id",
+                "userId",
+                "organizationId",
+                "role",
+                "createdAt",
+                "metadata",
+            ],
         ),
         (
             "keys",

@@ -1246,3 +1246,86 @@ async fn an_htmx_request_without_a_session_is_sent_to_the_login_page() {
     );
     assert_eq!(res.text().await.unwrap(), "");
 }
+
+#[tokio::test]
+async fn console_edits_keep_the_external_id_and_metadata_the_forms_do_not_show() {
+    let c = console().await;
+    c.login().await;
+    let res = c
+        .app
+        .post(
+            "/users",
+            &json!({"name": "Ada Lovelace", "email": "ada@example.com",
+                    "externalId": "shop-ada", "metadata": {"plan": "gold"}}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let id = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let at = format!("/console/users/{id}");
+    let etag = hidden(&c.page(&at).await, "etag").unwrap();
+    let res = c
+        .post(
+            &at,
+            &[
+                ("name", "Ada King"),
+                ("firstName", ""),
+                ("lastName", ""),
+                ("email", "ada@example.com"),
+                ("phone", ""),
+                ("dob", ""),
+                ("role", "customer"),
+                ("etag", &etag),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let user: Value = c
+        .app
+        .get(&format!("/users/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (&user["name"], &user["externalId"], &user["metadata"]),
+        (
+            &json!("Ada King"),
+            &json!("shop-ada"),
+            &json!({"plan": "gold"})
+        )
+    );
+
+    let org = c
+        .app
+        .create_org(
+            json!({"name": "Acme", "externalId": "shop-acme", "metadata": {"region": "my"}}),
+        )
+        .await;
+    let at = format!("/console/organizations/{}", org["id"].as_str().unwrap());
+    let etag = hidden(&c.page(&at).await, "etag").unwrap();
+    let res = c
+        .post(
+            &at,
+            &[
+                ("name", "Acme Group"),
+                ("slug", "acme"),
+                ("logo", ""),
+                ("premiumTierId", ""),
+                ("etag", &etag),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let org: Value = c.app.get("/organizations/acme").await.json().await.unwrap();
+    assert_eq!(
+        (&org["name"], &org["externalId"], &org["metadata"]),
+        (
+            &json!("Acme Group"),
+            &json!("shop-acme"),
+            &json!({"region": "my"})
+        )
+    );
+}

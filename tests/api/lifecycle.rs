@@ -71,6 +71,8 @@ async fn creating_an_organization_returns_201_with_its_location_and_representati
             "members": [],
             "createdAt": created_at,
             "updatedAt": created_at,
+            "externalId": null,
+            "metadata": {},
         })
     );
 }

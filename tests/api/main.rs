@@ -18,6 +18,7 @@ mod idempotency;
 mod instances;
 mod lifecycle;
 mod members;
+mod metadata;
 mod openapi;
 mod organizations;
 mod pg_outage;

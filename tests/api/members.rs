@@ -139,6 +139,7 @@ async fn a_listed_member_has_the_membership_shape() {
             "role": "admin",
             "user": {"id": uid, "name": "Jane Smith", "email": "jane@example.com"},
             "createdAt": m["createdAt"],
+            "metadata": {},
         }])
     );
 }
@@ -280,6 +281,7 @@ async fn adding_a_member_is_201_with_location_and_the_membership() {
             "role": "admin",
             "user": {"id": uid, "name": "Jane Smith", "email": "jane@example.com"},
             "createdAt": created_at,
+            "metadata": {},
         })
     );
     let res = app.get(&location).await;

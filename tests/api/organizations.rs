@@ -100,7 +100,9 @@ fn acme_detail() -> Value {
             }
         ],
         "createdAt": "2024-01-10T08:00:00Z",
-        "updatedAt": "2024-01-10T08:00:00Z"
+        "updatedAt": "2024-01-10T08:00:00Z",
+        "externalId": null,
+        "metadata": {}
     })
 }
 
@@ -218,10 +220,12 @@ async fn a_single_organization_has_exactly_the_documented_fields() {
         keys,
         [
             "createdAt",
+            "externalId",
             "id",
             "logo",
             "memberCount",
             "members",
+            "metadata",
             "name",
             "premiumTier",
             "slug",
@@ -248,7 +252,9 @@ async fn a_new_organization_has_no_members() {
             "premiumTier": null,
             "members": [],
             "createdAt": org["createdAt"],
-            "updatedAt": org["createdAt"]
+            "updatedAt": org["createdAt"],
+            "externalId": null,
+            "metadata": {}
         })
     );
 }
@@ -432,7 +438,9 @@ async fn list_items_have_the_seed_002_shape() {
                                  "custom-integrations", "unlimited-users"]
                 },
                 "createdAt": "2024-01-10T08:00:00Z",
-                "updatedAt": "2024-01-10T08:00:00Z"
+                "updatedAt": "2024-01-10T08:00:00Z",
+                "externalId": null,
+                "metadata": {}
             }],
             "meta": meta(1, 10, 1, 1, json!(1), json!(1))
         })

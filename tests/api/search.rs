@@ -139,7 +139,9 @@ async fn a_search_result_has_the_full_list_item_shape() {
                 "memberCount": v["data"][0]["memberCount"],
                 "premiumTier": null,
                 "createdAt": "2024-01-18T12:30:00Z",
-                "updatedAt": "2024-01-18T12:30:00Z"
+                "updatedAt": "2024-01-18T12:30:00Z",
+                "externalId": null,
+                "metadata": {}
             }],
             "meta": {"total": 1, "per_page": 10, "current_page": 1, "last_page": 1,
                      "from": 1, "to": 1}

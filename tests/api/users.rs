@@ -128,7 +128,9 @@ async fn creating_a_user_with_every_field_returns_201_and_the_seed_shape() {
             "role": "customer",
             "members": [],
             "createdAt": v["createdAt"],
-            "updatedAt": v["createdAt"]
+            "updatedAt": v["createdAt"],
+            "externalId": null,
+            "metadata": {}
         })
     );
 }
@@ -175,6 +177,8 @@ async fn user_fields_come_in_the_order_of_the_seed() {
         "members",
         "createdAt",
         "updatedAt",
+        "externalId",
+        "metadata",
     ];
     let positions: Vec<usize> = order
         .iter()
@@ -209,7 +213,9 @@ async fn a_minimal_user_has_nulls_for_absent_optional_fields() {
             "role": "customer",
             "members": [],
             "createdAt": v["createdAt"],
-            "updatedAt": v["updatedAt"]
+            "updatedAt": v["updatedAt"],
+            "externalId": null,
+            "metadata": {}
         })
     );
 }
@@ -846,7 +852,9 @@ async fn getting_a_demo_user_shows_its_memberships() {
                 }
             ],
             "createdAt": "2024-01-15T14:30:00Z",
-            "updatedAt": "2024-01-15T14:30:00Z"
+            "updatedAt": "2024-01-15T14:30:00Z",
+            "externalId": null,
+            "metadata": {}
         })
     );
 }
@@ -951,7 +959,9 @@ async fn patching_every_field_changes_every_field() {
             "role": "admin",
             "members": [],
             "createdAt": u["createdAt"],
-            "updatedAt": v["updatedAt"]
+            "updatedAt": v["updatedAt"],
+            "externalId": null,
+            "metadata": {}
         })
     );
 }
@@ -1380,7 +1390,9 @@ async fn a_users_organizations_have_the_seed_000_shape() {
                         "createdAt": "2024-01-20T14:15:00Z"
                     },
                     "createdAt": "2024-01-10T08:00:00Z",
-                    "updatedAt": "2024-01-10T08:00:00Z"
+                    "updatedAt": "2024-01-10T08:00:00Z",
+                    "externalId": null,
+                    "metadata": {}
                 },
                 {
                     "id": "org-456",
@@ -1395,7 +1407,9 @@ async fn a_users_organizations_have_the_seed_000_shape() {
                         "createdAt": "2024-01-21T09:00:00Z"
                     },
                     "createdAt": "2024-01-18T12:30:00Z",
-                    "updatedAt": "2024-01-18T12:30:00Z"
+                    "updatedAt": "2024-01-18T12:30:00Z",
+                    "externalId": null,
+                    "metadata": {}
                 }
             ],
             "meta": {"total": 2, "count": 2}
@@ -1487,7 +1501,9 @@ async fn a_new_membership_appears_in_the_users_organizations() {
                 "premiumTier": null,
                 "membership": {"id": m["id"], "role": "owner", "createdAt": m["createdAt"]},
                 "createdAt": org["createdAt"],
-                "updatedAt": org["updatedAt"]
+                "updatedAt": org["updatedAt"],
+                "externalId": null,
+                "metadata": {}
             }],
             "meta": {"total": 1, "count": 1}
         })
@@ -1529,7 +1545,8 @@ async fn users_are_listed_in_the_published_list_shape_without_dob_or_members() {
     let item = json!({
         "id": u["id"], "name": "Jane Smith", "firstName": "Jane", "lastName": "Smith",
         "email": "jane@example.com", "phone": "+1234567890", "role": "customer",
-        "createdAt": u["createdAt"], "updatedAt": u["updatedAt"]
+        "createdAt": u["createdAt"], "updatedAt": u["updatedAt"],
+        "externalId": null, "metadata": {}
     });
     assert_eq!(
         v,
@@ -1564,7 +1581,9 @@ async fn user_list_items_have_the_published_fields_in_order() {
                 "phone",
                 "role",
                 "createdAt",
-                "updatedAt"
+                "updatedAt",
+                "externalId",
+                "metadata"
             ],
             "{q}"
         );
