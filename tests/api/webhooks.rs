@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -14,8 +14,12 @@ use sha2::Sha256;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+use invois::auth::Scope;
+use invois::config::DatabaseConfig;
+
 use crate::helpers::{
-    assert_error, on_postgres, spawn_app_with, spawn_two_on_one_database_with, TestApp,
+    assert_error, blocking, create_key_in, engine_args, fresh_test_database, on_postgres,
+    spawn_app_with, spawn_two_on_one_database_with, start_binary_on, TestApp,
 };
 
 /// One request the receiver got.
@@ -23,10 +27,12 @@ use crate::helpers::{
 struct Received {
     headers: HashMap<String, String>,
     body: String,
+    /// When the receiver had read the whole request.
+    at: Instant,
 }
 
 /// A local HTTP endpoint that records every request and answers with the scripted statuses
-/// (then 200).
+/// (then 200); a scripted 429 carries `Retry-After: 2`.
 struct Receiver {
     url: String,
     got: Arc<Mutex<Vec<Received>>>,
@@ -83,9 +89,15 @@ impl Receiver {
                     }
                     let body = String::from_utf8_lossy(&buf[head_end..]).to_string();
                     let status = s.lock().unwrap().pop_front().unwrap_or(200);
-                    g.lock().unwrap().push(Received { headers, body });
+                    let at = Instant::now();
+                    g.lock().unwrap().push(Received { headers, body, at });
+                    let extra = if status == 429 {
+                        "retry-after: 2\r\n"
+                    } else {
+                        ""
+                    };
                     let reply = format!(
-                        "HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+                        "HTTP/1.1 {status} X\r\n{extra}content-length: 2\r\nconnection: close\r\n\r\nok"
                     );
                     let _ = sock.write_all(reply.as_bytes()).await;
                     let _ = sock.shutdown().await;
@@ -571,4 +583,180 @@ async fn a_create_with_an_idempotency_key_replays_the_same_endpoint_and_secret()
     assert_eq!(json_of(res, 201).await, first);
     let list = json_of(app.get("/webhooks").await, 200).await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_429_with_retry_after_is_retried_no_sooner_than_it_asks_with_the_same_message_id() {
+    // retry_base_ms is 200: without Retry-After the second attempt would come ~0.2 s later.
+    let app = app().await;
+    let rx = Receiver::start(&[429]).await;
+    let wh = create_webhook(&app, json!({"url": rx.url})).await;
+    app.create_user("Ann Example", "ann@example.com").await;
+    let got = rx.wait_for(2).await;
+    assert_eq!(got[0].headers["webhook-id"], got[1].headers["webhook-id"]);
+    assert_eq!(got[0].body, got[1].body);
+    let secret = wh["secret"].as_str().unwrap();
+    assert!(got
+        .iter()
+        .all(|r| standard_webhooks_v1_matches(secret, r) == 1));
+    // The receiver's own clock: a lower bound on the server's wait (Retry-After: 2, less a
+    // little for the millisecond rounding of the stored next attempt).
+    let gap = got[1].at - got[0].at;
+    assert!(
+        gap >= Duration::from_millis(1_900),
+        "the retry came {gap:?} after a 429 with Retry-After: 2"
+    );
+    let d = wait_settled(&app, wh["id"].as_str().unwrap(), 1).await;
+    assert_eq!(
+        (&d[0]["status"], &d[0]["attempts"], &d[0]["responseStatus"]),
+        (&json!("delivered"), &json!(2), &json!(200))
+    );
+    assert_eq!(rx.got().len(), 2);
+}
+
+/// An `invois serve` child process, killed (SIGKILL) and reaped when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The real `invois serve` on `engine` with fast webhook settings and no rate limits.
+async fn serve(engine: &[String]) -> (Child, String) {
+    let (child, base) = start_binary_on(
+        engine,
+        &[
+            ("INVOIS_WEBHOOKS__ALLOW_PRIVATE", "true"),
+            ("INVOIS_WEBHOOKS__POLL_MS", "50"),
+            ("INVOIS_WEBHOOKS__RETRY_BASE_MS", "200"),
+            ("INVOIS_WEBHOOKS__TIMEOUT_MS", "2000"),
+            ("INVOIS_RATE_LIMIT__PER_MINUTE", "0"),
+            ("INVOIS_RATE_LIMIT__PER_HOUR", "0"),
+            ("INVOIS_RATE_LIMIT__PER_DAY", "0"),
+            ("INVOIS_LOG__LEVEL", "warn"),
+        ],
+    )
+    .await;
+    (Child(child), base)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_minus_nine_during_a_burst_loses_no_delivery_of_an_acknowledged_write() {
+    // One database, served by one process at a time (SQLite: one server per file).
+    let dir = tempfile::tempdir().unwrap();
+    let pg = fresh_test_database();
+    let mut dbcfg = DatabaseConfig {
+        path: dir.path().join("test.db"),
+        ..DatabaseConfig::default()
+    };
+    if let Some(pg) = &pg {
+        dbcfg.url.clone_from(&pg.url);
+    }
+    let key = {
+        let dbcfg = dbcfg.clone();
+        let db = blocking(move || invois::storage::open(&dbcfg).expect("open db")).await;
+        let key = create_key_in(&db, &Scope::ALL, None).await;
+        blocking(move || drop(db)).await;
+        key
+    };
+    let engine = engine_args(&dbcfg);
+    let (mut first, base) = serve(&engine).await;
+    let rx = Receiver::start(&[]).await;
+    let client = reqwest::Client::new();
+    let res = client
+        .post(format!("{base}/api/integrations/webhooks"))
+        .header("X-Invois-Key", &key)
+        .json(&json!({"url": rx.url, "eventTypes": ["user.created"]}))
+        .send()
+        .await
+        .unwrap();
+    let wh = json_of(res, 201).await;
+    let secret = wh["secret"].as_str().unwrap().to_owned();
+
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let writers: Vec<_> = (0..16)
+        .map(|w| {
+            let (base, key, acked) = (base.clone(), key.clone(), acked.clone());
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                for i in 0.. {
+                    let Ok(res) = client
+                        .post(format!("{base}/api/integrations/users"))
+                        .header("X-Invois-Key", &key)
+                        .json(&json!({"name": format!("Writer {w} {i}"),
+                                      "email": format!("w{w}.{i}@example.com")}))
+                        .send()
+                        .await
+                    else {
+                        break;
+                    };
+                    let status = res.status();
+                    let Ok(text) = res.text().await else { break };
+                    assert_eq!(status, 201, "{text}");
+                    let v: Value = serde_json::from_str(&text).unwrap();
+                    acked
+                        .lock()
+                        .unwrap()
+                        .push(v["id"].as_str().unwrap().to_owned());
+                }
+            })
+        })
+        .collect();
+    // At least 50 writes acknowledged, then SIGKILL mid-burst: no shutdown code runs.
+    for _ in 0..600 {
+        if acked.lock().unwrap().len() >= 50 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+    for w in writers {
+        w.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() >= 50,
+        "only {} writes acknowledged",
+        acked.len()
+    );
+
+    // A new process on the same database delivers whatever the killed one had not.
+    // A delivery the killed process had claimed waits out its lease (timeout_ms + 60 s) before
+    // another process takes it, hence the bound of 90 s (against a hung test, not a timing).
+    let (_second, _) = serve(&engine).await;
+    let restarted = Instant::now();
+    let mut missing = acked.clone();
+    for _ in 0..1_800 {
+        let got = rx.got();
+        let seen: std::collections::HashSet<String> = got
+            .iter()
+            .map(|r| {
+                assert_eq!(standard_webhooks_v1_matches(&secret, r), 1, "{r:?}");
+                let body: Value = serde_json::from_str(&r.body).unwrap();
+                assert_eq!(body["type"], "user.created", "{}", r.body);
+                body["subjectId"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        missing.retain(|id| !seen.contains(id));
+        if missing.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        missing,
+        Vec::<String>::new(),
+        "acknowledged users with no delivery (of {})",
+        acked.len()
+    );
+    eprintln!(
+        "kill -9: {} users acknowledged, {} deliveries received, none missing, {:?} after the restart",
+        acked.len(),
+        rx.got().len(),
+        restarted.elapsed()
+    );
 }
