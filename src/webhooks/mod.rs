@@ -76,11 +76,16 @@ pub fn spawn(db: Db, cfg: WebhooksConfig) {
     });
 }
 
+/// Seconds a claim outlives the attempt's time-out: room to write the outcome.
+const LEASE_MARGIN_SECS: u64 = 10;
+
 /// Claims the due deliveries for one attempt each.
 async fn claim(db: &Db, cfg: &WebhooksConfig) -> Result<Vec<String>, DbError> {
     let db = db.clone();
     // Long enough for the attempt to end (time-out) and its outcome to be written.
-    let lease = Duration::from_millis(cfg.timeout_ms) + Duration::from_secs(60);
+    // A delivery a killed instance had claimed waits this long before another takes it; an
+    // attempt still running past it may be sent twice (at least once, as the spec allows).
+    let lease = Duration::from_millis(cfg.timeout_ms) + Duration::from_secs(LEASE_MARGIN_SECS);
     blocking(move || {
         let now = chrono::Utc::now();
         let until = at_ms(now + chrono::Duration::from_std(lease).unwrap_or_default());
