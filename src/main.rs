@@ -368,6 +368,8 @@ impl DbFiles {
 }
 
 fn run(cli: Cli) -> Result<(), Fail> {
+    // Webhook deliveries carry the API's view of what changed, whichever command writes.
+    invois::storage::events::set_renderer(invois::routes::webhooks::event_data);
     let mut cfg = Config::load(cli.config.as_deref()).map_err(Fail::Usage)?;
     if let Some(url) = cli.database_url {
         cfg.database.url = url;

@@ -173,6 +173,7 @@ impl Application {
 
     /// As [`Application::build`], on an open database and a bound listener.
     pub fn with_listener(cfg: &Config, db: Db, listener: TcpListener) -> Result<Self, String> {
+        crate::storage::events::set_renderer(routes::webhooks::event_data);
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         if cfg!(feature = "bench-no-auth") {
             if !addr.ip().is_loopback() {

@@ -343,15 +343,10 @@ pub(crate) fn remove_in(
         .map(crate::model::Membership::from)
         .ok_or_else(|| ApiError::not_found("Membership"))?;
     check_if_match(if_match, &cur)?;
+    // Recorded first: a webhook delivery carries the membership's last state.
+    events::record_as(tx, "membership.deleted", actor, mid, &[], &domain::now())?;
     members::delete(tx, &org, mid)?;
-    Ok(events::record_as(
-        tx,
-        "membership.deleted",
-        actor,
-        mid,
-        &[],
-        &domain::now(),
-    )?)
+    Ok(())
 }
 
 /// Change a member's role.

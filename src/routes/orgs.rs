@@ -429,15 +429,10 @@ pub(crate) fn delete_in(
     for m in &mids {
         events::record_as(tx, "membership.deleted", actor, m, &[], &now)?;
     }
+    // Recorded first: a webhook delivery carries the organization's last state.
+    events::record_as(tx, "organization.deleted", actor, &cur.id, &[], &now)?;
     orgs::delete(tx, &cur.id)?;
-    Ok(events::record_as(
-        tx,
-        "organization.deleted",
-        actor,
-        &cur.id,
-        &[],
-        &now,
-    )?)
+    Ok(())
 }
 
 /// Delete an organization and its memberships.

@@ -370,15 +370,11 @@ pub(crate) fn delete_in(
         .map(crate::model::Tier::from)
         .ok_or_else(|| ApiError::not_found("Premium tier"))?;
     check_if_match(if_match, &cur)?;
+    // Recorded first: a webhook delivery carries the tier's last state (an error below, such
+    // as a tier in use, rolls the event back with the rest).
+    events::record_as(tx, "tier.deleted", actor, id, &[], &domain::now())?;
     tiers::delete(tx, id)?;
-    Ok(events::record_as(
-        tx,
-        "tier.deleted",
-        actor,
-        id,
-        &[],
-        &domain::now(),
-    )?)
+    Ok(())
 }
 
 /// Delete a premium tier that no organization uses.

@@ -487,8 +487,10 @@ pub(crate) fn delete_in(
     for m in &cur.members {
         events::record_as(tx, "membership.deleted", actor, &m.id, &[], &now)?;
     }
+    // Recorded first: a webhook delivery carries the user's last state.
+    events::record_as(tx, "user.deleted", actor, id, &[], &now)?;
     users::delete(tx, id)?;
-    Ok(events::record_as(tx, "user.deleted", actor, id, &[], &now)?)
+    Ok(())
 }
 
 /// Delete a user and its memberships.

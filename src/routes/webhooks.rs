@@ -6,14 +6,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{create, created, no_content, ok_json, IdemKey, ListParams, NoQuery, API};
+use super::{
+    check_if_match, create, created, if_match, no_content, ok_json, resource, IdemKey, ListParams,
+    NoQuery, API,
+};
 use crate::auth::{scope, Need};
 use crate::config::WebhooksConfig;
 use crate::domain::fields::Fields;
 use crate::error::{ApiError, ErrorBody, Result};
 use crate::model::PageMeta;
+use crate::storage::sql::{Conn, OptionalExtension};
 use crate::storage::webhooks::{self, Delivery, Webhook, WebhookPatch};
-use crate::storage::{events, Db};
+use crate::storage::{events, keys, members, orgs, tiers, users, Db, DbError};
 use crate::webhooks::{guard, sign};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -320,10 +324,12 @@ pub async fn create_webhook(
 /// Get a webhook endpoint.
 #[utoipa::path(get, path = "/api/integrations/webhooks/{id}", tag = "webhooks", operation_id = "getWebhook",
     params(("id" = String, Path, description = "Webhook id")),
-    responses((status = 200, description = "The endpoint (never its secret)", body = WebhookView),
+    responses((status = 200, description = "The endpoint (never its secret)", body = WebhookView, headers(("ETag" = String, description = "Strong ETag of this representation (for If-None-Match and If-Match)"))),
+        (status = 304, description = "Not modified (If-None-Match has the current ETag)"),
         (status = 404, description = "Webhook not found", body = ErrorBody)),
     security(("api_key" = ["admin"])))]
 pub async fn get(
+    req: HttpRequest,
     key: Need<scope::Admin>,
     _: NoQuery,
     db: web::Data<Db>,
@@ -331,10 +337,11 @@ pub async fn get(
 ) -> Result<HttpResponse> {
     let id = id.into_inner();
     let w = db.read(&key.check, move |c| webhooks::get(c, &id)).await?;
-    ok_json(&view(w))
+    resource(&req, &view(w))
 }
 
 async fn update(
+    req: HttpRequest,
     key: Need<scope::Admin>,
     db: web::Data<Db>,
     cfg: web::Data<WebhooksConfig>,
@@ -352,8 +359,10 @@ async fn update(
         description: body.description.map(|d| d.filter(|d| !d.is_empty())),
     };
     let actor = key.key_id.clone();
+    let im = if_match(&req);
     let w = db
         .write(&key.check, move |tx| {
+            check_if_match(im.as_deref(), &view(webhooks::get(tx, &id)?))?;
             let now = crate::domain::now();
             let (w, changed) = webhooks::update(tx, &id, &patch, &now)?;
             if !changed.is_empty() {
@@ -362,16 +371,18 @@ async fn update(
             Ok::<_, ApiError>(w)
         })
         .await?;
-    ok_json(&view(w))
+    resource(&req, &view(w))
 }
 
 /// Update a webhook endpoint (partial; the same as PATCH).
 #[utoipa::path(put, path = "/api/integrations/webhooks/{id}", tag = "webhooks", operation_id = "updateWebhook",
-    params(("id" = String, Path, description = "Webhook id")), request_body = UpdateWebhook,
-    responses((status = 200, description = "The endpoint after the change", body = WebhookView),
-        (status = 404, description = "Webhook not found", body = ErrorBody)),
+    params(("id" = String, Path, description = "Webhook id"), ("If-Match" = Option<String>, Header, nullable = false, description = "An ETag from a GET: the write is refused with 412 if the endpoint changed since")), request_body = UpdateWebhook,
+    responses((status = 200, description = "The endpoint after the change", body = WebhookView, headers(("ETag" = String, description = "Strong ETag of this representation (for If-None-Match and If-Match)"))),
+        (status = 404, description = "Webhook not found", body = ErrorBody),
+        (status = 412, description = "If-Match does not match the current ETag", body = ErrorBody)),
     security(("api_key" = ["admin"])))]
 pub async fn put(
+    req: HttpRequest,
     key: Need<scope::Admin>,
     _: NoQuery,
     db: web::Data<Db>,
@@ -379,16 +390,18 @@ pub async fn put(
     id: web::Path<String>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    update(key, db, cfg, id.into_inner(), body.into_inner()).await
+    update(req, key, db, cfg, id.into_inner(), body.into_inner()).await
 }
 
 /// Update a webhook endpoint (partial; the same as PUT).
 #[utoipa::path(patch, path = "/api/integrations/webhooks/{id}", tag = "webhooks", operation_id = "patchWebhook",
-    params(("id" = String, Path, description = "Webhook id")), request_body = UpdateWebhook,
-    responses((status = 200, description = "The endpoint after the change", body = WebhookView),
-        (status = 404, description = "Webhook not found", body = ErrorBody)),
+    params(("id" = String, Path, description = "Webhook id"), ("If-Match" = Option<String>, Header, nullable = false, description = "An ETag from a GET: the write is refused with 412 if the endpoint changed since")), request_body = UpdateWebhook,
+    responses((status = 200, description = "The endpoint after the change", body = WebhookView, headers(("ETag" = String, description = "Strong ETag of this representation (for If-None-Match and If-Match)"))),
+        (status = 404, description = "Webhook not found", body = ErrorBody),
+        (status = 412, description = "If-Match does not match the current ETag", body = ErrorBody)),
     security(("api_key" = ["admin"])))]
 pub async fn patch(
+    req: HttpRequest,
     key: Need<scope::Admin>,
     _: NoQuery,
     db: web::Data<Db>,
@@ -396,16 +409,18 @@ pub async fn patch(
     id: web::Path<String>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
-    update(key, db, cfg, id.into_inner(), body.into_inner()).await
+    update(req, key, db, cfg, id.into_inner(), body.into_inner()).await
 }
 
 /// Delete a webhook endpoint and its deliveries.
 #[utoipa::path(delete, path = "/api/integrations/webhooks/{id}", tag = "webhooks", operation_id = "deleteWebhook",
-    params(("id" = String, Path, description = "Webhook id")),
+    params(("id" = String, Path, description = "Webhook id"), ("If-Match" = Option<String>, Header, nullable = false, description = "An ETag from a GET: the write is refused with 412 if the endpoint changed since")),
     responses((status = 204, description = "Deleted, with its deliveries"),
-        (status = 404, description = "Webhook not found", body = ErrorBody)),
+        (status = 404, description = "Webhook not found", body = ErrorBody),
+        (status = 412, description = "If-Match does not match the current ETag", body = ErrorBody)),
     security(("api_key" = ["admin"])))]
 pub async fn delete(
+    req: HttpRequest,
     key: Need<scope::Admin>,
     _: NoQuery,
     db: web::Data<Db>,
@@ -413,7 +428,9 @@ pub async fn delete(
 ) -> Result<HttpResponse> {
     let id = id.into_inner();
     let actor = key.key_id.clone();
+    let im = if_match(&req);
     db.write(&key.check, move |tx| {
+        check_if_match(im.as_deref(), &view(webhooks::get(tx, &id)?))?;
         webhooks::delete(tx, &id)?;
         let now = crate::domain::now();
         events::record(tx, "webhook.deleted", Some(&actor), &id, &[], &now)?;
@@ -484,7 +501,14 @@ pub async fn test(
                 &[],
                 &now,
             )?;
-            Ok(webhooks::enqueue(tx, &id, &evt, "webhook.test")?)
+            let data = events::render(tx, "webhook.test", &id)?;
+            Ok(webhooks::enqueue(
+                tx,
+                &id,
+                &evt,
+                "webhook.test",
+                data.as_deref(),
+            )?)
         })
         .await?;
     Ok(HttpResponse::Accepted().json(delivery_view(d)))
@@ -548,4 +572,43 @@ pub async fn retry(
         })
         .await?;
     Ok(HttpResponse::Accepted().json(delivery_view(d)))
+}
+
+/// The `data` of a webhook delivery (registered with [`events::set_renderer`] at start-up):
+/// the resource event `kind` is about, `subject`, exactly as its GET endpoint renders it now
+/// (in the write's transaction); `None` when it does not exist. A key is shown as `GET /keys`
+/// lists it, an endpoint as `GET /webhooks/{id}` shows it: never a secret.
+pub fn event_data(
+    c: &Conn<'_>,
+    kind: &str,
+    subject: &str,
+) -> crate::storage::Result<Option<String>> {
+    fn text<T: Serialize>(v: Option<T>) -> crate::storage::Result<Option<String>> {
+        v.map(|v| serde_json::to_string(&v))
+            .transpose()
+            .map_err(|e| DbError::Internal(format!("serialize: {e}")))
+    }
+    use crate::model;
+    match kind.split_once('.').map_or(kind, |(resource, _)| resource) {
+        "user" => text(users::get(c, subject)?.map(model::User::from)),
+        "organization" => text(orgs::get_detail(c, subject)?.map(model::OrgDetail::from)),
+        "membership" => {
+            let org: Option<String> = c
+                .prepare_cached("SELECT organization_id FROM memberships WHERE id = ?1")?
+                .query_row([subject], |r| r.get(0))
+                .optional()?;
+            match org {
+                Some(org) => text(members::get(c, &org, subject)?.map(model::Membership::from)),
+                None => Ok(None),
+            }
+        }
+        "tier" => text(tiers::get(c, subject)?.map(model::Tier::from)),
+        "key" => text(keys::find(c, subject)?.map(|k| model::KeyInfo::from(k.info))),
+        "webhook" => match webhooks::get(c, subject) {
+            Ok(w) => text(Some(view(w))),
+            Err(DbError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        },
+        _ => Ok(Some("null".into())),
+    }
 }

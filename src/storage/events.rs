@@ -5,6 +5,30 @@ use crate::storage::records::Event;
 use crate::storage::sql::{params, params_from_iter, Conn, Row, Value};
 use crate::storage::Result;
 
+/// Renders the resource an event is about as its GET endpoint shows it (JSON text), in the
+/// write's transaction; `None` when there is no such resource (any more). Registered once by
+/// the HTTP layer, which owns the views ([`set_renderer`]): storage does not know them.
+pub type Renderer = fn(&Conn<'_>, &str, &str) -> Result<Option<String>>;
+
+static RENDERER: std::sync::OnceLock<Renderer> = std::sync::OnceLock::new();
+
+/// Registers the renderer of webhook deliveries' `data` (the first registration wins; a
+/// process without one sends `"data": null`).
+pub fn set_renderer(f: Renderer) {
+    let _ = RENDERER.set(f);
+}
+
+/// The `data` of a delivery of event `kind` about `subject`: the resource's view now, or
+/// `{"id":…,"deleted":true}` when it is gone, or `None` when no renderer is registered.
+pub fn render(conn: &Conn<'_>, kind: &str, subject: &str) -> Result<Option<String>> {
+    let Some(f) = RENDERER.get() else {
+        return Ok(None);
+    };
+    Ok(Some(f(conn, kind, subject)?.unwrap_or_else(|| {
+        serde_json::json!({"id": subject, "deleted": true}).to_string()
+    })))
+}
+
 /// Who made a change: an API key, an operator of the console, or the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Actor<'a> {
@@ -86,7 +110,7 @@ pub fn record_id(
         now,
         actor.operator()
     ])?;
-    super::webhooks::fan_out(conn, &id, kind)?;
+    super::webhooks::fan_out(conn, &id, kind, subject)?;
     Ok(id)
 }
 

@@ -28,6 +28,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../../sql/postgres/004_console.sql")),
     (5, include_str!("../../sql/postgres/005_metadata.sql")),
     (6, include_str!("../../sql/postgres/006_webhooks.sql")),
+    (7, include_str!("../../sql/postgres/007_delivery_data.sql")),
 ];
 
 /// The advisory lock every write holds until it commits (see the module's docs).

@@ -28,6 +28,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../sql/sqlite/004_console.sql")),
         M::up(include_str!("../../sql/sqlite/005_metadata.sql")),
         M::up(include_str!("../../sql/sqlite/006_webhooks.sql")),
+        M::up(include_str!("../../sql/sqlite/007_delivery_data.sql")),
     ])
 }
 

@@ -72,6 +72,9 @@ pub struct Delivery {
     pub last_latency_ms: Option<i64>,
     pub created_at: String,
     pub delivered_at: Option<String>,
+    /// The resource's view when the event was recorded (JSON text; `None`: made before
+    /// schema version 7, or by a process without a renderer).
+    pub data: Option<String>,
 }
 
 /// Now, RFC 3339 UTC with milliseconds (fixed width: text order is time order).
@@ -240,9 +243,10 @@ fn delivered_kind(kind: &str) -> bool {
     !kind.starts_with("webhook.") || kind == "webhook.disabled"
 }
 
-/// Adds a delivery of event `event_id` for every enabled endpoint that wants `kind`; in the
-/// transaction of the event itself.
-pub fn fan_out(conn: &Conn<'_>, event_id: &str, kind: &str) -> Result<()> {
+/// Adds a delivery of event `event_id` (about `subject`) for every enabled endpoint that wants
+/// `kind`; in the transaction of the event itself, with the resource's view as it is now
+/// (rendered once, and only when some endpoint wants the event).
+pub fn fan_out(conn: &Conn<'_>, event_id: &str, kind: &str, subject: &str) -> Result<()> {
     if !delivered_kind(kind) {
         return Ok(());
     }
@@ -250,17 +254,29 @@ pub fn fan_out(conn: &Conn<'_>, event_id: &str, kind: &str) -> Result<()> {
         .prepare_cached("SELECT id, event_types FROM webhooks WHERE enabled = 1 ORDER BY id")?
         .query_map((), |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_>>()?;
+    let mut data: Option<Option<String>> = None;
     for (webhook, types) in targets {
         let types: Vec<String> = serde_json::from_str(&types).unwrap_or_default();
         if types.is_empty() || types.iter().any(|t| t == kind) {
-            enqueue(conn, &webhook, event_id, kind)?;
+            if data.is_none() {
+                data = Some(super::events::render(conn, kind, subject)?);
+            }
+            let data = data.as_ref().and_then(Option::as_deref);
+            enqueue(conn, &webhook, event_id, kind, data)?;
         }
     }
     Ok(())
 }
 
-/// Adds one delivery of event `event_id` to endpoint `webhook`, due now; returns it.
-pub fn enqueue(conn: &Conn<'_>, webhook: &str, event_id: &str, kind: &str) -> Result<Delivery> {
+/// Adds one delivery of event `event_id` to endpoint `webhook`, due now, carrying `data` (the
+/// resource's view, JSON text); returns it.
+pub fn enqueue(
+    conn: &Conn<'_>,
+    webhook: &str,
+    event_id: &str,
+    kind: &str,
+    data: Option<&str>,
+) -> Result<Delivery> {
     let now = now_ms();
     let d = Delivery {
         id: crate::domain::new_id("dlv"),
@@ -276,10 +292,11 @@ pub fn enqueue(conn: &Conn<'_>, webhook: &str, event_id: &str, kind: &str) -> Re
         last_latency_ms: None,
         created_at: now,
         delivered_at: None,
+        data: data.map(str::to_owned),
     };
     conn.prepare_cached(
-        "INSERT INTO webhook_deliveries (id, webhook_id, event_id, event_type, next_attempt_at, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO webhook_deliveries (id, webhook_id, event_id, event_type, next_attempt_at, created_at, data) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
         d.id,
@@ -287,13 +304,19 @@ pub fn enqueue(conn: &Conn<'_>, webhook: &str, event_id: &str, kind: &str) -> Re
         d.event_id,
         d.event_type,
         d.next_attempt_at,
-        d.created_at
+        d.created_at,
+        d.data
     ])?;
     Ok(d)
 }
 
 const DCOLS: &str = "id, webhook_id, event_id, event_type, status, attempts, next_attempt_at, \
-    last_status_code, last_body, last_error, last_latency_ms, created_at, delivered_at";
+    last_status_code, last_body, last_error, last_latency_ms, created_at, delivered_at, data";
+
+/// As [`DCOLS`] without `data` (lists do not show it).
+const DCOLS_LIST: &str = "id, webhook_id, event_id, event_type, status, attempts, \
+    next_attempt_at, last_status_code, last_body, last_error, last_latency_ms, created_at, \
+    delivered_at, NULL";
 
 fn delivery_row(r: &Row<'_>) -> Result<Delivery> {
     Ok(Delivery {
@@ -310,6 +333,7 @@ fn delivery_row(r: &Row<'_>) -> Result<Delivery> {
         last_latency_ms: r.get(10)?,
         created_at: r.get(11)?,
         delivered_at: r.get(12)?,
+        data: r.get(13)?,
     })
 }
 
@@ -326,7 +350,7 @@ pub fn deliveries(
         .query_row([webhook], |r| r.get(0))?;
     let rows = conn
         .prepare_cached(&format!(
-            "SELECT {DCOLS} FROM webhook_deliveries WHERE webhook_id = ?1 \
+            "SELECT {DCOLS_LIST} FROM webhook_deliveries WHERE webhook_id = ?1 \
              ORDER BY created_at DESC, id DESC LIMIT ?2 OFFSET ?3"
         ))?
         .query_map(params![webhook, i64::from(limit), offset], delivery_row)?

@@ -107,9 +107,18 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| DbError::Internal(format!("blocking task: {e}")))?
 }
 
-/// The body of a delivery: the event as `GET /events` shows it.
-pub fn payload(e: crate::storage::records::Event) -> String {
-    serde_json::to_string(&crate::model::Event::from(e)).unwrap_or_default()
+/// The body of a delivery: the event as `GET /events` shows it, then `data`, the resource's
+/// view when the event was recorded (as its GET endpoint renders it; `null` when unknown).
+pub fn payload(e: crate::storage::records::Event, data: Option<&str>) -> String {
+    let mut body = serde_json::to_string(&crate::model::Event::from(e)).unwrap_or_default();
+    // The event is an object: `data` goes in before its closing brace, byte for byte as stored.
+    if body.ends_with('}') {
+        body.pop();
+        body.push_str(",\"data\":");
+        body.push_str(data.unwrap_or("null"));
+        body.push('}');
+    }
+    body
 }
 
 /// One attempt of delivery `id`, and its outcome recorded.
@@ -121,7 +130,7 @@ async fn attempt(db: &Db, cfg: &WebhooksConfig, id: &str) -> Result<(), DbError>
     let Some((d, w, e)) = found else {
         return Ok(());
     };
-    let body = payload(e);
+    let body = payload(e, d.data.as_deref());
     let (outcome, retry_after) = post(cfg, &d, &w, &body).await;
     let code = outcome.status_code;
     let verdict = judge(cfg, &d, code, retry_after);

@@ -283,6 +283,12 @@ async fn a_user_created_is_delivered_once_with_standard_webhooks_headers_and_the
     let wh = create_webhook(&app, json!({"url": rx.url})).await;
     let secret = wh["secret"].as_str().unwrap();
     let user = app.create_user("Ann Example", "ann@example.com").await;
+    let view = text_of(
+        app.get(&format!("/users/{}", user["id"].as_str().unwrap()))
+            .await,
+        200,
+    )
+    .await;
     let got = rx.wait_for(1).await;
     let r = &got[0];
     assert_eq!(standard_webhooks_v1_matches(secret, r), 1);
@@ -290,13 +296,15 @@ async fn a_user_created_is_delivered_once_with_standard_webhooks_headers_and_the
     let events = json_of(app.get("/events?type=user.created").await, 200).await;
     let event = &events["data"][0];
     assert_eq!(event["subjectId"], user["id"]);
-    let body: Value = serde_json::from_str(&r.body).unwrap();
+    let mut body: Value = serde_json::from_str(&r.body).unwrap();
+    let data = body.as_object_mut().unwrap().remove("data").unwrap();
     assert_eq!(&body, event);
-    // Byte for byte, in the feed's field order.
+    assert_eq!(data, serde_json::from_str::<Value>(&view).unwrap());
+    // Byte for byte: the feed's fields in its order, then `data` as GET /users/{id} answers.
     assert_eq!(
         r.body,
         format!(
-            r#"{{"id":"{}","type":"user.created","actorKeyId":"{}","subjectId":"{}","changes":[],"createdAt":"{}","actorOperatorId":null}}"#,
+            r#"{{"id":"{}","type":"user.created","actorKeyId":"{}","subjectId":"{}","changes":[],"createdAt":"{}","actorOperatorId":null,"data":{view}}}"#,
             event["id"].as_str().unwrap(),
             event["actorKeyId"].as_str().unwrap(),
             user["id"].as_str().unwrap(),
@@ -502,6 +510,11 @@ async fn a_test_event_goes_to_one_endpoint_and_a_delivery_can_be_retried() {
     assert_eq!(
         (&body["type"], &body["subjectId"]),
         (&json!("webhook.test"), &json!(id))
+    );
+    // Its data: the endpoint as GET /webhooks/{id} shows it (never the secret).
+    assert_data(
+        &got[0].body,
+        &text_of(app.get(&format!("/webhooks/{id}")).await, 200).await,
     );
     wait_settled(&app, id, 1).await;
     let did = queued["id"].as_str().unwrap();
@@ -758,5 +771,584 @@ async fn kill_minus_nine_during_a_burst_loses_no_delivery_of_an_acknowledged_wri
         acked.len(),
         rx.got().len(),
         restarted.elapsed()
+    );
+}
+
+/// The body of `res` as text, asserting its status.
+async fn text_of(res: reqwest::Response, status: u16) -> String {
+    assert_eq!(res.status().as_u16(), status);
+    res.text().await.unwrap()
+}
+
+/// The delivery bodies a receiver got, one per message id (a retry sends the same bytes).
+fn bodies_by_type(got: &[Received]) -> HashMap<String, Vec<String>> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for r in got {
+        if seen.insert(r.headers["webhook-id"].clone()) {
+            let v: Value = serde_json::from_str(&r.body).unwrap();
+            out.entry(v["type"].as_str().unwrap().to_owned())
+                .or_default()
+                .push(r.body.clone());
+        }
+    }
+    out
+}
+
+/// `body` is an event whose `data` is exactly `view` (the text a GET answered), after the
+/// event's documented fields.
+fn assert_data(body: &str, view: &str) {
+    let v: Value = serde_json::from_str(body).unwrap();
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut sorted = [
+        "id",
+        "type",
+        "actorKeyId",
+        "subjectId",
+        "changes",
+        "createdAt",
+        "actorOperatorId",
+        "data",
+    ];
+    sorted.sort_unstable();
+    assert_eq!(keys, sorted, "{body}");
+    assert!(
+        body.ends_with(&format!(r#","actorOperatorId":null,"data":{view}}}"#)),
+        "the delivery's data is not the view {view}:\n{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_delivery_carries_the_resource_as_its_get_showed_it_when_the_event_was_recorded() {
+    // No automatic retry within the test: every delivery is sent by a manual retry once all
+    // the writes are done, so a view rendered at send time (not at write time) would show.
+    let app = spawn_app_with(|c| {
+        c.webhooks.allow_private = true;
+        c.webhooks.poll_ms = 50;
+        c.webhooks.retry_base_ms = 3_600_000;
+    })
+    .await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let wh = create_webhook(&app, json!({"url": format!("http://{addr}/hooks")})).await;
+    let wid = wh["id"].as_str().unwrap().to_owned();
+    let put = |path: String, body: Value| app.req(reqwest::Method::PUT, &path).json(&body).send();
+    let mut want: Vec<(&str, String)> = Vec::new();
+
+    let res = app
+        .post("/tiers", &json!({"id": "tier-gold", "name": "Gold"}))
+        .await;
+    assert_eq!(res.status(), 201);
+    want.push((
+        "tier.created",
+        text_of(app.get("/tiers/tier-gold").await, 200).await,
+    ));
+    let res = put("/tiers/tier-gold".into(), json!({"name": "Gold Plus"}))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    want.push((
+        "tier.updated",
+        text_of(app.get("/tiers/tier-gold").await, 200).await,
+    ));
+
+    let org = app
+        .create_org(json!({"name": "Acme", "premiumTierId": "tier-gold"}))
+        .await;
+    let oid = org["id"].as_str().unwrap().to_owned();
+    let org_view = || async { text_of(app.get(&format!("/organizations/{oid}")).await, 200).await };
+    want.push(("organization.created", org_view().await));
+    let user = app.create_user("Ann Example", "ann@example.com").await;
+    let uid = user["id"].as_str().unwrap().to_owned();
+    let user_view = || async { text_of(app.get(&format!("/users/{uid}")).await, 200).await };
+    want.push(("user.created", user_view().await));
+    let m = app.add_member(&oid, &uid, "admin").await;
+    let mid = m["id"].as_str().unwrap().to_owned();
+    let member_view = || async {
+        text_of(
+            app.get(&format!("/organizations/{oid}/members/{mid}"))
+                .await,
+            200,
+        )
+        .await
+    };
+    want.push(("membership.created", member_view().await));
+    let res = app
+        .patch(
+            &format!("/users/{uid}"),
+            &json!({"name": "Ann Other", "metadata": {"plan": "gold"}}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    want.push(("user.updated", user_view().await));
+    let res = app
+        .patch(
+            &format!("/organizations/{oid}"),
+            &json!({"name": "Acme Two"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    want.push(("organization.updated", org_view().await));
+    let res = app
+        .patch(
+            &format!("/organizations/{oid}/members/{mid}"),
+            &json!({"role": "owner"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let last_member = member_view().await;
+    want.push(("membership.updated", last_member.clone()));
+    // Deleted: the last state before the deletion (a user's memberships go first, each with
+    // its own last state).
+    let last_user = user_view().await;
+    assert!(last_user.contains(&mid), "{last_user}");
+    assert_eq!(app.delete(&format!("/users/{uid}")).await.status(), 204);
+    want.push(("membership.deleted", last_member));
+    want.push(("user.deleted", last_user));
+    let last_org = org_view().await;
+    assert_eq!(
+        app.delete(&format!("/organizations/{oid}")).await.status(),
+        204
+    );
+    want.push(("organization.deleted", last_org));
+    let last_tier = text_of(app.get("/tiers/tier-gold").await, 200).await;
+    assert_eq!(app.delete("/tiers/tier-gold").await.status(), 204);
+    want.push(("tier.deleted", last_tier));
+    let key = json_of(app.post("/keys", &json!({"name": "sync"})).await, 201).await;
+    let kid = key["id"].as_str().unwrap().to_owned();
+    // A key as GET /keys lists it, byte for byte (a key's view holds no nested object).
+    let key_view = |list: String| {
+        let start = list.find(&format!(r#"{{"id":"{kid}""#)).unwrap();
+        let end = start + list[start..].find('}').unwrap() + 1;
+        list[start..end].to_owned()
+    };
+    want.push((
+        "key.created",
+        key_view(text_of(app.get("/keys").await, 200).await),
+    ));
+    assert_eq!(app.delete(&format!("/keys/{kid}")).await.status(), 204);
+    want.push((
+        "key.revoked",
+        key_view(text_of(app.get("/keys").await, 200).await),
+    ));
+
+    // Every delivery has had its first attempt (refused: nothing listens); then the receiver
+    // comes up and each is sent again by hand.
+    let n = want.len();
+    let mut ds = Vec::new();
+    for _ in 0..600 {
+        ds = deliveries(&app, &wid).await;
+        if ds.len() == n && ds.iter().all(|d| d["attempts"].as_i64() >= Some(1)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        ds.iter()
+            .all(|d| d["status"] == "pending" && d["attempts"] == 1),
+        "{ds:?}"
+    );
+    let rx = Receiver::on(TcpListener::bind(addr).await.unwrap(), &[]);
+    for d in &ds {
+        let did = d["id"].as_str().unwrap();
+        let res = app
+            .post(
+                &format!("/webhooks/{wid}/deliveries/{did}/retry"),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(res.status(), 202);
+    }
+    let got = rx.wait_for(n).await;
+    let secret = wh["secret"].as_str().unwrap();
+    assert!(got
+        .iter()
+        .all(|r| standard_webhooks_v1_matches(secret, r) == 1));
+    let mut by_type = bodies_by_type(&got);
+    for (kind, view) in want {
+        let bodies = by_type
+            .get_mut(kind)
+            .unwrap_or_else(|| panic!("no {kind} delivered"));
+        assert_eq!(bodies.len(), 1, "{kind}: {bodies:?}");
+        assert_data(&bodies.remove(0), &view);
+    }
+    let d = wait_settled(&app, &wid, n).await;
+    assert!(d.iter().all(|d| d["status"] == "delivered"), "{d:?}");
+}
+
+#[tokio::test]
+async fn an_endpoint_failing_longer_than_disable_after_hours_is_disabled_and_its_deliveries_stop() {
+    // 0.00001 h = 36 ms: the first retry (retry_base_ms 200) comes after that.
+    let app = spawn_app_with(|c| {
+        c.webhooks.allow_private = true;
+        c.webhooks.poll_ms = 50;
+        c.webhooks.retry_base_ms = 200;
+        c.webhooks.disable_after_hours = 0.00001;
+    })
+    .await;
+    let failing = Receiver::start(&[500; 10]).await;
+    let watcher = Receiver::start(&[]).await;
+    let bad = create_webhook(&app, json!({"url": failing.url})).await;
+    let bad_id = bad["id"].as_str().unwrap().to_owned();
+    let good = create_webhook(&app, json!({"url": watcher.url})).await;
+    app.create_user("Ann Example", "ann@example.com").await;
+    let mut w = Value::Null;
+    for _ in 0..600 {
+        w = json_of(app.get(&format!("/webhooks/{bad_id}")).await, 200).await;
+        if w["enabled"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        (&w["enabled"], &w["disabledReason"]),
+        (
+            &json!(false),
+            &json!("every attempt failed for more than 0.00001 hours")
+        )
+    );
+    let attempts = failing.got().len();
+    assert!(attempts >= 1);
+    let ev = json_of(app.get("/events?type=webhook.disabled").await, 200).await;
+    assert_eq!(ev["data"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        (
+            &ev["data"][0]["subjectId"],
+            &ev["data"][0]["changes"],
+            &ev["data"][0]["actorKeyId"]
+        ),
+        (&json!(bad_id), &json!(["enabled"]), &Value::Null)
+    );
+    // The other endpoint is told, with the disabled endpoint as GET /webhooks/{id} shows it.
+    let view = text_of(app.get(&format!("/webhooks/{bad_id}")).await, 200).await;
+    assert!(!view.contains("whsec_"));
+    let got = watcher.wait_for(2).await;
+    let disabled = bodies_by_type(&got).remove("webhook.disabled").unwrap();
+    assert_data(&disabled[0], &view);
+    // Its deliveries stop: a later event goes to the other endpoint only, and the pending
+    // delivery of the disabled one is not attempted again.
+    app.create_user("Bob Example", "bob@example.com").await;
+    let got = watcher.wait_for(3).await;
+    assert_eq!(bodies_by_type(&got)["user.created"].len(), 2);
+    wait_settled(&app, good["id"].as_str().unwrap(), 3).await;
+    let d = deliveries(&app, &bad_id).await;
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(
+        (&d[0]["status"], &d[0]["attempts"]),
+        (&json!("pending"), &json!(attempts))
+    );
+    assert_eq!(failing.got().len(), attempts);
+}
+
+#[tokio::test]
+async fn a_webhook_has_an_etag_and_a_stale_if_match_is_412() {
+    let app = app().await;
+    let wh = create_webhook(&app, json!({"url": "http://127.0.0.1:9/hooks"})).await;
+    let path = format!("/webhooks/{}", wh["id"].as_str().unwrap());
+    let res = app.get(&path).await;
+    let tag = res.headers()["etag"].to_str().unwrap().to_owned();
+    let body = text_of(res, 200).await;
+    assert_eq!(tag, invois::routes::etag_of(&body));
+    let res = app
+        .req(reqwest::Method::GET, &path)
+        .header("If-None-Match", &tag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 304);
+    // PATCH and PUT with the current tag succeed and answer the new one.
+    let res = app
+        .req(reqwest::Method::PATCH, &path)
+        .header("If-Match", &tag)
+        .json(&json!({"description": "one"}))
+        .send()
+        .await
+        .unwrap();
+    let tag2 = res.headers()["etag"].to_str().unwrap().to_owned();
+    let text = text_of(res, 200).await;
+    assert_eq!(tag2, invois::routes::etag_of(&text));
+    assert_eq!(text, text_of(app.get(&path).await, 200).await);
+    assert_ne!(tag, tag2);
+    let res = app
+        .req(reqwest::Method::PUT, &path)
+        .header("If-Match", &tag2)
+        .json(&json!({"description": "two"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // The old tags are stale now: each write is refused and changes nothing.
+    for (method, stale) in [
+        (reqwest::Method::PATCH, &tag),
+        (reqwest::Method::PUT, &tag2),
+        (reqwest::Method::DELETE, &tag),
+    ] {
+        let mut req = app.req(method.clone(), &path).header("If-Match", stale);
+        if method != reqwest::Method::DELETE {
+            req = req.json(&json!({"description": "three"}));
+        }
+        assert_error(req.send().await.unwrap(), 412, "precondition_failed").await;
+    }
+    let now = json_of(app.get(&path).await, 200).await;
+    assert_eq!(now["description"], "two");
+    let res = app
+        .req(reqwest::Method::DELETE, &path)
+        .header("If-Match", "*")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+}
+
+/// The receiver of `tests/webhooks/receiver.py`: every delivery verified by the reference
+/// `standardwebhooks` package from PyPI (in `target/pyvenv-webhooks`, built once by
+/// `tests/webhooks/run_receiver.py`), once per secret it was given.
+struct PyReceiver {
+    url: String,
+    stdin: Option<tokio::process::ChildStdin>,
+    oks: tokio::sync::mpsc::UnboundedReceiver<()>,
+    deliveries: tokio::sync::mpsc::UnboundedReceiver<Value>,
+    _child: tokio::process::Child,
+}
+
+/// What `run_receiver.py` exits with when the machine cannot provide the library.
+const TOOLS_UNAVAILABLE: i32 = 3;
+
+impl PyReceiver {
+    /// Started, or `None` (a loud skip) where python3 with venv and PyPI are missing; on CI
+    /// (`CI=true`) that fails instead.
+    async fn start() -> Option<Self> {
+        use std::process::Stdio;
+        use tokio::io::AsyncBufReadExt;
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/webhooks/run_receiver.py");
+        let spawned = tokio::process::Command::new("python3")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn();
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(e) => return Self::unavailable(&format!("cannot run python3 ({e})")),
+        };
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        // A backstop only: the venv builder bounds its own waits (lock 900 s, pip 600 s).
+        let first = tokio::time::timeout(Duration::from_secs(1800), lines.next_line())
+            .await
+            .expect("the receiver did not start in 30 minutes");
+        let url = match first {
+            Ok(Some(l)) if l.starts_with("LISTENING ") => l["LISTENING ".len()..].to_owned(),
+            other => {
+                let status = child.wait().await.unwrap();
+                if status.code() == Some(TOOLS_UNAVAILABLE) {
+                    return Self::unavailable(&format!("run_receiver.py: {status} (see stderr)"));
+                }
+                panic!("the receiver did not start: {other:?}, {status}");
+            }
+        };
+        let (ok_tx, oks) = tokio::sync::mpsc::unbounded_channel();
+        let (d_tx, deliveries) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(l)) = lines.next_line().await {
+                if l == "OK" {
+                    let _ = ok_tx.send(());
+                } else if let Some(j) = l.strip_prefix("DELIVERY ") {
+                    let _ = d_tx.send(serde_json::from_str::<Value>(j).unwrap());
+                } else {
+                    panic!("the receiver said {l:?}");
+                }
+            }
+        });
+        Some(Self {
+            url,
+            stdin: child.stdin.take(),
+            oks,
+            deliveries,
+            _child: child,
+        })
+    }
+
+    fn unavailable(why: &str) -> Option<Self> {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "the webhook signature checks need python3 with venv and pip, and PyPI \
+             (standardwebhooks); CI must have them:\n{why}"
+        );
+        eprintln!(
+            "\n!!!!! SKIPPED: deliveries were not verified with the reference standardwebhooks \
+             package: python3 with venv/pip or PyPI is not available here (on CI this fails):\n{why}\n"
+        );
+        None
+    }
+
+    /// Sends one command and waits until the receiver applied it.
+    async fn command(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().unwrap();
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .unwrap();
+        stdin.flush().await.unwrap();
+        tokio::time::timeout(Duration::from_secs(30), self.oks.recv())
+            .await
+            .expect("the receiver did not acknowledge in 30 s")
+            .expect("the receiver ended");
+    }
+
+    /// The next delivery's report (a bound of 30 s against a hung test, not a timing).
+    async fn next(&mut self) -> Value {
+        tokio::time::timeout(Duration::from_secs(30), self.deliveries.recv())
+            .await
+            .expect("no delivery in 30 s")
+            .expect("the receiver ended")
+    }
+}
+
+impl Drop for PyReceiver {
+    fn drop(&mut self) {
+        // Its stdin closing ends receiver.py; kill_on_drop ends run_receiver.py.
+        self.stdin.take();
+    }
+}
+
+#[tokio::test]
+async fn every_delivery_verifies_with_the_reference_standardwebhooks_package() {
+    let app = app().await;
+    let Some(mut rx) = PyReceiver::start().await else {
+        return;
+    };
+    let wh = create_webhook(&app, json!({"url": rx.url})).await;
+    let wid = wh["id"].as_str().unwrap().to_owned();
+    let old = wh["secret"].as_str().unwrap().to_owned();
+    rx.command(&format!("SECRETS {old}")).await;
+    // The first delivery is answered 500 and sent again (signed anew, same message id).
+    rx.command("FAIL 1").await;
+
+    // One write of every kind of delivered event.
+    let uid = app.create_user("Ann Example", "ann@example.com").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = app
+        .patch(&format!("/users/{uid}"), &json!({"name": "Ann Other"}))
+        .await;
+    assert_eq!(res.status(), 200);
+    let oid = app.create_org(json!({"name": "Acme"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mid = app.add_member(&oid, &uid, "admin").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = app
+        .patch(
+            &format!("/organizations/{oid}/members/{mid}"),
+            &json!({"role": "owner"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        app.post("/tiers", &json!({"id": "tier-gold", "name": "Gold"}))
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(app.delete("/tiers/tier-gold").await.status(), 204);
+    assert_eq!(
+        app.post("/keys", &json!({"name": "sync"})).await.status(),
+        201
+    );
+    assert_eq!(app.delete(&format!("/users/{uid}")).await.status(), 204);
+    assert_eq!(
+        app.delete(&format!("/organizations/{oid}")).await.status(),
+        204
+    );
+    assert_eq!(
+        app.post(&format!("/webhooks/{wid}/test"), &json!({}))
+            .await
+            .status(),
+        202
+    );
+    let mut want = vec![
+        "user.created",
+        "user.updated",
+        "organization.created",
+        "membership.created",
+        "membership.updated",
+        "tier.created",
+        "tier.deleted",
+        "key.created",
+        "membership.deleted",
+        "user.deleted",
+        "organization.deleted",
+        "webhook.test",
+    ];
+    // Every request (one more: the answered-500 one, sent again), verified by the library.
+    let mut reports = Vec::new();
+    for _ in 0..=want.len() {
+        reports.push(rx.next().await);
+    }
+    for r in &reports {
+        assert_eq!(
+            (&r["verified"], &r["signatures"]),
+            (&json!([true]), &json!(1)),
+            "{r}"
+        );
+        let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body["data"]["id"], body["subjectId"], "{r}");
+    }
+    let statuses: Vec<&Value> = reports.iter().map(|r| &r["status"]).collect();
+    assert_eq!(statuses.iter().filter(|s| ***s == json!(500)).count(), 1);
+    let failed = reports.iter().find(|r| r["status"] == 500).unwrap();
+    let again: Vec<&Value> = reports
+        .iter()
+        .filter(|r| r["webhookId"] == failed["webhookId"])
+        .collect();
+    assert_eq!(again.len(), 2);
+    assert_eq!(again[0]["body"], again[1]["body"]);
+    let mut kinds: Vec<String> = reports
+        .iter()
+        .filter(|r| r["status"] == 204)
+        .map(|r| {
+            let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
+            body["type"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    kinds.sort_unstable();
+    want.sort_unstable();
+    assert_eq!(kinds, want);
+    let d = wait_settled(&app, &wid, want.len()).await;
+    assert!(d.iter().all(|d| d["status"] == "delivered"), "{d:?}");
+
+    // During the rotation's overlap each delivery carries two signatures: the library verifies
+    // it with the old secret alone and with the new one alone.
+    let rotated = json_of(
+        app.post(&format!("/webhooks/{wid}/rotate-secret"), &json!({}))
+            .await,
+        200,
+    )
+    .await;
+    let new = rotated["secret"].as_str().unwrap();
+    rx.command(&format!("SECRETS {old} {new}")).await;
+    app.create_user("Bob Example", "bob@example.com").await;
+    let r = rx.next().await;
+    assert_eq!(
+        (&r["verified"], &r["signatures"], &r["status"]),
+        (&json!([true, true]), &json!(2), &json!(204)),
+        "{r}"
+    );
+    // A secret that is neither is refused by the library (the check can fail).
+    rx.command(&format!("SECRETS {}", invois::webhooks::sign::new_secret()))
+        .await;
+    app.create_user("Cy Example", "cy@example.com").await;
+    let r = rx.next().await;
+    assert_eq!(
+        r["verified"],
+        json!(["WebhookVerificationError: No matching signature found"]),
+        "{r}"
     );
 }
