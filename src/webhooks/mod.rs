@@ -326,6 +326,25 @@ mod tests {
     }
 
     #[test]
+    fn the_payload_is_the_event_then_its_data_byte_for_byte() {
+        let e = crate::storage::records::Event {
+            id: "evt-1".into(),
+            kind: "user.created".into(),
+            actor_key_id: None,
+            subject_id: "usr-1".into(),
+            changes: vec![],
+            created_at: "2024-01-01T00:00:00Z".into(),
+            actor_operator_id: None,
+        };
+        let head = r#"{"id":"evt-1","type":"user.created","actorKeyId":null,"subjectId":"usr-1","changes":[],"createdAt":"2024-01-01T00:00:00Z","actorOperatorId":null"#;
+        assert_eq!(
+            payload(e.clone(), Some(r#"{"z":1,"a":2}"#)),
+            format!(r#"{head},"data":{{"z":1,"a":2}}}}"#)
+        );
+        assert_eq!(payload(e, None), format!(r#"{head},"data":null}}"#));
+    }
+
+    #[test]
     fn bodies_are_cut_to_a_kib_on_a_character_boundary() {
         assert_eq!(truncate(b"ok"), "ok");
         let long = "é".repeat(1000);
