@@ -603,10 +603,8 @@ async fn the_documented_headers_are_declared() {
                 assert!(op["responses"].get(s).is_some(), "{what}: {s}");
             }
         }
-        // Not yet on webhooks (issue 14: left for a follow-up, see the branch's report).
-        let honours_if_match = matches!(method.as_str(), "put" | "patch" | "delete")
-            && !path.contains("/keys/")
-            && !path.contains("/webhooks/");
+        let honours_if_match =
+            matches!(method.as_str(), "put" | "patch" | "delete") && !path.contains("/keys/");
         assert_eq!(
             params.contains(&"If-Match"),
             honours_if_match,
