@@ -193,7 +193,7 @@ fn cache_lookup(cache: &'static str, result: &'static str) {
 }
 
 /// How many entries cache `cache` holds now.
-pub fn cache_size(cache: &'static str, entries: usize) {
+pub fn cache_entries(cache: &'static str, entries: usize) {
     GLOBAL
         .cache_entries
         .get_or_create(&CacheLabels { cache })

@@ -334,7 +334,7 @@ impl AuthState {
                     expires_at,
                 }),
             );
-            crate::metrics::cache_size("api_keys", cache.len());
+            crate::metrics::cache_entries("api_keys", cache.len());
         }
         self.note_used(&key_id);
         let authed = Authed {

@@ -115,7 +115,7 @@ pub fn list_with(
                     }
                     c.search_rows += all.len();
                     c.searches.insert(s.fold.clone(), all.clone());
-                    crate::metrics::cache_size("org_search", c.searches.len());
+                    crate::metrics::cache_entries("org_search", c.searches.len());
                     crate::metrics::cache_bytes("org_search", c.search_rows * 8);
                     all
                 }
@@ -432,7 +432,7 @@ pub fn detail_view<E: From<DbError>>(
     let mut c = lock();
     if c.version == Some(version) {
         c.insert(id_or_slug, view.clone());
-        crate::metrics::cache_size("org_detail", c.views.len());
+        crate::metrics::cache_entries("org_detail", c.views.len());
         crate::metrics::cache_bytes("org_detail", c.bytes);
     }
     Ok(Some(view))

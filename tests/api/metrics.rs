@@ -241,6 +241,25 @@ async fn the_scrape_is_prometheus_text_that_promtool_accepts() {
         );
     }
     promtool_check(&text);
+    // The README's Metrics section lists every metric served.
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme
+        .split("\n## Metrics\n")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("a Metrics section in the README");
+    for line in text.lines() {
+        if let Some(name) = line
+            .strip_prefix("# TYPE ")
+            .and_then(|l| l.split(' ').next())
+        {
+            assert!(
+                section.contains(&format!("`{name}`")),
+                "{name} is not in the README"
+            );
+        }
+    }
 }
 
 #[tokio::test]
