@@ -12,7 +12,9 @@ use std::process::{Command, Stdio};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{assert_error, free_port, on_postgres, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{
+    assert_error, free_port, fresh_engine_args, on_postgres, spawn_app, spawn_app_with, TestApp,
+};
 
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -419,4 +421,29 @@ fn promtool_check(text: &str) {
         "promtool check metrics: {:?}\n{said}\n--- scraped:\n{text}",
         out.status
     );
+}
+
+#[test]
+fn a_metrics_address_in_use_stops_the_server_with_a_message_that_names_the_setting() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = busy.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_invois"))
+        .args(["serve", "--bind", &format!("127.0.0.1:{}", free_port())])
+        .args(fresh_engine_args(&dir.path().join("m.db")))
+        .env_remove("INVOIS_CONFIG")
+        .env("INVOIS_METRICS__BIND", taken.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains(&format!("cannot listen on {taken} for /metrics"))
+            && last.ends_with("choose another [metrics] bind (INVOIS_METRICS__BIND)"),
+        "{stderr}"
+    );
+    // A failed start leaves no database file behind.
+    assert!(!dir.path().join("m.db").exists());
 }
