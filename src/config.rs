@@ -15,6 +15,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub console: ConsoleConfig,
     pub webhooks: WebhooksConfig,
+    pub metrics: MetricsConfig,
     pub log: LogConfig,
 }
 
@@ -130,6 +131,17 @@ pub struct WebhooksConfig {
     pub poll_ms: u64,
 }
 
+/// Prometheus metrics at `/metrics` (README, Metrics).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Serve `/metrics` (no key); `false` answers 404 there.
+    pub enabled: bool,
+    /// Empty: served on the main listener. An address (`127.0.0.1:9090`): served only there,
+    /// by a small server of its own, and not on the main listener.
+    pub bind: String,
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
@@ -224,6 +236,15 @@ impl Default for WebhooksConfig {
             disable_after_hours: 120.0,
             retry_base_ms: 5_000,
             poll_ms: 1_000,
+        }
+    }
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            bind: String::new(),
         }
     }
 }
@@ -377,6 +398,15 @@ impl Config {
         }
         if !(w.disable_after_hours > 0.0 && w.disable_after_hours <= 87_600.0) {
             return Err("webhooks.disable_after_hours must be positive, at most ten years".into());
+        }
+        let m = self.metrics.bind.trim();
+        let port_ok = m
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !m.is_empty() && !port_ok {
+            return Err(format!(
+                "metrics.bind {m:?} is not an address to listen on; use ADDR:PORT such as 127.0.0.1:9090, or \"\" to serve /metrics on the main listener"
+            ));
         }
         Ok(())
     }
@@ -695,6 +725,26 @@ mod tests {
         assert!(Config::load_from(None, &env)
             .unwrap_err()
             .contains("\"*\" is not allowed"));
+    }
+
+    #[test]
+    fn metrics_are_on_the_main_listener_by_default_and_take_an_address_of_their_own() {
+        let m = Config::default().metrics;
+        assert!(m.enabled);
+        assert_eq!(m.bind, "");
+        let env = env(&[
+            ("INVOIS_METRICS__BIND", "127.0.0.1:9090"),
+            ("INVOIS_METRICS__ENABLED", "false"),
+        ]);
+        let cfg = Config::load_from(None, &env).unwrap();
+        assert_eq!(cfg.metrics.bind, "127.0.0.1:9090");
+        assert!(!cfg.metrics.enabled);
+        let err = from_toml("[metrics]\nbind = \"9090\"\n").unwrap_err();
+        assert!(
+            err.starts_with("metrics.bind \"9090\" is not an address to listen on; use ADDR:PORT"),
+            "{err}"
+        );
+        assert!(err.contains("in config file"), "{err}");
     }
 
     #[test]

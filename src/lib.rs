@@ -9,6 +9,7 @@ pub mod domain;
 pub mod error;
 pub mod header_check;
 pub mod jobs;
+pub mod metrics;
 pub mod model;
 pub mod protocol_errors;
 pub mod routes;

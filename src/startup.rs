@@ -12,7 +12,7 @@ use actix_web::dev::AppConfig;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::error::JsonPayloadError;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::middleware::{from_fn, DefaultHeaders, Logger, Next};
+use actix_web::middleware::{from_fn, Condition, DefaultHeaders, Logger, Next};
 use actix_web::{web, App, HttpRequest, HttpResponse, ResponseError};
 
 use crate::auth::guard::{guard, spawn_background};
@@ -34,6 +34,8 @@ pub struct Application {
     auth: Arc<AuthState>,
     /// Set once a stop signal came: every response then closes its connection.
     draining: Arc<AtomicBool>,
+    /// The server of `/metrics` on an address of its own (`[metrics] bind`), and its port.
+    metrics_server: Option<(actix_web::dev::ServerHandle, u16)>,
 }
 
 /// Maps the JSON extractor's failures to SPEC §5 errors.
@@ -199,6 +201,17 @@ impl Application {
         let console = cfg.console.enabled.then(|| crate::console::state(cfg));
         let draining = Arc::new(AtomicBool::new(false));
         let drain_flag = web::Data::from(draining.clone());
+        let metrics = cfg
+            .metrics
+            .enabled
+            .then(|| web::Data::new(crate::metrics::Metrics::new(db.clone())));
+        let metrics_server = match &metrics {
+            Some(m) if !cfg.metrics.bind.trim().is_empty() => {
+                Some(serve_metrics(cfg.metrics.bind.trim(), m.clone())?)
+            }
+            _ => None,
+        };
+        let metrics_on_main = metrics.is_some() && metrics_server.is_none();
         let app = move || {
             App::new()
                 // Outside the API scope's guard: preflights need no key, and 401/429 responses
@@ -218,6 +231,19 @@ impl Application {
                 .app_data(body_timeout.clone())
                 .app_data(drain_flag.clone())
                 .wrap(from_fn(close_when_draining))
+                // Outermost: it sees every response as sent.
+                .wrap(Condition::new(
+                    metrics.is_some(),
+                    from_fn(crate::metrics::track),
+                ))
+                .configure(|c| {
+                    if let Some(m) = &metrics {
+                        c.app_data(m.clone());
+                        if metrics_on_main {
+                            c.route(crate::metrics::PATH, web::get().to(crate::metrics::scrape));
+                        }
+                    }
+                })
                 .app_data(db_data.clone())
                 .app_data(webhooks_cfg.clone())
                 .app_data(auth_data.clone())
@@ -314,12 +340,18 @@ impl Application {
             db,
             auth,
             draining,
+            metrics_server,
         })
     }
 
     /// The port the server listens on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port `/metrics` is served on when `[metrics] bind` gives it an address of its own.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_server.as_ref().map(|(_, port)| *port)
     }
 
     /// Stops the server on SIGINT or SIGTERM: first it drains for [`DRAIN`] — connections are
@@ -365,6 +397,9 @@ impl Application {
     /// batched key usage is written and the WAL checkpointed.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let res = self.server.await;
+        if let Some((metrics, _)) = &self.metrics_server {
+            metrics.stop(true).await;
+        }
         if let Err(e) = self.auth.flush_last_used().await {
             log::warn!("could not record keys' last use at shutdown: {e}");
         }
@@ -376,6 +411,35 @@ impl Application {
         }
         res
     }
+}
+
+/// Serves `/metrics` alone on `bind`, by a small server of its own (one worker), so that it
+/// can listen on a private address while the API listens on a public one.
+fn serve_metrics(
+    bind: &str,
+    metrics: web::Data<crate::metrics::Metrics>,
+) -> Result<(actix_web::dev::ServerHandle, u16), String> {
+    let listener = TcpListener::bind(bind).map_err(|e| {
+        format!("cannot listen on {bind} for /metrics: {e}; choose another [metrics] bind (INVOIS_METRICS__BIND)")
+    })?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    let server = actix_web::HttpServer::new(move || {
+        App::new()
+            .wrap(from_fn(json_errors))
+            .app_data(metrics.clone())
+            .route(crate::metrics::PATH, web::get().to(crate::metrics::scrape))
+            .default_service(web::to(not_found))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .listen(listener)
+    .map_err(|e| format!("cannot listen on {bind} for /metrics: {e}"))?
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    log::info!("metrics at http://{bind}{}", crate::metrics::PATH);
+    Ok((handle, port))
 }
 
 /// Raises the open-file limit to its hard limit, so that `max_connections` and the

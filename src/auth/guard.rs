@@ -245,7 +245,11 @@ impl AuthState {
         let now = Utc::now();
         let tag = presented.map(|p| self.tag(p));
         if let Some(hit) = tag.and_then(|t| self.cached(t, now)) {
+            crate::metrics::cache_hit("api_keys");
             return hit;
+        }
+        if tag.is_some() {
+            crate::metrics::cache_miss("api_keys");
         }
         // Concurrent first requests with one key verify it once: the others wait on the
         // same stripe, then find it in the cache (spending no throttle allowance).
@@ -264,6 +268,7 @@ impl AuthState {
         // throttled per client address before any of that work.
         if let Err(not_until) = self.ip_limiter.check_key(&ip) {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
+            crate::metrics::auth_throttled();
             return Err(self.throttled(wait));
         }
         let (Some(p), Some(tag)) = (presented, tag) else {
@@ -291,7 +296,9 @@ impl AuthState {
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
             let verifier = self.verifier.clone();
             web::block(move || {
+                let started = std::time::Instant::now();
                 let ok = verifier.verify(&secret, &hash);
+                crate::metrics::argon2_verified("api_key", ok, started);
                 drop(permit);
                 ok
             })
@@ -327,6 +334,7 @@ impl AuthState {
                     expires_at,
                 }),
             );
+            crate::metrics::cache_entries("api_keys", cache.len());
         }
         self.note_used(&key_id);
         let authed = Authed {
@@ -538,6 +546,7 @@ pub async fn guard(
                 return Ok(req.into_response(e.error_response()));
             }
         }
+        crate::metrics::rate_limited(over.window);
         req.into_response(ApiError::RateLimited(over).error_response())
     } else {
         req.extensions_mut().insert(authed);

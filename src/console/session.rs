@@ -391,9 +391,11 @@ fn verify_password(password: &str, hash: Option<&str>) -> bool {
     let Ok(parsed) = PasswordHash::new(hash) else {
         return false;
     };
+    let started = std::time::Instant::now();
     let ok = Argon2::default()
         .verify_password(password.as_bytes(), &parsed)
         .is_ok();
+    crate::metrics::argon2_verified("operator_login", ok && known, started);
     ok && known
 }
 

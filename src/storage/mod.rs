@@ -221,6 +221,7 @@ impl Db {
                     f,
                     check: check.clone(),
                     reply,
+                    queued: std::time::Instant::now(),
                 };
                 l.writer
                     .send(Box::new(job))

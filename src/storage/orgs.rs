@@ -98,8 +98,12 @@ pub fn list_with(
                 c.searches.get(&s.fold).cloned()
             };
             let all = match hit {
-                Some(all) => all,
+                Some(all) => {
+                    crate::metrics::cache_hit("org_search");
+                    all
+                }
                 None => {
+                    crate::metrics::cache_miss("org_search");
                     let all = std::sync::Arc::new(ordered_matches(conn, &s, scan_min)?);
                     let mut c = cache
                         .lock()
@@ -111,6 +115,8 @@ pub fn list_with(
                     }
                     c.search_rows += all.len();
                     c.searches.insert(s.fold.clone(), all.clone());
+                    crate::metrics::cache_entries("org_search", c.searches.len());
+                    crate::metrics::cache_bytes("org_search", c.search_rows * 8);
                     all
                 }
             };
@@ -414,9 +420,11 @@ pub fn detail_view<E: From<DbError>>(
         let mut c = lock();
         c.sync(version);
         if let Some(v) = c.views.get(id_or_slug) {
+            crate::metrics::cache_hit("org_detail");
             return Ok(Some(v.clone()));
         }
     }
+    crate::metrics::cache_miss("org_detail");
     let Some(org) = get_detail(conn, id_or_slug)? else {
         return Ok(None);
     };
@@ -424,6 +432,8 @@ pub fn detail_view<E: From<DbError>>(
     let mut c = lock();
     if c.version == Some(version) {
         c.insert(id_or_slug, view.clone());
+        crate::metrics::cache_entries("org_detail", c.views.len());
+        crate::metrics::cache_bytes("org_detail", c.bytes);
     }
     Ok(Some(view))
 }

@@ -267,7 +267,9 @@ impl Pg {
         &self,
         f: impl FnOnce(&Conn<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
+        let asked = std::time::Instant::now();
         let mut pooled = self.pool.get().map_err(DbError::from)?;
+        crate::metrics::db_wait(super::Engine::Postgres, crate::metrics::Pool::Read, asked);
         let (client, stmts) = pooled.parts();
         let tx = client
             .build_transaction()
@@ -298,11 +300,13 @@ impl Pg {
         &self,
         f: impl FnOnce(&Conn<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
+        let asked = std::time::Instant::now();
         let mut pooled = self.pool.get().map_err(DbError::from)?;
         let (client, stmts) = pooled.parts();
         let mut tx = client.transaction().map_err(DbError::from)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
             .map_err(DbError::from)?;
+        crate::metrics::db_wait(super::Engine::Postgres, crate::metrics::Pool::Write, asked);
         let conn = Conn::Postgres(PgTx::new(tx, stmts));
         let out = f(&conn);
         let Conn::Postgres(tx) = conn else {
@@ -326,7 +330,9 @@ impl Pg {
         &self,
         f: impl FnOnce(&Conn<'_>) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
+        let asked = std::time::Instant::now();
         let mut pooled = self.pool.get()?;
+        crate::metrics::db_wait(super::Engine::Postgres, crate::metrics::Pool::Read, asked);
         let (client, stmts) = pooled.parts();
         let tx = client.transaction()?;
         let conn = Conn::Postgres(PgTx::new(tx, stmts));

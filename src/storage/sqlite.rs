@@ -248,7 +248,9 @@ impl Lite {
         &self,
         f: impl FnOnce(&Conn<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
+        let asked = std::time::Instant::now();
         let conn = self.read.get().map_err(DbError::from)?;
+        crate::metrics::db_wait(super::Engine::Sqlite, crate::metrics::Pool::Read, asked);
         in_read_transaction(&conn, |c| f(&Conn::Sqlite(c)))
     }
 
@@ -258,7 +260,9 @@ impl Lite {
         &self,
         f: impl FnOnce(&Conn<'_>) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
+        let asked = std::time::Instant::now();
         let mut conn = self.write.get()?;
+        crate::metrics::db_wait(super::Engine::Sqlite, crate::metrics::Pool::Write, asked);
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&Conn::Sqlite(&tx))?;
         tx.commit()?;

@@ -496,6 +496,13 @@ pub fn disable(conn: &Conn<'_>, id: &str, reason: &str, now: &str) -> Result<boo
     Ok(n > 0)
 }
 
+/// How many deliveries are pending (neither delivered nor given up): the outbox's depth, for
+/// `/metrics`. Counted on the `(status, next_attempt_at)` index.
+pub fn pending_count(conn: &Conn<'_>) -> Result<i64> {
+    conn.prepare_cached("SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'")?
+        .query_row((), |r| r.get(0))
+}
+
 /// Deletes ended deliveries older than [`RETENTION_DAYS`]; how many.
 pub fn purge(conn: &Conn<'_>) -> Result<usize> {
     let cutoff = at_ms(chrono::Utc::now() - chrono::Duration::days(RETENTION_DAYS));

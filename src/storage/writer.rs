@@ -61,6 +61,8 @@ pub(super) struct TypedJob<T, E, F> {
     pub(super) f: F,
     pub(super) check: KeyCheck,
     pub(super) reply: tokio::sync::oneshot::Sender<Result<T, E>>,
+    /// When the job was queued: its wait for the writer is measured from here.
+    pub(super) queued: std::time::Instant,
 }
 
 impl<T, E, F> WriteJob for TypedJob<T, E, F>
@@ -70,7 +72,13 @@ where
     E: CallerError,
 {
     fn run(self: Box<Self>, conn: &Connection, health: &health::DbHealth) -> (Reply, Outcome) {
-        let TypedJob { f, check, reply } = *self;
+        let TypedJob {
+            f,
+            check,
+            reply,
+            queued,
+        } = *self;
+        crate::metrics::db_wait(super::Engine::Sqlite, crate::metrics::Pool::Write, queued);
         let out = match conn.execute_batch("SAVEPOINT job") {
             Err(e) => Err(E::from(DbError::from(e))),
             Ok(()) => {

@@ -134,6 +134,12 @@ async fn attempt(db: &Db, cfg: &WebhooksConfig, id: &str) -> Result<(), DbError>
     let (outcome, retry_after) = post(cfg, &d, &w, &body).await;
     let code = outcome.status_code;
     let verdict = judge(cfg, &d, code, retry_after);
+    crate::metrics::webhook_attempt(match &verdict {
+        Verdict::Delivered => "delivered",
+        Verdict::Gone => "gone",
+        Verdict::Retry(Some(_)) => "retry",
+        Verdict::Retry(None) => "failed",
+    });
     let (db2, cfg2) = (db.clone(), cfg.clone());
     blocking(move || {
         db2.write_untracked(|c| {

@@ -19,6 +19,7 @@ mod instances;
 mod lifecycle;
 mod members;
 mod metadata;
+mod metrics;
 mod openapi;
 mod organizations;
 mod pg_outage;

@@ -10,7 +10,8 @@ use crate::helpers::spawn_app;
 
 /// Every mounted (method, path), read from the `configure()` functions in `src/routes/`
 /// (health.rs, openapi.rs, users.rs, orgs.rs, members.rs, tiers.rs, keys.rs, events.rs).
-/// The Swagger UI under `/docs` is a page, not an API operation, and is not listed.
+/// The Swagger UI under `/docs` is a page, not an API operation, and is not listed; nor is
+/// `/metrics` (Prometheus text for operators, on the main listener or an address of its own).
 /// A route added to the server must be added here, and to the document.
 const ROUTES: &[(&str, &str)] = &[
     // health.rs (outside /api)
