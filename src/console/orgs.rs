@@ -78,7 +78,9 @@ async fn list(
     };
     let (t, caches) = (term.clone(), db.org_caches());
     let (rows, total) = db
-        .read(&sess.check, move |c| orgs::list(c, t.as_deref(), pr, &caches))
+        .read(&sess.check, move |c| {
+            orgs::list(c, t.as_deref(), pr, &caches)
+        })
         .await
         .map_err(ConsoleError::from)?;
     let meta = PageMeta::new(total, PER_PAGE, n, rows.len());

@@ -203,9 +203,10 @@ impl Db {
             });
         if let Err(e) = spawned {
             log::warn!("cannot start a thread to build the search index: {e}");
-            self.org_caches
-                .names()
-                .finish(Err(DbError::Internal(e.to_string())), std::time::Duration::ZERO);
+            self.org_caches.names().finish(
+                Err(DbError::Internal(e.to_string())),
+                std::time::Duration::ZERO,
+            );
         }
     }
 

@@ -451,13 +451,43 @@ mod tests {
     #[test]
     fn a_scan_finds_what_contains_does_and_no_match_across_two_names() {
         let names = [
-            "ab", "ba", "abab", "b", "", "aaa", "café", "cafe", "x%y", "日本語", "本", "müller",
-            "zz", "a",
+            "ab",
+            "ba",
+            "abab",
+            "b",
+            "",
+            "aaa",
+            "café",
+            "cafe",
+            "x%y",
+            "日本語",
+            "本",
+            "müller",
+            "zz",
+            "a",
         ];
         let ix = index(&names);
         for needle in [
-            "a", "b", "ab", "ba", "aa", "aaa", "aaaa", "bb", "é", "fé", "x%", "%", "本", "語",
-            "日本語x", "ü", "zz", "za", "q", "",
+            "a",
+            "b",
+            "ab",
+            "ba",
+            "aa",
+            "aaa",
+            "aaaa",
+            "bb",
+            "é",
+            "fé",
+            "x%",
+            "%",
+            "本",
+            "語",
+            "日本語x",
+            "ü",
+            "zz",
+            "za",
+            "q",
+            "",
         ] {
             let (n, rids) = ix.page(needle, 0, 100);
             let want = plain(&names, needle);
@@ -508,7 +538,10 @@ mod tests {
         assert!(!slot.claim(), "nor does it ask for a build");
         assert!(slot.at(2).is_none(), "a newer snapshot is not served");
         assert!(slot.claim());
-        assert!(slot.held().is_none(), "the stale index is dropped when its rebuild starts");
+        assert!(
+            slot.held().is_none(),
+            "the stale index is dropped when its rebuild starts"
+        );
         let off = NameSlot::new(0);
         off.want();
         assert!(off.at(1).is_none() && !off.claim());

@@ -258,10 +258,9 @@ pub fn list_after(
     let n = i64::from(limit);
     let (k, id) = after;
     let index = match (query, caches) {
-        (Some(_), Some(c)) if c.names().limit() > 0 => {
-            c.names()
-                .at(crate::storage::counter(conn, "organizations_version")?)
-        }
+        (Some(_), Some(c)) if c.names().limit() > 0 => c
+            .names()
+            .at(crate::storage::counter(conn, "organizations_version")?),
         _ => None,
     };
     let rows = match query.map(Search::new) {
@@ -346,7 +345,9 @@ fn deep_page(
         let mut a = caches.order();
         a.sync(version);
         if a.every == 0 {
-            let max = i64::try_from(caches.max_anchors()).unwrap_or(i64::MAX).max(1);
+            let max = i64::try_from(caches.max_anchors())
+                .unwrap_or(i64::MAX)
+                .max(1);
             let every = ANCHOR_EVERY.max(rows.div_euclid(max) + 1);
             let mut keys = Vec::new();
             let mut n: i64 = 0;
@@ -831,7 +832,8 @@ mod tests {
     /// Every name in list order with its id, read plainly.
     fn ordered(db: &Db) -> Vec<(String, String)> {
         db.read_blocking(|c| {
-            let mut st = c.prepare("SELECT name_fold, id FROM organizations ORDER BY name_fold, id")?;
+            let mut st =
+                c.prepare("SELECT name_fold, id FROM organizations ORDER BY name_fold, id")?;
             let rows = st
                 .query_map((), |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<crate::storage::Result<Vec<_>>>()?;
@@ -874,9 +876,29 @@ mod tests {
         let sql_cache = caches(&db, 0, 250_000, 10);
         let index = caches(&db, 64, 250_000, 10);
         for term in [
-            "trading", "SDN", "golden bakery", "café", "ÖSAKA", "a", "ac", "s b", "zzq", "müller",
-            "MÜLLER", "nusantara co", "%", "_", "\\", "0%_", "% p", "本", "日本", "same name",
-            "e", "n", "q",
+            "trading",
+            "SDN",
+            "golden bakery",
+            "café",
+            "ÖSAKA",
+            "a",
+            "ac",
+            "s b",
+            "zzq",
+            "müller",
+            "MÜLLER",
+            "nusantara co",
+            "%",
+            "_",
+            "\\",
+            "0%_",
+            "% p",
+            "本",
+            "日本",
+            "same name",
+            "e",
+            "n",
+            "q",
         ] {
             let f = fold(term);
             let expected: Vec<&String> = names
@@ -922,7 +944,12 @@ mod tests {
                     after = crate::storage::cursor::decode_cursor(&next).unwrap();
                 }
                 let want: Vec<String> = expected.iter().map(|s| (*s).clone()).collect();
-                assert_eq!(walked, want, "{term} cursor walk, index {}", cached.is_some());
+                assert_eq!(
+                    walked,
+                    want,
+                    "{term} cursor walk, index {}",
+                    cached.is_some()
+                );
             }
         }
         // A cursor in the middle of equal names resumes after its id exactly.
@@ -994,7 +1021,15 @@ mod tests {
             })
             .unwrap();
         let (_, found) = db
-            .read_blocking(|c| list_with(c, Some("renamed"), PageReq::default(), SCAN_MIN, Some(&index)))
+            .read_blocking(|c| {
+                list_with(
+                    c,
+                    Some("renamed"),
+                    PageReq::default(),
+                    SCAN_MIN,
+                    Some(&index),
+                )
+            })
             .unwrap();
         assert_eq!(found, 2, "the other instance's writes are seen at once");
         compare("stale");
@@ -1028,7 +1063,9 @@ mod tests {
                 .unwrap()
         };
         let id: String = db
-            .read_blocking(|c| c.query_row("SELECT id FROM organizations LIMIT 1", (), |r| r.get(0)))
+            .read_blocking(|c| {
+                c.query_row("SELECT id FROM organizations LIMIT 1", (), |r| r.get(0))
+            })
             .unwrap();
         let v = version();
         let now = crate::domain::now();
