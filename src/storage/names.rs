@@ -31,7 +31,27 @@ pub struct NameIndex {
     /// `ends[i]`: where name `i` ends in `text` (it starts where `i - 1` ends).
     ends: Vec<u32>,
     rids: Vec<u32>,
+    /// `short[b]` / `short[256 + (a << 8 | b)]`: how many names hold byte `b` / the two
+    /// bytes `a b`, so that a one- or two-byte term (most matches, the longest scans) is
+    /// counted without a scan and scanned only as far as its page.
+    short: Vec<u32>,
+    /// For each block of `BLOCK` names, `SIG_WORDS` words: a bit for each byte pair found in
+    /// them (hashed, [`pair_bit`]), so that a scan skips the blocks that cannot match.
+    blocks: Vec<u64>,
 }
+
+/// Names per block of [`NameIndex::blocks`].
+const BLOCK: usize = 64;
+/// Words of one block's signature (1,024 bits).
+const SIG_WORDS: usize = 16;
+
+/// The signature bit of the byte pair `a b`.
+fn pair_bit(a: u8, b: u8) -> usize {
+    ((usize::from(a) << 8 | usize::from(b)).wrapping_mul(0x9E37_79B1) >> 7) % (SIG_WORDS * 64)
+}
+
+/// Entries of [`NameIndex::short`]: every byte, then every pair of bytes.
+const SHORT: usize = 256 + 65_536;
 
 /// Rows read at a time on PostgreSQL.
 const BATCH: i64 = 20_000;
@@ -122,11 +142,15 @@ impl NameIndex {
         }
         ends.shrink_to_fit();
         rids.shrink_to_fit();
+        let short = short_counts(&text, &ends);
+        let blocks = signatures(&text, &ends);
         Ok(Built::Index(NameIndex {
             version,
             text,
             ends,
             rids,
+            short,
+            blocks,
         }))
     }
 
@@ -146,7 +170,9 @@ impl NameIndex {
 
     /// Bytes held.
     pub fn bytes(&self) -> usize {
-        self.text.capacity() + 4 * self.ends.capacity() + 4 * self.rids.capacity()
+        self.text.capacity()
+            + 4 * (self.ends.capacity() + self.rids.capacity() + self.short.capacity())
+            + 8 * self.blocks.capacity()
     }
 
     fn start(&self, i: usize) -> usize {
@@ -207,24 +233,61 @@ impl NameIndex {
             return;
         }
         let finder = memmem::Finder::new(needle);
-        let text = &self.text[..];
-        let mut pos = self.start(first);
+        // The signature bits of the needle's byte pairs: a block lacking one holds no match.
+        let bits: Vec<usize> = needle.windows(2).map(|w| pair_bit(w[0], w[1])).collect();
+        let has = |b: usize| {
+            let sig = &self.blocks[b * SIG_WORDS..(b + 1) * SIG_WORDS];
+            bits.iter().all(|&bit| sig[bit / 64] >> (bit % 64) & 1 == 1)
+        };
+        let blocks = self.len().div_ceil(BLOCK);
+        let mut b = first / BLOCK;
+        while b < blocks {
+            if !has(b) {
+                b += 1;
+                continue;
+            }
+            // A run of blocks that may hold matches, scanned as one stretch of text.
+            let mut e = b + 1;
+            while e < blocks && has(e) {
+                e += 1;
+            }
+            let from = first.max(b * BLOCK);
+            let to = self.len().min(e * BLOCK);
+            if !self.scan_range(&finder, needle.len(), from, to, &mut hit) {
+                return;
+            }
+            b = e;
+        }
+    }
+
+    /// [`Self::scan`] over entries `from..to`; false once `hit` asked to stop.
+    fn scan_range(
+        &self,
+        finder: &memmem::Finder<'_>,
+        len: usize,
+        from: usize,
+        to: usize,
+        hit: &mut impl FnMut(usize) -> bool,
+    ) -> bool {
+        let text = &self.text[..self.ends[to - 1] as usize];
+        let mut pos = self.start(from);
         // The entry `pos` is in (or the first one after it).
-        let mut i = first;
+        let mut i = from;
         while let Some(p) = finder.find(&text[pos..]) {
             let at = pos + p;
             i = self.entry_at(i, at);
             let end = self.ends[i] as usize;
-            if at + needle.len() <= end && !hit(i) {
-                return;
+            if at + len <= end && !hit(i) {
+                return false;
             }
             // A match that runs past its entry's end is none; later ones in it would too.
             pos = end;
             i += 1;
-            if i >= self.len() {
-                return;
+            if i >= to {
+                break;
             }
         }
+        true
     }
 
     /// The entry that byte `at` is in, searching forward from entry `from` (whose start is
@@ -265,15 +328,76 @@ impl NameIndex {
         let mut n = 0usize;
         let mut rids = Vec::with_capacity(take.min(100));
         let end = skip.saturating_add(take);
+        let known = self.short_count(needle.as_bytes());
+        if known.is_some_and(|total| total <= skip) {
+            return (known.unwrap_or(0), rids);
+        }
         self.scan(needle, 0, |i| {
             if n >= skip && n < end {
                 rids.push(self.rid(i));
             }
             n += 1;
-            true
+            // With the total known, the scan ends with the page.
+            known.is_none() || n < end
         });
-        (n, rids)
+        (known.unwrap_or(n), rids)
     }
+
+    /// How many names hold `needle`, if it is one or two bytes long.
+    fn short_count(&self, needle: &[u8]) -> Option<usize> {
+        let at = match *needle {
+            [b] => usize::from(b),
+            [a, b] => 256 + (usize::from(a) << 8 | usize::from(b)),
+            _ => return None,
+        };
+        self.short.get(at).map(|&n| n as usize)
+    }
+}
+
+/// For every byte and every pair of bytes, how many names hold it (see [`NameIndex::short`]):
+/// one pass over the text, each name counted once per byte or pair however often it holds it.
+fn short_counts(text: &[u8], ends: &[u32]) -> Vec<u32> {
+    let mut counts = vec![0u32; SHORT];
+    // The last name (numbered from 1) each entry was counted for.
+    let mut seen = vec![0u32; SHORT];
+    let mut start = 0usize;
+    for (i, &end) in ends.iter().enumerate() {
+        let stamp = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        let name = &text[start..end as usize];
+        let mut prev: Option<u8> = None;
+        for &b in name {
+            let one = usize::from(b);
+            if seen[one] != stamp {
+                seen[one] = stamp;
+                counts[one] += 1;
+            }
+            if let Some(a) = prev {
+                let two = 256 + (usize::from(a) << 8 | one);
+                if seen[two] != stamp {
+                    seen[two] = stamp;
+                    counts[two] += 1;
+                }
+            }
+            prev = Some(b);
+        }
+        start = end as usize;
+    }
+    counts
+}
+
+/// The signatures of [`NameIndex::blocks`].
+fn signatures(text: &[u8], ends: &[u32]) -> Vec<u64> {
+    let mut sigs = vec![0u64; ends.len().div_ceil(BLOCK) * SIG_WORDS];
+    let mut start = 0usize;
+    for (i, &end) in ends.iter().enumerate() {
+        let sig = &mut sigs[i / BLOCK * SIG_WORDS..(i / BLOCK + 1) * SIG_WORDS];
+        for w in text[start..end as usize].windows(2) {
+            let bit = pair_bit(w[0], w[1]);
+            sig[bit / 64] |= 1 << (bit % 64);
+        }
+        start = end as usize;
+    }
+    sigs
 }
 
 /// The [`NameIndex`] a server keeps, and when to build the next one.
@@ -347,7 +471,11 @@ impl NameSlot {
     /// Whether a build was asked for and may start now; if so, it is marked as running and
     /// the caller must run it and pass its outcome to [`Self::finish`].
     pub fn claim(&self) -> bool {
-        if !self.wanted.swap(false, Ordering::Relaxed) || self.limit() == 0 {
+        // A load first: every read calls this, and a swap would write the shared line.
+        if !self.wanted.load(Ordering::Relaxed)
+            || !self.wanted.swap(false, Ordering::Relaxed)
+            || self.limit() == 0
+        {
             return false;
         }
         let mut s = self.lock();
@@ -373,6 +501,12 @@ impl NameSlot {
         match built {
             Ok(Built::Index(i)) => {
                 s.not_before = Some(Instant::now() + took * REST_FACTOR);
+                log::debug!(
+                    "search index: {} organizations, {} KiB, built in {} ms",
+                    i.len(),
+                    i.bytes() >> 10,
+                    took.as_millis()
+                );
                 if i.bytes() <= self.limit() {
                     s.index = Some(Arc::new(i));
                 }
@@ -429,11 +563,15 @@ mod tests {
             ends.push(text.len() as u32);
         }
         let rids = (1..=sorted.len() as u32).collect();
+        let short = short_counts(&text, &ends);
+        let blocks = signatures(&text, &ends);
         NameIndex {
             version: 1,
             text,
             ends,
             rids,
+            short,
+            blocks,
         }
     }
 
@@ -498,6 +636,46 @@ mod tests {
                 assert_eq!(n, want.len());
                 let w: Vec<i64> = want.iter().skip(skip).take(2).copied().collect();
                 assert_eq!(rids, w, "{needle:?} skip {skip}");
+            }
+        }
+    }
+
+    /// Many blocks, names from a small alphabet: every needle up to 4 letters, from every
+    /// 37th entry on, finds exactly what `contains` finds.
+    #[test]
+    fn block_signatures_skip_no_match() {
+        let mut seed = 7u64;
+        let mut next = || {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) as usize
+        };
+        let owned: Vec<String> = (0..1000)
+            .map(|_| {
+                (0..1 + next() % 6)
+                    .map(|_| ['a', 'b', 'c', 'é', ' '][next() % 5])
+                    .collect()
+            })
+            .collect();
+        let names: Vec<&str> = owned.iter().map(String::as_str).collect();
+        let ix = index(&names);
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        for needle in [
+            "a", "ab", "éa", "c é", "abc", "bbbb", "ccc", "a a", "éé", "x",
+        ] {
+            let (n, rids) = ix.page(needle, 0, usize::MAX);
+            assert_eq!(rids, plain(&names, needle), "{needle:?}");
+            assert_eq!(n, rids.len());
+            for first in (0..sorted.len()).step_by(37) {
+                let mut got = Vec::new();
+                ix.scan(needle, first, |i| {
+                    got.push(i);
+                    true
+                });
+                let want: Vec<usize> = (first..sorted.len())
+                    .filter(|&i| sorted[i].contains(needle))
+                    .collect();
+                assert_eq!(got, want, "{needle:?} from {first}");
             }
         }
     }
