@@ -16,6 +16,7 @@ pub struct Config {
     pub console: ConsoleConfig,
     pub webhooks: WebhooksConfig,
     pub metrics: MetricsConfig,
+    pub cache: CacheConfig,
     pub log: LogConfig,
 }
 
@@ -142,6 +143,23 @@ pub struct MetricsConfig {
     pub bind: String,
 }
 
+/// What the server keeps in memory besides the database's own caches, each with its limit
+/// (README, Performance). Every cache is checked against a trigger-kept version in the
+/// request's snapshot, so none ever serves stale data, whichever instance wrote.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    /// MiB for the in-memory organization search index (about 30 bytes per organization);
+    /// 0 = off, or past it: searches use the database's indexes.
+    pub search_index_mb: u64,
+    /// Organization rowids kept for repeated searches answered by the database (8 bytes each).
+    pub search_results_rows: usize,
+    /// MiB of rendered single-organization views.
+    pub detail_views_mb: u64,
+    /// Most page anchors of the organization order kept (about 80 bytes each).
+    pub page_anchors: usize,
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
@@ -245,6 +263,17 @@ impl Default for MetricsConfig {
         Self {
             enabled: true,
             bind: String::new(),
+        }
+    }
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            search_index_mb: 64,
+            search_results_rows: 250_000,
+            detail_views_mb: 8,
+            page_anchors: 10_000,
         }
     }
 }

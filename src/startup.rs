@@ -189,6 +189,7 @@ impl Application {
             );
         }
         let port = addr.port();
+        db.configure_caches(&cfg.cache);
         let auth = Arc::new(AuthState::new(db.clone(), cfg));
         let auth_data = web::Data::from(auth.clone());
         let db_data = web::Data::new(db.clone());

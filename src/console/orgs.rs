@@ -76,10 +76,10 @@ async fn list(
         page: n,
         per_page: PER_PAGE,
     };
-    let (t, anchors) = (term.clone(), db.org_order_cache());
+    let (t, caches) = (term.clone(), db.org_caches());
     let (rows, total) = db
         .read(&sess.check, move |c| {
-            orgs::list(c, t.as_deref(), pr, &anchors)
+            orgs::list(c, t.as_deref(), pr, &caches)
         })
         .await
         .map_err(ConsoleError::from)?;

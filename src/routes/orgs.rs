@@ -219,9 +219,10 @@ pub async fn list(
                 page.per_page,
             );
         }
+        let caches = db.org_caches();
         let (data, next_cursor) = db
             .read(&key.check, move |c| {
-                orgs::list_after(c, p.query.as_deref(), &pos, page.per_page)
+                orgs::list_after(c, p.query.as_deref(), &pos, page.per_page, Some(&caches))
             })
             .await?;
         return super::cursor_page(
@@ -230,11 +231,11 @@ pub async fn list(
             page.per_page,
         );
     }
-    let anchors = db.org_order_cache();
+    let caches = db.org_caches();
     let (rows, total) = db
         .read(&key.check, move |c| {
             if p.lookup.is_empty() {
-                orgs::list(c, p.query.as_deref(), page, &anchors)
+                orgs::list(c, p.query.as_deref(), page, &caches)
             } else {
                 orgs::list_filtered(c, p.query.as_deref(), &p.lookup, page, None)
             }

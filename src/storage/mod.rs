@@ -13,6 +13,7 @@ pub mod key_check;
 pub mod keys;
 pub mod lookup;
 pub mod members;
+pub mod names;
 pub mod operators;
 pub mod orgs;
 mod pg;
@@ -58,8 +59,9 @@ pub struct Db {
     backend: Backend,
     /// Whether the last write went through (false after a full disk or read-only file).
     writes_ok: Arc<AtomicBool>,
-    /// Deep-page anchors of the organization order (see `cache::OrgOrderCache`).
-    org_order_cache: Arc<std::sync::Mutex<cache::OrgOrderCache>>,
+    /// The search index, page anchors and search matches of the organization order (see
+    /// `cache::OrgCaches`).
+    org_caches: Arc<cache::OrgCaches>,
     /// Rendered single-organization views (see `cache::DetailCache`).
     org_detail_cache: Arc<std::sync::Mutex<cache::DetailCache>>,
     /// Whether the SQLite file is still the one opened, and sound (always so on PostgreSQL).
@@ -105,7 +107,7 @@ pub fn open(cfg: &DatabaseConfig) -> Result<Db, OpenError> {
     Ok(Db {
         backend,
         writes_ok,
-        org_order_cache: Arc::default(),
+        org_caches: Arc::default(),
         org_detail_cache: Arc::default(),
         health,
     })
@@ -169,7 +171,7 @@ impl Db {
         E: CallerError,
     {
         let db = self.clone();
-        tokio::task::spawn_blocking(move || {
+        let out = tokio::task::spawn_blocking(move || {
             db.read_here(|c| {
                 if let Some(k) = &check {
                     k.run(c)?;
@@ -178,7 +180,46 @@ impl Db {
             })
         })
         .await
-        .map_err(|e| DbError::Internal(format!("blocking task: {e}")))?
+        .map_err(|e| DbError::Internal(format!("blocking task: {e}")))?;
+        self.start_wanted_builds();
+        out
+    }
+
+    /// Starts the search index build a read asked for, if it may start now: on a thread of
+    /// its own, one at a time, so that no request waits for it (requests use SQL meanwhile).
+    fn start_wanted_builds(&self) {
+        let caches = self.org_caches.clone();
+        if !caches.names().claim() {
+            return;
+        }
+        let db = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("invois-search-index".into())
+            .spawn(move || {
+                let t = std::time::Instant::now();
+                let limit = caches.names().limit();
+                let built = db.read_here(|c| names::NameIndex::build(c, limit));
+                caches.names().finish(built, t.elapsed());
+            });
+        if let Err(e) = spawned {
+            log::warn!("cannot start a thread to build the search index: {e}");
+            self.org_caches.names().finish(
+                Err(DbError::Internal(e.to_string())),
+                std::time::Duration::ZERO,
+            );
+        }
+    }
+
+    /// Applies the `[cache]` limits and starts building the search index, so that the
+    /// first searches of a new server find it.
+    pub fn configure_caches(&self, cfg: &crate::config::CacheConfig) {
+        self.org_caches.configure(cfg);
+        self.org_detail_cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .configure(cfg);
+        self.org_caches.names().want();
+        self.start_wanted_builds();
     }
 
     fn read_here<T, E: CallerError>(
@@ -308,9 +349,9 @@ impl Db {
         &self.health
     }
 
-    /// The deep-page anchors of the organization order.
-    pub fn org_order_cache(&self) -> Arc<std::sync::Mutex<cache::OrgOrderCache>> {
-        self.org_order_cache.clone()
+    /// What is kept of the organization order: search index, page anchors, search matches.
+    pub fn org_caches(&self) -> Arc<cache::OrgCaches> {
+        self.org_caches.clone()
     }
 
     /// The rendered single-organization views.

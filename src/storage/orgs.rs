@@ -2,13 +2,12 @@
 
 use std::sync::Mutex;
 
+use crate::storage::cache::OrgCaches;
 use crate::storage::lookup::Lookup;
 use crate::storage::sql::{params, params_from_iter, Conn, OptionalExtension, Row, Value};
 
 use crate::domain::fold;
-use crate::storage::cache::{
-    DetailCache, DetailView, OrgOrderCache, ANCHOR_EVERY, SEARCH_CACHE_ROWS,
-};
+use crate::storage::cache::{DetailCache, DetailView, ANCHOR_EVERY};
 use crate::storage::cursor::encode_cursor;
 use crate::storage::records::{
     MembershipBrief, OrgDetail, OrgMember, OrgSummary, TierSummary, UserBrief, UserOrganization,
@@ -49,34 +48,63 @@ pub fn list(
     conn: &Conn<'_>,
     query: Option<&str>,
     page: PageReq,
-    anchors: &Mutex<OrgOrderCache>,
+    caches: &OrgCaches,
 ) -> Result<(Vec<OrgSummary>, i64)> {
-    list_with(conn, query, page, SCAN_MIN, Some(anchors))
+    list_with(conn, query, page, SCAN_MIN, Some(caches))
 }
 
-/// [`list`] with the plan threshold given (tests force the scan with -1, FTS with `i64::MAX`).
+/// [`list`] with the plan threshold given (tests force the scan with -1, FTS with `i64::MAX`)
+/// and the caches (`None`: SQL alone). The search index serves the request when it holds
+/// this snapshot's version; otherwise SQL does (and a rebuild is asked for).
 pub fn list_with(
     conn: &Conn<'_>,
     query: Option<&str>,
     page: PageReq,
     scan_min: i64,
-    cache: Option<&Mutex<OrgOrderCache>>,
+    caches: Option<&OrgCaches>,
 ) -> Result<(Vec<OrgSummary>, i64)> {
     let limit = i64::from(page.per_page);
     let offset = page.offset();
+    // One snapshot for the version, the total and the page: every read call runs in one
+    // read transaction (see `Db::read`).
+    let version = match caches {
+        Some(_) => Some(crate::storage::counter(conn, "organizations_version")?),
+        None => None,
+    };
+    if let (Some(c), Some(v)) = (caches, version) {
+        if let Some(ix) = c.names().at(v) {
+            let skip = usize::try_from(offset).unwrap_or(usize::MAX);
+            let take = page.per_page as usize;
+            let (total, rids) = match query {
+                None => (
+                    crate::storage::counter(conn, "organizations")?,
+                    ix.rids(skip, skip.saturating_add(take)),
+                ),
+                Some(q) => {
+                    let (n, rids) = ix.page(&fold(q), skip, take);
+                    (i64::try_from(n).unwrap_or(i64::MAX), rids)
+                }
+            };
+            return Ok((by_rids(conn, &rids)?, total));
+        }
+    }
     // Each branch first picks the page's rowids (from an index, so a deep OFFSET skips index
     // entries, not rows), then joins for the columns.
     let join = format!(
         "SELECT {SUMMARY_COLS} FROM page JOIN organizations o ON o.rid = page.rid \
          LEFT JOIN premium_tiers t ON t.id = o.premium_tier_id ORDER BY o.name_fold, o.id"
     );
+    let cache = match (caches, version) {
+        (Some(c), Some(v)) => Some((c, v)),
+        _ => None,
+    };
     let (total, rows) = match query.map(Search::new) {
         None => {
-            // One snapshot for the total, the anchors' version and the page: every read call
-            // runs in one read transaction (see `Db::read`).
             let total = crate::storage::counter(conn, "organizations")?;
             let rids = match cache {
-                Some(a) if offset >= 2 * ANCHOR_EVERY => deep_page(conn, a, offset, limit)?,
+                Some((c, v)) if offset >= 2 * ANCHOR_EVERY && c.max_anchors() > 0 => {
+                    deep_page(conn, c, v, total, offset, limit)?
+                }
                 _ => conn
                     .prepare_cached(
                         "SELECT rid FROM organizations ORDER BY name_fold, id LIMIT ?1 OFFSET ?2",
@@ -86,14 +114,10 @@ pub fn list_with(
             };
             (total, by_rids(conn, &rids)?)
         }
-        Some(s) if cache.is_some() => {
-            let cache = cache.unwrap_or_else(|| unreachable!());
-            // One snapshot for the version and the matches (the call's read transaction).
-            let version = crate::storage::counter(conn, "organizations_version")?;
+        Some(s) if cache.is_some_and(|(c, _)| c.search_rows() > 0) => {
+            let (cache, version) = cache.unwrap_or_else(|| unreachable!());
             let hit = {
-                let mut c = cache
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut c = cache.order();
                 c.sync(version);
                 c.searches.get(&s.fold).cloned()
             };
@@ -105,18 +129,19 @@ pub fn list_with(
                 None => {
                     crate::metrics::cache_miss("org_search");
                     let all = std::sync::Arc::new(ordered_matches(conn, &s, scan_min)?);
-                    let mut c = cache
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let max = cache.search_rows();
+                    let mut c = cache.order();
                     c.sync(version);
-                    if c.search_rows + all.len() > SEARCH_CACHE_ROWS {
+                    if c.search_rows + all.len() > max {
                         c.searches.clear();
                         c.search_rows = 0;
                     }
-                    c.search_rows += all.len();
-                    c.searches.insert(s.fold.clone(), all.clone());
-                    crate::metrics::cache_entries("org_search", c.searches.len());
-                    crate::metrics::cache_bytes("org_search", c.search_rows * 8);
+                    if all.len() <= max {
+                        c.search_rows += all.len();
+                        c.searches.insert(s.fold.clone(), all.clone());
+                        crate::metrics::cache_entries("org_search", c.searches.len());
+                        crate::metrics::cache_bytes("org_search", c.search_rows * 8);
+                    }
                     all
                 }
             };
@@ -227,15 +252,47 @@ pub fn next_cursor(rows: &[OrgSummary], limit: u32) -> Option<String> {
 
 /// A page after `after` in (folded name, id) order, and the cursor of the next page (`None`
 /// at the end). Walking a whole list this way is linear: each page is an index seek.
+///
+/// A search is served by the search index of `caches` when it holds this snapshot's version.
 pub fn list_after(
     conn: &Conn<'_>,
     query: Option<&str>,
     after: &(String, String),
     limit: u32,
+    caches: Option<&OrgCaches>,
 ) -> Result<(Vec<OrgSummary>, Option<String>)> {
     let n = i64::from(limit);
     let (k, id) = after;
+    let index = match (query, caches) {
+        (Some(_), Some(c)) if c.names().limit() > 0 => c
+            .names()
+            .at(crate::storage::counter(conn, "organizations_version")?),
+        _ => None,
+    };
     let rows = match query.map(Search::new) {
+        Some(s) if index.is_some() => {
+            let ix = index.unwrap_or_else(|| unreachable!());
+            // Names equal to the cursor's come after it only if their id does: those few
+            // are looked up; every later name comes after it.
+            let (lo, hi) = (ix.seek(k, false), ix.seek(k, true));
+            let ties: std::collections::HashSet<i64> = if hi > lo {
+                conn.prepare_cached(
+                    "SELECT rid FROM organizations WHERE name_fold = ?1 AND id > ?2",
+                )?
+                .query_map(params![k, id], |r| r.get(0))?
+                .collect::<crate::storage::Result<_>>()?
+            } else {
+                std::collections::HashSet::new()
+            };
+            let mut rids = Vec::with_capacity(limit as usize);
+            ix.scan(&s.fold, lo, |i| {
+                if i >= hi || ties.contains(&ix.rid(i)) {
+                    rids.push(ix.rid(i));
+                }
+                rids.len() < limit as usize
+            });
+            by_rids(conn, &rids)?
+        }
         None => {
             let sql = "SELECT rid FROM organizations WHERE (name_fold, id) > (?1, ?2) ORDER BY name_fold, id LIMIT ?3";
             let rids = conn
@@ -280,44 +337,61 @@ pub fn list_after(
     Ok((rows, next))
 }
 
-/// The rowids of a deep page, through the anchors (rebuilt first if stale).
+/// The rowids of a deep page, through the anchors (rebuilt first if stale), spaced so that
+/// at most the configured number are kept.
 fn deep_page(
     conn: &Conn<'_>,
-    anchors: &Mutex<OrgOrderCache>,
+    caches: &OrgCaches,
+    version: i64,
+    rows: i64,
     offset: i64,
     limit: i64,
 ) -> Result<Vec<i64>> {
-    let version = crate::storage::counter(conn, "organizations_version")?;
-    let block = offset / ANCHOR_EVERY;
-    let start = {
-        let mut a = anchors
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (start, every) = {
+        let mut a = caches.order();
         a.sync(version);
-        if a.keys.is_empty() {
+        if a.every == 0 {
+            let max = i64::try_from(caches.max_anchors())
+                .unwrap_or(i64::MAX)
+                .max(1);
+            let every = ANCHOR_EVERY.max(rows.div_euclid(max) + 1);
             let mut keys = Vec::new();
             let mut n: i64 = 0;
             conn.prepare_cached("SELECT name_fold, id FROM organizations ORDER BY name_fold, id")?
                 .for_each((), |r| {
                     n += 1;
-                    if n % ANCHOR_EVERY == 0 {
+                    if n % every == 0 {
                         keys.push((r.get(0)?, r.get(1)?));
                     }
                     Ok(())
                 })?;
             a.keys = keys;
+            a.every = every;
         }
         // keys[i] is the last key of block i: the page starts after block `block - 1`.
-        a.keys
-            .get(usize::try_from(block - 1).unwrap_or(usize::MAX))
-            .cloned()
+        let block = offset / a.every;
+        let start = match usize::try_from(block - 1) {
+            Ok(i) => a.keys.get(i).cloned().map(Some),
+            Err(_) => Some(None),
+        };
+        (start.map(|k| (k, block)), a.every)
     };
-    let Some((k, id)) = start else {
-        return Ok(Vec::new());
+    let ((k, id), block) = match start {
+        Some((Some(key), block)) => (key, block),
+        // The first block: no anchor before it.
+        Some((None, _)) => {
+            return conn
+                .prepare_cached(
+                    "SELECT rid FROM organizations ORDER BY name_fold, id LIMIT ?1 OFFSET ?2",
+                )?
+                .query_map(params![limit, offset], |r| r.get(0))?
+                .collect::<crate::storage::Result<Vec<i64>>>();
+        }
+        None => return Ok(Vec::new()),
     };
     conn
         .prepare_cached("SELECT rid FROM organizations WHERE (name_fold, id) > (?1, ?2) ORDER BY name_fold, id LIMIT ?3 OFFSET ?4")?
-        .query_map(params![k, id, limit, offset - block * ANCHOR_EVERY], |r| r.get(0))?
+        .query_map(params![k, id, limit, offset - block * every], |r| r.get(0))?
         .collect::<crate::storage::Result<Vec<i64>>>()
 }
 
@@ -698,12 +772,22 @@ pub fn update(
         _ => metadata,
     };
     if !changed.is_empty() {
-        conn.prepare_cached(
-            "UPDATE organizations SET name = ?2, name_fold = ?3, slug = ?4, logo = ?5, premium_tier_id = ?6, updated_at = ?7, \
-             external_id = ?8, metadata = ?9 WHERE id = ?1",
-        )?
-        .execute(params![id, name, fold(&name), slug, logo, tier, now, external_id, metadata])
-        .map_err(|e| match e {
+        // name_fold is set only when the name changes: setting it (even to the same value)
+        // bumps organizations_version, which makes the search index and anchors stale.
+        let done = if changed.contains(&"name") {
+            conn.prepare_cached(
+                "UPDATE organizations SET name = ?2, name_fold = ?3, slug = ?4, logo = ?5, premium_tier_id = ?6, updated_at = ?7, \
+                 external_id = ?8, metadata = ?9 WHERE id = ?1",
+            )?
+            .execute(params![id, name, fold(&name), slug, logo, tier, now, external_id, metadata])
+        } else {
+            conn.prepare_cached(
+                "UPDATE organizations SET slug = ?2, logo = ?3, premium_tier_id = ?4, updated_at = ?5, \
+                 external_id = ?6, metadata = ?7 WHERE id = ?1",
+            )?
+            .execute(params![id, slug, logo, tier, now, external_id, metadata])
+        };
+        done.map_err(|e| match e {
             DbError::Duplicate { .. } => slug_conflict(&slug),
             other => other,
         })?;
@@ -722,9 +806,54 @@ pub fn delete(conn: &Conn<'_>, id: &str) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::DatabaseConfig;
+    use crate::config::{CacheConfig, DatabaseConfig};
+    use crate::storage::Db;
 
-    /// Both plans, and a plain scan in Rust, agree on totals and on every page's rows.
+    fn new_org(name: &str) -> NewOrg {
+        NewOrg {
+            name: name.into(),
+            slug: None,
+            logo: None,
+            premium_tier_id: None,
+            external_id: None,
+            metadata: "{}".into(),
+        }
+    }
+
+    /// Caches with the search index off (`index_mb` 0) or built now; `anchors` at most.
+    fn caches(db: &Db, index_mb: u64, results: usize, anchors: usize) -> OrgCaches {
+        let c = OrgCaches::new(&CacheConfig {
+            search_index_mb: index_mb,
+            search_results_rows: results,
+            page_anchors: anchors,
+            ..CacheConfig::default()
+        });
+        if index_mb > 0 {
+            db.read_blocking(|conn| c.names().build_now(conn)).unwrap();
+            let held = c.names().held().unwrap();
+            let now = db
+                .read_blocking(|conn| crate::storage::counter(conn, "organizations_version"))
+                .unwrap();
+            assert_eq!(held.version(), now);
+        }
+        c
+    }
+
+    /// Every name in list order with its id, read plainly.
+    fn ordered(db: &Db) -> Vec<(String, String)> {
+        db.read_blocking(|c| {
+            let mut st =
+                c.prepare("SELECT name_fold, id FROM organizations ORDER BY name_fold, id")?;
+            let rows = st
+                .query_map((), |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<crate::storage::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .unwrap()
+    }
+
+    /// Every plan (FTS, index walk, the threshold, the SQL search cache, the in-memory index)
+    /// and a plain scan in Rust agree on totals, on every page's rows and on cursor walks.
     #[test]
     fn search_plans_match_a_plain_scan_exactly() {
         let dir = tempfile::tempdir().unwrap();
@@ -734,16 +863,28 @@ mod tests {
         };
         crate::storage::seed::bulk(&cfg, 3000, 10, 1, &|_, _, _| {}).unwrap();
         let db = crate::storage::open(&cfg).unwrap();
-        let names: Vec<(String, String)> = db
-            .read_blocking(|c| {
-                let mut st =
-                    c.prepare("SELECT name_fold, id FROM organizations ORDER BY name_fold, id")?;
-                let rows = st
-                    .query_map((), |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<crate::storage::Result<Vec<_>>>()?;
-                Ok(rows)
-            })
-            .unwrap();
+        let now = crate::domain::now();
+        db.write_blocking(None, |tx| {
+            for n in [
+                "100% Pure_Juice \\ Co",
+                "50%_off\\sale",
+                "日本語 Trading",
+                "本田 Motors",
+                "MÜLLER GmbH",
+                "Müller AG",
+                "Same Name",
+                "Same Name",
+                "Same Name",
+                "a",
+            ] {
+                create(tx, &new_org(n), &now)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        let names = ordered(&db);
+        let sql_cache = caches(&db, 0, 250_000, 10);
+        let index = caches(&db, 64, 250_000, 10);
         for term in [
             "trading",
             "SDN",
@@ -755,7 +896,19 @@ mod tests {
             "s b",
             "zzq",
             "müller",
+            "MÜLLER",
             "nusantara co",
+            "%",
+            "_",
+            "\\",
+            "0%_",
+            "% p",
+            "本",
+            "日本",
+            "same name",
+            "e",
+            "n",
+            "q",
         ] {
             let f = fold(term);
             let expected: Vec<&String> = names
@@ -763,21 +916,21 @@ mod tests {
                 .filter(|(n, _)| n.contains(&f))
                 .map(|(_, id)| id)
                 .collect();
-            let cache = Mutex::new(OrgOrderCache::default());
             let plans = [
-                (-1, None),
-                (i64::MAX, None),
-                (SCAN_MIN, None),
-                (-1, Some(&cache)),
-                (i64::MAX, Some(&cache)),
+                ("scan", -1, None),
+                ("fts", i64::MAX, None),
+                ("threshold", SCAN_MIN, None),
+                ("cached scan", -1, Some(&sql_cache)),
+                ("cached fts", i64::MAX, Some(&sql_cache)),
+                ("index", SCAN_MIN, Some(&index)),
             ];
-            for (scan_min, cached) in plans {
-                for page in [1, 2, 7] {
+            for (plan, scan_min, cached) in plans {
+                for page in [1, 2, 7, 400] {
                     let req = PageReq { page, per_page: 25 };
                     let (rows, total) = db
                         .read_blocking(|c| list_with(c, Some(term), req, scan_min, cached))
                         .unwrap();
-                    assert_eq!(total, expected.len() as i64, "{term} plan {scan_min}");
+                    assert_eq!(total, expected.len() as i64, "{term} {plan}");
                     let want: Vec<&String> = expected
                         .iter()
                         .skip((page as usize - 1) * 25)
@@ -785,14 +938,180 @@ mod tests {
                         .copied()
                         .collect();
                     let got: Vec<&String> = rows.iter().map(|o| &o.id).collect();
-                    assert_eq!(got, want, "{term} plan {scan_min} page {page}");
+                    assert_eq!(got, want, "{term} {plan} page {page}");
                 }
             }
+            // Cursor walks, 7 at a time, by SQL and by the index.
+            for cached in [None, Some(&index)] {
+                let mut walked: Vec<String> = Vec::new();
+                let mut after = (String::new(), String::new());
+                loop {
+                    let (rows, next) = db
+                        .read_blocking(|c| list_after(c, Some(term), &after, 7, cached))
+                        .unwrap();
+                    walked.extend(rows.iter().map(|o| o.id.clone()));
+                    let Some(next) = next else { break };
+                    after = crate::storage::cursor::decode_cursor(&next).unwrap();
+                }
+                let want: Vec<String> = expected.iter().map(|s| (*s).clone()).collect();
+                assert_eq!(
+                    walked,
+                    want,
+                    "{term} cursor walk, index {}",
+                    cached.is_some()
+                );
+            }
+        }
+        // A cursor in the middle of equal names resumes after its id exactly.
+        let same: Vec<&(String, String)> = names.iter().filter(|(n, _)| n == "same name").collect();
+        assert_eq!(same.len(), 3);
+        for (k, id) in &same {
+            let after = (k.clone(), id.clone());
+            let sql = db
+                .read_blocking(|c| list_after(c, Some("name"), &after, 2, None))
+                .unwrap();
+            let ix = db
+                .read_blocking(|c| list_after(c, Some("name"), &after, 2, Some(&index)))
+                .unwrap();
+            assert_eq!(sql, ix, "after {id}");
         }
     }
 
-    /// Deep pages through the anchors equal plain OFFSET pages, also after inserts, renames
-    /// and deletes have made the anchors stale.
+    /// A write, here from another instance on the same file, makes the index stale: the
+    /// next requests are answered by SQL (never from the stale index) and a rebuild is asked
+    /// for; once rebuilt, the index answers again, equal to SQL.
+    #[test]
+    fn a_stale_index_is_never_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = DatabaseConfig {
+            path: dir.path().join("x.db"),
+            ..DatabaseConfig::default()
+        };
+        crate::storage::seed::bulk(&cfg, 2000, 1, 0, &|_, _, _| {}).unwrap();
+        let db = crate::storage::open(&cfg).unwrap();
+        let other = crate::storage::open(&cfg).unwrap();
+        let index = caches(&db, 64, 0, 10);
+        let compare = |label: &str| {
+            for term in [None, Some("renamed"), Some("a"), Some("bakery")] {
+                for page in [1, 3, 150] {
+                    let req = PageReq { page, per_page: 10 };
+                    let by_index = db
+                        .read_blocking(|c| list_with(c, term, req, SCAN_MIN, Some(&index)))
+                        .unwrap();
+                    let by_sql = db
+                        .read_blocking(|c| list_with(c, term, req, SCAN_MIN, None))
+                        .unwrap();
+                    assert_eq!(by_index, by_sql, "{label}: {term:?} page {page}");
+                }
+            }
+        };
+        compare("fresh");
+        assert!(!index.names().claim(), "a fresh index asks for no build");
+        let now = crate::domain::now();
+        let victim: String = db
+            .read_blocking(|c| {
+                c.query_row("SELECT id FROM organizations LIMIT 1 OFFSET 700", (), |r| {
+                    r.get(0)
+                })
+            })
+            .unwrap();
+        other
+            .write_blocking(None, |tx| {
+                create(tx, &new_org("Aaa Renamed First"), &now)?;
+                update(
+                    tx,
+                    &victim,
+                    &OrgUpdate {
+                        name: Some("Zz Renamed Last".into()),
+                        ..OrgUpdate::default()
+                    },
+                    &now,
+                )
+                .map(drop)
+            })
+            .unwrap();
+        let (_, found) = db
+            .read_blocking(|c| {
+                list_with(
+                    c,
+                    Some("renamed"),
+                    PageReq::default(),
+                    SCAN_MIN,
+                    Some(&index),
+                )
+            })
+            .unwrap();
+        assert_eq!(found, 2, "the other instance's writes are seen at once");
+        compare("stale");
+        assert!(index.names().claim(), "a stale index asks for a rebuild");
+        let v = db
+            .read_blocking(|c| crate::storage::counter(c, "organizations_version"))
+            .unwrap();
+        let t = std::time::Instant::now();
+        let built = db.read_blocking(|c| crate::storage::names::NameIndex::build(c, 64 << 20));
+        index.names().finish(built, t.elapsed());
+        assert_eq!(index.names().held().map(|i| i.version()), Some(v));
+        compare("rebuilt");
+        other
+            .write_blocking(None, |tx| delete(tx, &victim).map(drop))
+            .unwrap();
+        compare("after a delete");
+    }
+
+    /// A metadata-only update leaves the organization order, and so the index, current.
+    #[test]
+    fn an_update_that_keeps_the_name_keeps_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = DatabaseConfig {
+            path: dir.path().join("m.db"),
+            ..DatabaseConfig::default()
+        };
+        crate::storage::seed::bulk(&cfg, 50, 1, 0, &|_, _, _| {}).unwrap();
+        let db = crate::storage::open(&cfg).unwrap();
+        let version = || {
+            db.read_blocking(|c| crate::storage::counter(c, "organizations_version"))
+                .unwrap()
+        };
+        let id: String = db
+            .read_blocking(|c| {
+                c.query_row("SELECT id FROM organizations LIMIT 1", (), |r| r.get(0))
+            })
+            .unwrap();
+        let v = version();
+        let now = crate::domain::now();
+        db.write_blocking(None, |tx| {
+            update(
+                tx,
+                &id,
+                &OrgUpdate {
+                    metadata: Some("{\"plan\":\"gold\"}".into()),
+                    logo: Some(Some("https://example.com/l.png".into())),
+                    ..OrgUpdate::default()
+                },
+                &now,
+            )
+            .map(drop)
+        })
+        .unwrap();
+        assert_eq!(version(), v);
+        db.write_blocking(None, |tx| {
+            update(
+                tx,
+                &id,
+                &OrgUpdate {
+                    name: Some("Another Name".into()),
+                    ..OrgUpdate::default()
+                },
+                &now,
+            )
+            .map(drop)
+        })
+        .unwrap();
+        assert_eq!(version(), v + 1);
+    }
+
+    /// Deep pages through the anchors (at the least spacing and wider) and through the index
+    /// equal plain OFFSET pages, also after inserts, renames and deletes made them stale.
     #[test]
     fn anchored_deep_pages_equal_offset_pages() {
         let dir = tempfile::tempdir().unwrap();
@@ -802,9 +1121,12 @@ mod tests {
         };
         crate::storage::seed::bulk(&cfg, 5000, 1, 0, &|_, _, _| {}).unwrap();
         let db = crate::storage::open(&cfg).unwrap();
-        let anchors = Mutex::new(OrgOrderCache::default());
+        let anchored = caches(&db, 0, 250_000, 10_000);
+        let wide = caches(&db, 0, 0, 2);
+        let index = caches(&db, 64, 0, 10_000);
         let check = |label: &str| {
             for (page, per_page) in [
+                (1, 10),
                 (201, 10),
                 (286, 7),
                 (250, 20),
@@ -815,20 +1137,22 @@ mod tests {
                 (1000, 10),
             ] {
                 let req = PageReq { page, per_page };
-                let (a, ta) = db
-                    .read_blocking(|c| list_with(c, None, req, SCAN_MIN, Some(&anchors)))
-                    .unwrap();
                 let (b, tb) = db
                     .read_blocking(|c| list_with(c, None, req, SCAN_MIN, None))
                     .unwrap();
-                assert_eq!(ta, tb, "{label}");
-                assert_eq!(a, b, "{label} page {page} per {per_page}");
+                for c in [&anchored, &wide, &index] {
+                    let (a, ta) = db
+                        .read_blocking(|conn| list_with(conn, None, req, SCAN_MIN, Some(c)))
+                        .unwrap();
+                    assert_eq!(ta, tb, "{label}");
+                    assert_eq!(a, b, "{label} page {page} per {per_page}");
+                }
             }
         };
         check("fresh");
         let found = |term: &str| {
             db.read_blocking(|c| {
-                list_with(c, Some(term), PageReq::default(), SCAN_MIN, Some(&anchors))
+                list_with(c, Some(term), PageReq::default(), SCAN_MIN, Some(&anchored))
             })
             .unwrap()
             .1
@@ -837,18 +1161,7 @@ mod tests {
         let now = crate::domain::now();
         db.write_blocking(None, |tx| {
             for n in ["Aaa First", "Mmm Middle", "Zzz Last"] {
-                create(
-                    tx,
-                    &NewOrg {
-                        name: n.into(),
-                        slug: None,
-                        logo: None,
-                        premium_tier_id: None,
-                        external_id: None,
-                        metadata: "{}".into(),
-                    },
-                    &now,
-                )?;
+                create(tx, &new_org(n), &now)?;
             }
             Ok(())
         })

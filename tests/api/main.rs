@@ -31,6 +31,7 @@ mod reliability;
 mod revocation;
 mod scopes;
 mod search;
+mod search_index;
 mod seeds;
 mod tiers;
 mod transfer_engines;
