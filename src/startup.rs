@@ -12,7 +12,7 @@ use actix_web::dev::AppConfig;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::error::JsonPayloadError;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::middleware::{from_fn, DefaultHeaders, Logger, Next};
+use actix_web::middleware::{from_fn, Condition, DefaultHeaders, Logger, Next};
 use actix_web::{web, App, HttpRequest, HttpResponse, ResponseError};
 
 use crate::auth::guard::{guard, spawn_background};
@@ -198,6 +198,8 @@ impl Application {
         let console = cfg.console.enabled.then(|| crate::console::state(cfg));
         let draining = Arc::new(AtomicBool::new(false));
         let drain_flag = web::Data::from(draining.clone());
+        let access_log =
+            log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
         let app = move || {
             App::new()
                 // Outside the API scope's guard: preflights need no key, and 401/429 responses
@@ -212,7 +214,13 @@ impl Application {
                         .add((header::CACHE_CONTROL, "no-store")),
                 )
                 .wrap(from_fn(request_id))
-                .wrap(Logger::new(r#"%a "%r" %s %b %Dms rid=%{x-request-id}o"#))
+                // Only when its lines are written: the access log formats every request
+                // line at the request's start (~2% of a cheap request's CPU) even when its
+                // level is filtered out.
+                .wrap(Condition::new(
+                    access_log,
+                    Logger::new(r#"%a "%r" %s %b %Dms rid=%{x-request-id}o"#),
+                ))
                 .wrap(from_fn(crate::body_deadline::body_deadline))
                 .app_data(body_timeout.clone())
                 .app_data(drain_flag.clone())
