@@ -1746,7 +1746,7 @@ SUMMARY_START, SUMMARY_END = "<!-- bench:summary:start -->", "<!-- bench:summary
 
 def write_summary(section: str) -> None:
     """Replaces the summary block of RESULTS.md with this run's section; the block it replaces
-    goes to the top of HISTORY.md's runs (newest first), so RESULTS.md stays short."""
+    is appended to HISTORY.md (newest last), so RESULTS.md stays short."""
     results, history = results_files()
     text = results.read_text() if results.exists() else (
         "# invois benchmark results\n\n" + SUMMARY_START + "\n" + SUMMARY_END + "\n")
@@ -1754,7 +1754,7 @@ def write_summary(section: str) -> None:
         text = text.rstrip("\n") + "\n\n" + SUMMARY_START + "\n" + SUMMARY_END + "\n"
     head, rest = text.split(SUMMARY_START, 1)
     old, tail = rest.split(SUMMARY_END, 1)
-    results.write_text(head + SUMMARY_START + "\n" + section.strip("\n") + "\n" + SUMMARY_END + tail)
+    results.write_text(head + SUMMARY_START + "\n" + section.strip("\n") + "\n\n" + SUMMARY_END + tail)
     if old.strip():
         append_history(old.strip("\n"), "replaced summary")
 
