@@ -31,12 +31,15 @@ build:
 release:
 	$(CARGO) build --release
 
-## bench: load benchmark against a seeded database (SCALE=100k default, SCALE=1m full); writes bench/RESULTS.md.
-## ENGINE=sqlite (default), postgres (a throwaway PostgreSQL cluster) or both (the two in one run, and two instances)
+## bench: issue 15's realistic load benchmark, invois against PocketBase holding the same organizations,
+## alternating, a fresh server per scenario (by id over all ids, ~3,000 and ~50,000 distinct search terms,
+## random list pages, 90/10 mix, POST /users); SCALE=100k (default) or 1m; replaces the summary in
+## bench/RESULTS.md. ENGINE=sqlite (default), postgres (a throwaway PostgreSQL cluster) or both;
+## EXTRAS=1 adds the cached scenarios of earlier issues (labelled extras, into bench/HISTORY.md)
 bench: release
 	SCALE=$(SCALE) ENGINE=$(ENGINE) bash bench/run.sh
 
-## bench-peer: the same read benchmarks against PocketBase holding the same organizations
+## bench-peer: extra, the older PocketBase comparison on a cached search mix (into bench/HISTORY.md)
 bench-peer: release
 	SCALE=$(SCALE) bash bench/peer.sh
 

