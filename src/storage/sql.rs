@@ -117,7 +117,10 @@ impl PgSession<'_> {
         }
     }
 
-    fn copy_in(&mut self, sql: &str) -> std::result::Result<postgres::CopyInWriter<'_>, postgres::Error> {
+    fn copy_in(
+        &mut self,
+        sql: &str,
+    ) -> std::result::Result<postgres::CopyInWriter<'_>, postgres::Error> {
         match self {
             Self::Tx(t) => t.copy_in(sql),
             Self::Autocommit(c) => c.copy_in(sql),

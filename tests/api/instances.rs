@@ -1100,7 +1100,10 @@ async fn the_rate_limit_count_runs_as_one_autocommit_statement() {
     .unwrap();
     assert_eq!(counted, ([0, 0, 0], true));
     let err = savepoint.unwrap_err().to_string();
-    assert!(err.contains("SAVEPOINT can only be used in transaction blocks"), "{err}");
+    assert!(
+        err.contains("SAVEPOINT can only be used in transaction blocks"),
+        "{err}"
+    );
     assert_eq!(after, ([1, 1, 1], true));
     // Webhook claims still get a transaction of their own.
     let db = app.db.clone();
