@@ -486,7 +486,7 @@ async fn a_bulk_seed_gives_exact_counts_and_totals_through_the_api() {
         .iter()
         .find_map(|n| {
             n.split(' ')
-                .last()
+                .next_back()
                 .filter(|w| w.len() == 6 && w.chars().any(|c| c.is_ascii_digit()))
         })
         .unwrap()
