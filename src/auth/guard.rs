@@ -427,7 +427,7 @@ impl AuthState {
         let starts = super::rate_limit::window_starts(now);
         let (db, key) = (self.db.clone(), key_id.to_owned());
         let counted = web::block(move || {
-            db.bookkeeping(|c| crate::storage::rate::count(c, &key, starts, limits.of()))
+            db.autocommit(|c| crate::storage::rate::count(c, &key, starts, limits.of()))
         })
         .await;
         match counted {

@@ -331,7 +331,7 @@ impl Db {
         out.map_err(|e| self.health.note(e))
     }
 
-    /// Per-request bookkeeping that needs no ordering with writes (rate-limit windows): a
+    /// Bookkeeping that needs no ordering with writes (webhook claims): a
     /// transaction of its own that takes no write lock on PostgreSQL; `None` on SQLite,
     /// where such state lives in the process.
     pub fn bookkeeping<T, F>(&self, f: F) -> Option<Result<T, DbError>>
@@ -341,6 +341,18 @@ impl Db {
         match &self.backend {
             Backend::Sqlite(_) => None,
             Backend::Postgres(p) => Some(p.unlocked(f)),
+        }
+    }
+
+    /// On PostgreSQL, runs `f` outside any transaction block, each statement committing by
+    /// itself (one round trip for one atomic statement); `None` on SQLite.
+    pub fn autocommit<T, F>(&self, f: F) -> Option<Result<T, DbError>>
+    where
+        F: FnOnce(&Conn<'_>) -> Result<T, DbError>,
+    {
+        match &self.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(p) => Some(p.autocommit(f)),
         }
     }
 

@@ -324,8 +324,8 @@ impl Pg {
         }
     }
 
-    /// Runs `f` in a transaction of its own that takes no lock (per-request bookkeeping such
-    /// as rate-limit windows, where one statement is atomic by itself).
+    /// Runs `f` in a transaction of its own that takes no lock (bookkeeping such as webhook
+    /// claims, which need no ordering with writes).
     pub(super) fn unlocked<T>(
         &self,
         f: impl FnOnce(&Conn<'_>) -> Result<T, DbError>,
@@ -343,6 +343,19 @@ impl Pg {
         let v = out?;
         tx.commit()?;
         Ok(v)
+    }
+
+    /// Runs `f` on a session outside any transaction block: each statement commits by
+    /// itself, with no `BEGIN`/`COMMIT` round trips (for work that is one atomic statement,
+    /// such as a rate-limit upsert).
+    pub(super) fn autocommit<T>(
+        &self,
+        f: impl FnOnce(&Conn<'_>) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        let mut pooled = self.pool.get()?;
+        let (client, stmts) = pooled.parts();
+        let conn = Conn::Postgres(PgTx::autocommit(client, stmts));
+        f(&conn)
     }
 }
 

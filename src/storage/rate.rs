@@ -1,6 +1,7 @@
 //! Rate-limit windows shared by every instance on PostgreSQL (SPEC §4, §10): one row per
 //! key holding the count of its current minute, hour and day, counted by one atomic upsert
-//! per request. (On SQLite the one process counts in memory: `auth::rate_limit`.)
+//! per request, run in autocommit (`Db::autocommit`: one round trip, no `BEGIN`/`COMMIT`).
+//! (On SQLite the one process counts in memory: `auth::rate_limit`.)
 
 use crate::storage::sql::{params, Conn};
 use crate::storage::Result;

@@ -9,6 +9,10 @@ use crate::storage::users::search_text;
 use crate::storage::Db;
 use crate::storage::Result;
 
+/// The bulk seed's SQLite page cache: enough for the indexes that grow in random order
+/// (slugs, emails) at a million rows; the seed's peak memory is about twice this.
+const SEED_CACHE_MIB: u64 = 160;
+
 /// Whether the database holds no organizations and no users yet.
 pub fn is_empty(conn: &Conn<'_>) -> Result<bool> {
     let n: i64 = conn.query_row(
@@ -181,7 +185,7 @@ pub fn demo(db: &Db) -> Result<()> {
     })
 }
 
-/// One generated organization.
+/// One generated organization (`member_count`: the memberships the users will draw).
 struct OrgRow {
     id: String,
     name: String,
@@ -189,9 +193,11 @@ struct OrgRow {
     slug: String,
     logo: Option<String>,
     tier: Option<usize>,
+    member_count: u32,
 }
 
-/// One generated user with its memberships (`(membership id, organization index, role)`).
+/// One generated user with its memberships (`(membership id, organization index, role)`,
+/// one per organization: a user who drew one organization twice joins it once).
 struct UserRow {
     id: String,
     name: String,
@@ -210,8 +216,61 @@ enum Batch {
 
 const BATCH: u64 = 2_000;
 
+/// The seed of the generated data: the same names, slugs and memberships on every run.
+const SEED: u64 = 7;
+
+/// The seeded draws of one organization's name: adjective, noun, suffix.
+fn org_words(rng: &mut StdRng) -> [&'static str; 3] {
+    [pick(rng, ADJ), pick(rng, NOUN), pick(rng, SUFFIX)]
+}
+
+/// The seeded draws of one user: first and last name, and into `joined` the organizations
+/// (indexes into the `n_orgs` generated) with the role of the first draw of each.
+fn user_draws(
+    rng: &mut StdRng,
+    n_orgs: usize,
+    per_user: u64,
+    joined: &mut Vec<(usize, &'static str)>,
+) -> (&'static str, &'static str) {
+    let (first, last) = (pick(rng, FIRST), pick(rng, LAST));
+    joined.clear();
+    if n_orgs > 0 {
+        for _ in 0..per_user {
+            let org = rng.gen_range(0..n_orgs);
+            let role = if rng.gen_range(0..10) == 0 {
+                "admin"
+            } else {
+                "customer"
+            };
+            if !joined.iter().any(|(o, _)| *o == org) {
+                joined.push((org, role));
+            }
+        }
+    }
+    (first, last)
+}
+
+/// Each organization's member count, from a dry run of the draws the generator makes: the
+/// counts go in with the organizations, so that nothing rewrites a million rows afterwards.
+fn member_counts(orgs: u64, users: u64, per_user: u64) -> Vec<u32> {
+    let n_orgs = usize::try_from(orgs).unwrap_or(0);
+    let mut counts = vec![0u32; n_orgs];
+    let mut rng = StdRng::seed_from_u64(SEED);
+    for _ in 0..orgs {
+        org_words(&mut rng);
+    }
+    let mut joined = Vec::new();
+    for _ in 0..users {
+        user_draws(&mut rng, n_orgs, per_user, &mut joined);
+        for (org, _) in &joined {
+            counts[*org] += 1;
+        }
+    }
+    counts
+}
+
 /// Generates the rows (names, folds, slugs, ids) on its own thread, so that the loading
-/// thread does nothing but SQLite work; batches travel over a short bounded channel.
+/// thread does nothing but database work; batches travel over a short bounded channel.
 fn generate(
     orgs: u64,
     users: u64,
@@ -219,28 +278,27 @@ fn generate(
     tiers: usize,
     out: &std::sync::mpsc::SyncSender<Batch>,
 ) {
-    let mut rng = StdRng::seed_from_u64(7);
+    let counts = member_counts(orgs, users, per_user);
+    let mut rng = StdRng::seed_from_u64(SEED);
     let mut i = 0;
     while i < orgs {
         let n = BATCH.min(orgs - i);
         let mut batch = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
         for i in i..i + n {
-            let mut name = format!(
-                "{} {} {}",
-                pick(&mut rng, ADJ),
-                pick(&mut rng, NOUN),
-                pick(&mut rng, SUFFIX)
-            );
+            let [adj, noun, suffix] = org_words(&mut rng);
+            let mut name = format!("{adj} {noun} {suffix}");
             if i % 10 == 0 {
                 // A rare word: six characters of an id's random part.
                 let token = new_id("x");
-                name = format!("{name} {}", token[token.len() - 6..].to_ascii_uppercase());
+                name.push(' ');
+                name.push_str(&token[token.len() - 6..].to_ascii_uppercase());
             }
             let id = new_id("org");
             let slug = format!("{}-{}", crate::domain::slugify(&name), &id[id.len() - 10..]);
             let tier =
                 (tiers > 0 && i % 5 == 0).then(|| usize::try_from(i / 5).unwrap_or(0) % tiers);
             let logo = (i % 3 == 0).then(|| format!("https://example.com/logos/{slug}.png"));
+            let member_count = counts[usize::try_from(i).unwrap_or(0)];
             batch.push(OrgRow {
                 fold: fold(&name),
                 id,
@@ -248,6 +306,7 @@ fn generate(
                 slug,
                 logo,
                 tier,
+                member_count,
             });
         }
         if out.send(Batch::Orgs(batch)).is_err() {
@@ -255,13 +314,15 @@ fn generate(
         }
         i += n;
     }
+    drop(counts);
     let n_orgs = usize::try_from(orgs).unwrap_or(0);
+    let mut joined = Vec::new();
     let mut i = 0;
     while i < users {
         let n = BATCH.min(users - i);
         let mut batch = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
         for _ in 0..n {
-            let (first, last) = (pick(&mut rng, FIRST), pick(&mut rng, LAST));
+            let (first, last) = user_draws(&mut rng, n_orgs, per_user, &mut joined);
             let name = format!("{first} {last}");
             let id = new_id("user");
             let email = format!(
@@ -270,18 +331,10 @@ fn generate(
                 fold(last).replace('\'', ""),
                 &id[id.len() - 12..]
             );
-            let mut memberships = Vec::new();
-            if n_orgs > 0 {
-                for _ in 0..per_user {
-                    let org = rng.gen_range(0..n_orgs);
-                    let role = if rng.gen_range(0..10) == 0 {
-                        "admin"
-                    } else {
-                        "customer"
-                    };
-                    memberships.push((new_id("member"), org, role));
-                }
-            }
+            let memberships = joined
+                .iter()
+                .map(|&(org, role)| (new_id("member"), org, role))
+                .collect();
             batch.push(UserRow {
                 email_fold: fold(&email),
                 search: search_text(&name, &email),
@@ -300,15 +353,53 @@ fn generate(
     }
 }
 
+/// The generated organizations' ids, in order, packed end to end (every id has the same
+/// length): a few dozen MB at a million, where a `Vec<String>` took twice that.
+struct OrgIds {
+    packed: String,
+    len: usize,
+}
+
+impl OrgIds {
+    fn with_capacity(n: u64) -> Self {
+        let len = new_id("org").len();
+        Self {
+            packed: String::with_capacity(usize::try_from(n).unwrap_or(0).saturating_mul(len)),
+            len,
+        }
+    }
+
+    fn push(&mut self, id: &str) -> Result<()> {
+        if id.len() != self.len {
+            return Err(crate::storage::DbError::Internal(format!(
+                "seed: organization id {id} is not {} bytes long",
+                self.len
+            )));
+        }
+        self.packed.push_str(id);
+        Ok(())
+    }
+
+    fn count(&self) -> usize {
+        self.packed.len() / self.len
+    }
+
+    fn get(&self, i: usize) -> &str {
+        &self.packed[i * self.len..(i + 1) * self.len]
+    }
+}
+
 /// Bulk synthetic data: `orgs` organizations, `users` users, each in `per_user` organizations.
 ///
 /// Runs on a connection of its own, in one transaction: triggers and secondary indexes are
-/// lifted for the load (the search indexes are rebuilt, the indexes built and the member
-/// counts recomputed once at the end), foreign keys are not checked row by row (the
-/// generator only references rows it made), and when no other connection has the file open
-/// the load goes through a rollback journal instead of the WAL, so that gigabytes are written
-/// once rather than into the WAL and again by the checkpoint. The file is in WAL mode again
-/// when this returns.
+/// lifted for the load (the search indexes are rebuilt and the indexes built once at the
+/// end), member counts go in with the organizations (computed beforehand from the same
+/// draws), foreign keys are not checked row by row (the generator only references rows it
+/// made), and when no other connection has the file open the load goes through a rollback
+/// journal instead of the WAL, so that gigabytes are written once rather than into the WAL
+/// and again by the checkpoint. Memory stays bounded: rows stream through in batches, the
+/// page cache is [`SEED_CACHE_MIB`], and index builds sort in temporary files. The file is
+/// in WAL mode again when this returns.
 pub fn bulk(
     cfg: &crate::config::DatabaseConfig,
     orgs: u64,
@@ -335,10 +426,13 @@ pub fn bulk(
             "the WAL (the file is open elsewhere)"
         }
     );
-    // A cache large enough that the load seldom spills pages mid-transaction.
-    conn.execute_batch(
-        "PRAGMA foreign_keys = OFF; PRAGMA cache_size = -1000000; PRAGMA temp_store = MEMORY;",
-    )?;
+    // These settings are this connection's, gone when it closes. A bounded page cache: the
+    // tables and most indexes grow at their end, and the sorter of an index build (which
+    // takes as much memory again) spills to temporary files, not to memory.
+    conn.execute_batch(&format!(
+        "PRAGMA foreign_keys = OFF; PRAGMA cache_size = -{}; PRAGMA temp_store = FILE;",
+        SEED_CACHE_MIB * 1024
+    ))?;
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     // Building an index once over sorted data beats millions of random insertions.
     let lifted: Vec<(String, String, String)> = tx
@@ -366,16 +460,16 @@ pub fn bulk(
         })?;
     {
         let mut ins_org = tx.prepare(
-            "INSERT INTO organizations (id, name, name_fold, slug, logo, premium_tier_id, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+            "INSERT INTO organizations (id, name, name_fold, slug, logo, premium_tier_id, member_count, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
         )?;
         let mut ins_user = tx.prepare(
             "INSERT INTO users (id, name, first_name, last_name, email, email_fold, search_fold, phone, dob, role, created_at, updated_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, NULL, 'customer', ?8, ?8)",
         )?;
-        let mut ins_mem = tx.prepare("INSERT OR IGNORE INTO memberships (id, user_id, organization_id, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?;
+        let mut ins_mem = tx.prepare("INSERT INTO memberships (id, user_id, organization_id, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?;
         let now = crate::domain::now();
-        let mut org_ids: Vec<String> = Vec::with_capacity(usize::try_from(orgs).unwrap_or(0));
+        let mut org_ids = OrgIds::with_capacity(orgs);
         let mut users_done = 0;
         for batch in batches {
             match batch {
@@ -383,12 +477,19 @@ pub fn bulk(
                     for o in rows {
                         let tier = o.tier.map(|t| &tiers[t]);
                         ins_org.execute(rusqlite::params![
-                            o.id, o.name, o.fold, o.slug, o.logo, tier, now
+                            o.id,
+                            o.name,
+                            o.fold,
+                            o.slug,
+                            o.logo,
+                            tier,
+                            o.member_count,
+                            now
                         ])?;
-                        org_ids.push(o.id);
+                        org_ids.push(&o.id)?;
                     }
-                    progress("organizations", org_ids.len() as u64, orgs);
-                    if org_ids.len() as u64 == orgs {
+                    progress("organizations", org_ids.count() as u64, orgs);
+                    if org_ids.count() as u64 == orgs {
                         log::info!(
                             "seed: organizations inserted after {:.1}s",
                             started.elapsed().as_secs_f64()
@@ -412,7 +513,7 @@ pub fn bulk(
                             ins_mem.execute(rusqlite::params![
                                 mid,
                                 u.id,
-                                org_ids[org],
+                                org_ids.get(org),
                                 role,
                                 now
                             ])?;
@@ -447,10 +548,6 @@ pub fn bulk(
         "seed: secondary indexes built after {:.1}s",
         started.elapsed().as_secs_f64()
     );
-    // Recounted for every organization: cheaper than a trigger per membership row.
-    tx.execute_batch(
-        "UPDATE organizations SET member_count = (SELECT count(*) FROM memberships m WHERE m.organization_id = organizations.id)",
-    )?;
     tx.execute_batch(
         "UPDATE counters SET value = (SELECT count(*) FROM organizations) WHERE name = 'organizations'; \
          UPDATE counters SET value = (SELECT count(*) FROM users) WHERE name = 'users'; \
@@ -459,10 +556,6 @@ pub fn bulk(
     for (_, _, sql) in lifted.iter().filter(|(kind, _, _)| kind == "trigger") {
         tx.execute_batch(sql)?;
     }
-    log::info!(
-        "seed: member counts done after {:.1}s",
-        started.elapsed().as_secs_f64()
-    );
     tx.commit()?;
     log::info!(
         "seed: committed after {:.1}s",
@@ -512,7 +605,8 @@ fn copy_row(out: &mut String, fields: &[Option<&str>]) {
 }
 
 /// [`bulk`] on PostgreSQL: the same generated rows, loaded with `COPY` in one transaction;
-/// the row triggers are lifted for the load and the counts recomputed once at the end.
+/// the row triggers and the secondary indexes (trigram GIN indexes included) are lifted for
+/// the load, the indexes built once at the end, and the member counts go in with the rows.
 fn bulk_postgres(
     cfg: &crate::config::DatabaseConfig,
     orgs: u64,
@@ -527,6 +621,21 @@ fn bulk_postgres(
             "ALTER TABLE organizations DISABLE TRIGGER USER; ALTER TABLE users DISABLE TRIGGER USER; \
              ALTER TABLE memberships DISABLE TRIGGER USER;",
         )?;
+        // Every index that backs no constraint (unique keys stay: they check the load).
+        let lifted: Vec<(String, String)> = tx
+            .prepare(
+                "SELECT quote_ident(ci.relname), pg_get_indexdef(i.indexrelid) FROM pg_index i \
+                 JOIN pg_class ci ON ci.oid = i.indexrelid JOIN pg_class ct ON ct.oid = i.indrelid \
+                 WHERE ct.relname IN ('organizations', 'users', 'memberships') \
+                 AND ct.relnamespace = to_regnamespace(current_schema()) \
+                 AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid) \
+                 ORDER BY 1",
+            )?
+            .query_map((), |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_>>()?;
+        for (name, _) in &lifted {
+            tx.execute_batch(&format!("DROP INDEX {name}"))?;
+        }
         let tiers: Vec<String> = tx
             .prepare("SELECT id FROM premium_tiers ORDER BY id")?
             .query_map((), |r| r.get(0))?
@@ -540,7 +649,7 @@ fn bulk_postgres(
                 crate::storage::DbError::Internal(format!("cannot start the generator: {e}"))
             })?;
         let now = crate::domain::now();
-        let mut org_ids: Vec<String> = Vec::with_capacity(usize::try_from(orgs).unwrap_or(0));
+        let mut org_ids = OrgIds::with_capacity(orgs);
         let mut users_done = 0;
         for batch in batches {
             match batch {
@@ -548,17 +657,18 @@ fn bulk_postgres(
                     let mut data = String::new();
                     for o in rows {
                         let tier = o.tier.map(|t| tiers[t].as_str());
+                        let count = o.member_count.to_string();
                         copy_row(
                             &mut data,
-                            &[Some(&o.id), Some(&o.name), Some(&o.fold), Some(&o.slug), o.logo.as_deref(), tier, Some(&now), Some(&now)],
+                            &[Some(&o.id), Some(&o.name), Some(&o.fold), Some(&o.slug), o.logo.as_deref(), tier, Some(&count), Some(&now), Some(&now)],
                         );
-                        org_ids.push(o.id);
+                        org_ids.push(&o.id)?;
                     }
                     tx.copy_in(
-                        "COPY organizations (id, name, name_fold, slug, logo, premium_tier_id, created_at, updated_at) FROM STDIN",
+                        "COPY organizations (id, name, name_fold, slug, logo, premium_tier_id, member_count, created_at, updated_at) FROM STDIN",
                         data.as_bytes(),
                     )?;
-                    progress("organizations", org_ids.len() as u64, orgs);
+                    progress("organizations", org_ids.count() as u64, orgs);
                 }
                 Batch::Users(rows) => {
                     users_done += rows.len() as u64;
@@ -568,15 +678,8 @@ fn bulk_postgres(
                             &mut us,
                             &[Some(&u.id), Some(&u.name), Some(u.first), Some(u.last), Some(&u.email), Some(&u.email_fold), Some(&u.search), None, None, Some("customer"), Some(&now), Some(&now)],
                         );
-                        // A user who drew one organization twice joins it once (SQLite's
-                        // INSERT OR IGNORE; COPY would refuse the whole load).
-                        let mut joined: Vec<usize> = Vec::with_capacity(u.memberships.len());
                         for (mid, org, role) in &u.memberships {
-                            if joined.contains(org) {
-                                continue;
-                            }
-                            joined.push(*org);
-                            copy_row(&mut ms, &[Some(mid), Some(&u.id), Some(&org_ids[*org]), Some(role), Some(&now)]);
+                            copy_row(&mut ms, &[Some(mid), Some(&u.id), Some(org_ids.get(*org)), Some(role), Some(&now)]);
                         }
                     }
                     tx.copy_in(
@@ -595,11 +698,12 @@ fn bulk_postgres(
             .join()
             .map_err(|_| crate::storage::DbError::Internal("the generator panicked".into()))?;
         progress("indexes", 0, 1);
+        tx.execute_batch("SET LOCAL maintenance_work_mem = '256MB'")?;
+        for (_, sql) in &lifted {
+            tx.execute_batch(sql)?;
+        }
         tx.execute_batch(
-            "UPDATE organizations o SET member_count = c.n FROM \
-               (SELECT organization_id, count(*) AS n FROM memberships GROUP BY organization_id) c \
-               WHERE c.organization_id = o.id; \
-             UPDATE counters SET value = (SELECT count(*) FROM organizations) WHERE name = 'organizations'; \
+            "UPDATE counters SET value = (SELECT count(*) FROM organizations) WHERE name = 'organizations'; \
              UPDATE counters SET value = (SELECT count(*) FROM users) WHERE name = 'users'; \
              UPDATE counters SET value = value + 1 WHERE name IN ('organizations_version', 'org_details_version'); \
              ALTER TABLE organizations ENABLE TRIGGER USER; ALTER TABLE users ENABLE TRIGGER USER; \

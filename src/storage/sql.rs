@@ -72,9 +72,66 @@ impl Drop for PgClient {
     }
 }
 
-/// An open transaction on PostgreSQL, with its connection's statement cache.
+/// Where a PostgreSQL [`Conn`] runs its statements: an open transaction, or the session
+/// itself, each statement then its own transaction (autocommit: no `BEGIN`/`COMMIT` round
+/// trips, for work that is one atomic statement).
+pub enum PgSession<'a> {
+    Tx(postgres::Transaction<'a>),
+    Autocommit(&'a mut postgres::Client),
+}
+
+impl PgSession<'_> {
+    fn prepare(&mut self, sql: &str) -> std::result::Result<postgres::Statement, postgres::Error> {
+        match self {
+            Self::Tx(t) => t.prepare(sql),
+            Self::Autocommit(c) => c.prepare(sql),
+        }
+    }
+
+    fn query(
+        &mut self,
+        st: &postgres::Statement,
+        args: &[&(dyn PgToSql + Sync)],
+    ) -> std::result::Result<Vec<postgres::Row>, postgres::Error> {
+        match self {
+            Self::Tx(t) => t.query(st, args),
+            Self::Autocommit(c) => c.query(st, args),
+        }
+    }
+
+    fn execute(
+        &mut self,
+        st: &postgres::Statement,
+        args: &[&(dyn PgToSql + Sync)],
+    ) -> std::result::Result<u64, postgres::Error> {
+        match self {
+            Self::Tx(t) => t.execute(st, args),
+            Self::Autocommit(c) => c.execute(st, args),
+        }
+    }
+
+    fn batch_execute(&mut self, sql: &str) -> std::result::Result<(), postgres::Error> {
+        match self {
+            Self::Tx(t) => t.batch_execute(sql),
+            Self::Autocommit(c) => c.batch_execute(sql),
+        }
+    }
+
+    fn copy_in(
+        &mut self,
+        sql: &str,
+    ) -> std::result::Result<postgres::CopyInWriter<'_>, postgres::Error> {
+        match self {
+            Self::Tx(t) => t.copy_in(sql),
+            Self::Autocommit(c) => c.copy_in(sql),
+        }
+    }
+}
+
+/// An open transaction on PostgreSQL (or an autocommit session), with its connection's
+/// statement cache.
 pub struct PgTx<'a> {
-    tx: RefCell<postgres::Transaction<'a>>,
+    tx: RefCell<PgSession<'a>>,
     stmts: RefCell<&'a mut HashMap<String, postgres::Statement>>,
 }
 
@@ -84,17 +141,36 @@ impl<'a> PgTx<'a> {
         stmts: &'a mut HashMap<String, postgres::Statement>,
     ) -> Self {
         Self {
-            tx: RefCell::new(tx),
+            tx: RefCell::new(PgSession::Tx(tx)),
             stmts: RefCell::new(stmts),
         }
     }
 
-    pub(super) fn commit(self) -> Result<()> {
-        Ok(self.tx.into_inner().commit()?)
+    /// The session outside any transaction block: every statement commits by itself.
+    pub(super) fn autocommit(
+        client: &'a mut postgres::Client,
+        stmts: &'a mut HashMap<String, postgres::Statement>,
+    ) -> Self {
+        Self {
+            tx: RefCell::new(PgSession::Autocommit(client)),
+            stmts: RefCell::new(stmts),
+        }
     }
 
+    /// Commits the transaction (nothing to do in autocommit).
+    pub(super) fn commit(self) -> Result<()> {
+        match self.tx.into_inner() {
+            PgSession::Tx(t) => Ok(t.commit()?),
+            PgSession::Autocommit(_) => Ok(()),
+        }
+    }
+
+    /// Rolls the transaction back (nothing to undo in autocommit).
     pub(super) fn rollback(self) -> Result<()> {
-        Ok(self.tx.into_inner().rollback()?)
+        match self.tx.into_inner() {
+            PgSession::Tx(t) => Ok(t.rollback()?),
+            PgSession::Autocommit(_) => Ok(()),
+        }
     }
 
     fn statement(&self, sql: &str) -> Result<postgres::Statement> {
@@ -229,7 +305,7 @@ pub trait PgRun {
     fn execute(&self, st: &postgres::Statement, args: &[&(dyn PgToSql + Sync)]) -> Result<u64>;
 }
 
-impl PgRun for RefCell<postgres::Transaction<'_>> {
+impl PgRun for RefCell<PgSession<'_>> {
     fn query(
         &self,
         st: &postgres::Statement,

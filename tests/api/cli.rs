@@ -285,6 +285,22 @@ fn sqlite_facts(db: &str) -> (String, i64, String) {
     facts
 }
 
+/// The schema objects of the database `engine` selects: every index and trigger, with its
+/// definition (and on PostgreSQL whether the trigger is enabled).
+fn schema_objects(engine: &[String]) -> Vec<String> {
+    let sql = if engine[0] == "--db" {
+        "SELECT type || ' ' || name || ' ' || coalesce(sql, '') FROM sqlite_master \
+         WHERE type IN ('index', 'trigger') ORDER BY 1"
+    } else {
+        "SELECT * FROM (SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() \
+         UNION ALL SELECT tgname || ' ' || tgenabled::text FROM pg_trigger WHERE NOT tgisinternal) o \
+         ORDER BY 1"
+    };
+    open_engine(engine)
+        .read_blocking(|c| c.prepare(sql)?.query_map((), |r| r.get(0))?.collect())
+        .unwrap()
+}
+
 /// On both engines the counts add up; on SQLite the file is also left in WAL mode, its
 /// search index exact and no rollback journal behind.
 #[test]
@@ -314,6 +330,14 @@ fn seed_bulk_loads_consistent_data_and_leaves_the_file_in_wal_mode() {
     // Two per user, fewer only where a user drew the same organization twice.
     assert!((390..=400).contains(&members), "{members}");
     assert_eq!(counted, members, "member counts add up to the memberships");
+    // Every index and trigger lifted for the load is back as it was.
+    let fresh_dir = tempfile::tempdir().unwrap();
+    let fresh = engine_in(&fresh_dir);
+    let migrated = invois_on(&fresh, &["migrate"]);
+    assert_eq!(migrated.status.code(), Some(0), "{}", stderr(&migrated));
+    let want = schema_objects(&fresh);
+    assert!(want.len() > 20, "{want:?}");
+    assert_eq!(schema_objects(&engine), want);
     if on_postgres() {
         return;
     }
@@ -330,6 +354,163 @@ fn seed_bulk_loads_consistent_data_and_leaves_the_file_in_wal_mode() {
     );
     assert_eq!(integrity, "ok");
     assert!(!dir.path().join("cli.db-journal").exists());
+}
+
+/// Every page of `path` (a list endpoint, `per_page=100`), as the API serves it: the items,
+/// and the `meta.total` of the first page.
+async fn all_pages(app: &crate::helpers::TestApp, path: &str) -> (Vec<Value>, i64) {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    let (mut items, mut total, mut page) = (Vec::new(), None, 1);
+    loop {
+        let res = app
+            .get(&format!("{path}{sep}per_page=100&page={page}"))
+            .await;
+        assert_eq!(res.status(), 200, "{path} page {page}");
+        let v: Value = res.json().await.unwrap();
+        total.get_or_insert(v["meta"]["total"].as_i64().unwrap());
+        items.extend(v["data"].as_array().unwrap().iter().cloned());
+        if page >= v["meta"]["last_page"].as_i64().unwrap() {
+            return (items, total.unwrap());
+        }
+        page += 1;
+    }
+}
+
+/// A bulk seed served by the API: the totals, every organization's member count, each
+/// user's organizations and the search totals all agree with what was loaded, and (on SQLite)
+/// the file passes its integrity checks, search indexes included.
+#[tokio::test]
+async fn a_bulk_seed_gives_exact_counts_and_totals_through_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine_in(&dir);
+    let (orgs_n, users_n, k) = (2_000_i64, 600_i64, 3_i64);
+    let out = {
+        let engine = engine.clone();
+        blocking(move || {
+            invois_on(
+                &engine,
+                &[
+                    "seed",
+                    "--orgs",
+                    &orgs_n.to_string(),
+                    "--users",
+                    &users_n.to_string(),
+                    "--memberships-per-user",
+                    &k.to_string(),
+                ],
+            )
+        })
+        .await
+    };
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (_, _, members, counted, counter) = {
+        let engine = engine.clone();
+        blocking(move || seeded_counts(&engine)).await
+    };
+    assert_eq!(counter, orgs_n);
+    assert_eq!(counted, members);
+    // Three draws per user; a user who drew one organization twice joins it once.
+    assert!(
+        (users_n * k - 20..=users_n * k).contains(&members),
+        "{members}"
+    );
+    if !on_postgres() {
+        let db = engine[1].clone();
+        let (mode, fts_diff, integrity) = blocking(move || sqlite_facts(&db)).await;
+        assert_eq!(
+            (mode.as_str(), fts_diff, integrity.as_str()),
+            ("wal", 0, "ok")
+        );
+    }
+    let app = crate::helpers::spawn_app_with(|c| {
+        if engine[0] == "--db" {
+            c.database.path = PathBuf::from(&engine[1]);
+        } else {
+            c.database.url.clone_from(&engine[1]);
+        }
+    })
+    .await;
+
+    let (orgs, total) = all_pages(&app, "/organizations").await;
+    assert_eq!((orgs.len() as i64, total), (orgs_n, orgs_n));
+    let ids: std::collections::HashSet<&str> =
+        orgs.iter().map(|o| o["id"].as_str().unwrap()).collect();
+    let slugs: std::collections::HashSet<&str> =
+        orgs.iter().map(|o| o["slug"].as_str().unwrap()).collect();
+    assert_eq!((ids.len() as i64, slugs.len() as i64), (orgs_n, orgs_n));
+    let member_counts: i64 = orgs
+        .iter()
+        .map(|o| o["memberCount"].as_i64().unwrap())
+        .sum();
+    assert_eq!(
+        member_counts, members,
+        "member counts add up to the memberships"
+    );
+    // Each organization's count is its members list's total (the busiest ones, and some
+    // with none).
+    let mut by_count: Vec<&Value> = orgs.iter().collect();
+    by_count.sort_by_key(|o| -o["memberCount"].as_i64().unwrap());
+    for o in by_count
+        .iter()
+        .take(15)
+        .chain(by_count.iter().rev().take(5))
+    {
+        let id = o["id"].as_str().unwrap();
+        let (list, total) = all_pages(&app, &format!("/organizations/{id}/members")).await;
+        assert_eq!(total, o["memberCount"].as_i64().unwrap(), "{id}");
+        assert_eq!(list.len() as i64, total, "{id}");
+    }
+
+    let (users, total) = all_pages(&app, "/users").await;
+    assert_eq!((users.len() as i64, total), (users_n, users_n));
+    // Every user's organizations, summed: the memberships again.
+    let mut joined = 0;
+    for u in &users {
+        let id = u["id"].as_str().unwrap();
+        let res = app.get(&format!("/users/{id}/organizations")).await;
+        assert_eq!(res.status(), 200, "{id}");
+        let v: Value = res.json().await.unwrap();
+        let n = v["meta"]["total"].as_i64().unwrap();
+        assert!((1..=k).contains(&n), "{id}: {n}");
+        joined += n;
+    }
+    assert_eq!(joined, members);
+
+    // Search totals: exactly the names that contain the term (the search indexes were
+    // rebuilt after the load).
+    let org_names: Vec<String> = orgs
+        .iter()
+        .map(|o| o["name"].as_str().unwrap().to_lowercase())
+        .collect();
+    let rare = org_names
+        .iter()
+        .find_map(|n| {
+            n.split(' ')
+                .next_back()
+                .filter(|w| w.len() == 6 && w.chars().any(|c| c.is_ascii_digit()))
+        })
+        .unwrap()
+        .to_owned();
+    for term in ["bhd", "trading", "ōsaka", "co", &rare] {
+        let want = org_names.iter().filter(|n| n.contains(term)).count() as i64;
+        let (found, total) = all_pages(&app, &format!("/organizations?query={term}")).await;
+        assert_eq!((found.len() as i64, total), (want, want), "{term}");
+    }
+    let user_text: Vec<String> = users
+        .iter()
+        .map(|u| {
+            format!(
+                "{}\n{}",
+                u["name"].as_str().unwrap().to_lowercase(),
+                u["email"].as_str().unwrap().to_lowercase()
+            )
+        })
+        .collect();
+    for term in ["tan", "müller", "example"] {
+        let want = user_text.iter().filter(|t| t.contains(term)).count() as i64;
+        let (_, total) = all_pages(&app, &format!("/users?query={term}")).await;
+        assert_eq!(total, want, "{term}");
+    }
 }
 
 #[test]

@@ -1070,6 +1070,51 @@ async fn concurrent_requests_over_two_instances_share_one_minute_budget() {
     assert_eq!(refused, 10);
 }
 
+/// The per-request count is one statement in autocommit: no transaction block around it
+/// (no `BEGIN`/`COMMIT` round trips), so it is committed by itself.
+#[tokio::test]
+async fn the_rate_limit_count_runs_as_one_autocommit_statement() {
+    if !on_postgres() {
+        return;
+    }
+    let app = spawn_app().await;
+    let db = app.db.clone();
+    let (counted, savepoint, after) = tokio::task::spawn_blocking(move || {
+        let starts = [60, 3_600, 86_400];
+        let mut counted = None;
+        // A savepoint exists only inside a transaction block.
+        let savepoint = db
+            .autocommit(|c| {
+                counted = Some(invois::storage::rate::count(c, "key-x", starts, [5, 0, 0])?);
+                c.execute_batch("SAVEPOINT s")
+            })
+            .unwrap();
+        // The count was committed by itself, although the closure then failed.
+        let after = db
+            .autocommit(|c| invois::storage::rate::count(c, "key-x", starts, [5, 0, 0]))
+            .unwrap()
+            .unwrap();
+        (counted.unwrap(), savepoint, after)
+    })
+    .await
+    .unwrap();
+    assert_eq!(counted, ([0, 0, 0], true));
+    let err = savepoint.unwrap_err().to_string();
+    assert!(
+        err.contains("SAVEPOINT can only be used in transaction blocks"),
+        "{err}"
+    );
+    assert_eq!(after, ([1, 1, 1], true));
+    // Webhook claims still get a transaction of their own.
+    let db = app.db.clone();
+    let in_block = tokio::task::spawn_blocking(move || {
+        db.bookkeeping(|c| c.execute_batch("SAVEPOINT s")).unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(in_block.is_ok(), "{in_block:?}");
+}
+
 // ---- 7. concurrent duplicate creates over two instances ----
 
 /// Sends `n` copies of a POST of `body` to `path`, alternating between the instances;
