@@ -1741,20 +1741,25 @@ def results_files() -> tuple[Path, Path]:
     return d / "RESULTS.md", d / "HISTORY.md"
 
 
-SUMMARY_START, SUMMARY_END = "<!-- bench:summary:start -->", "<!-- bench:summary:end -->"
+def summary_markers(scale: str) -> tuple[str, str]:
+    """The markers of one scale's summary block in RESULTS.md (one block per scale)."""
+    return f"<!-- bench:summary:{scale}:start -->", f"<!-- bench:summary:{scale}:end -->"
 
 
-def write_summary(section: str) -> None:
-    """Replaces the summary block of RESULTS.md with this run's section; the block it replaces
-    is appended to HISTORY.md (newest last), so RESULTS.md stays short."""
+def write_summary(section: str, scale: str) -> None:
+    """Replaces this scale's summary block of RESULTS.md with this run's section (a new
+    scale's block goes after the others); the block it replaces is appended to HISTORY.md
+    (newest last), so RESULTS.md stays short."""
+    start, end = summary_markers(scale)
     results, history = results_files()
-    text = results.read_text() if results.exists() else (
-        "# invois benchmark results\n\n" + SUMMARY_START + "\n" + SUMMARY_END + "\n")
-    if SUMMARY_START not in text:
-        text = text.rstrip("\n") + "\n\n" + SUMMARY_START + "\n" + SUMMARY_END + "\n"
-    head, rest = text.split(SUMMARY_START, 1)
-    old, tail = rest.split(SUMMARY_END, 1)
-    results.write_text(head + SUMMARY_START + "\n" + section.strip("\n") + "\n\n" + SUMMARY_END + tail)
+    text = results.read_text() if results.exists() else "# invois benchmark results\n"
+    if start not in text:
+        blocks = [m.end() for m in re.finditer(r"<!-- bench:summary:[^:]+:end -->\n?", text)]
+        at = blocks[-1] if blocks else len(text)
+        text = text[:at].rstrip("\n") + "\n\n" + start + "\n" + end + "\n" + text[at:]
+    head, rest = text.split(start, 1)
+    old, tail = rest.split(end, 1)
+    results.write_text(head + start + "\n" + section.strip("\n") + "\n\n" + end + tail)
     if old.strip():
         append_history(old.strip("\n"), "replaced summary")
 
@@ -1870,7 +1875,7 @@ def cmd_realistic(args) -> None:
             cluster.stop()
         shutil.rmtree(pb_tmp, ignore_errors=True)
         (OUT / "pb-root.dir").unlink(missing_ok=True)
-    write_summary(report)
+    write_summary(report, scale)
     print(report)
     log(f"done in {time.perf_counter() - t_start:.0f}s")
 
