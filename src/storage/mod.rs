@@ -441,6 +441,39 @@ mod tests {
         assert_eq!(v, schema_version());
     }
 
+    /// The writer does not checkpoint (no commit waits for one); the checkpointer thread
+    /// copies the WAL into the database file by itself, with no call that checkpoints.
+    #[test]
+    fn committed_writes_reach_the_database_file_without_the_writer_checkpointing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let cfg = DatabaseConfig {
+            path: path.clone(),
+            ..DatabaseConfig::default()
+        };
+        let db = open(&cfg).unwrap();
+        let auto: i64 = db
+            .write_blocking(None, |c| {
+                c.query_row("PRAGMA wal_autocheckpoint", (), |r| r.get(0))
+            })
+            .unwrap();
+        assert_eq!(auto, 0, "the writer connection must not checkpoint");
+        let before = std::fs::metadata(&path).unwrap().len();
+        db.write_blocking(None, |c| {
+            c.execute_batch("CREATE TABLE scratch (b BLOB)")?;
+            for _ in 0..1000 {
+                c.execute("INSERT INTO scratch VALUES (zeroblob(4000))", ())?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        let grown = (0..200).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            std::fs::metadata(&path).unwrap().len() >= before + 3_900_000
+        });
+        assert!(grown, "4 MB committed but the database file stayed at {before} bytes");
+    }
+
     #[test]
     fn a_file_that_is_not_sqlite_is_refused_and_left_untouched() {
         let dir = tempfile::tempdir().unwrap();

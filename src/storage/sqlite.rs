@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use r2d2::Pool;
+use r2d2::{ManageConnection, Pool};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use rusqlite_migration::{Migrations, M};
@@ -40,6 +40,9 @@ pub(super) struct Lite {
     path: PathBuf,
     /// The writer thread's queue (see `Db::write`).
     pub(super) writer: std::sync::mpsc::Sender<Box<dyn WriteJob>>,
+    /// Held while the database is open: the checkpointer thread ends when every clone is
+    /// gone (see [`checkpointer`]).
+    _checkpointer: std::sync::mpsc::Sender<()>,
 }
 
 fn synchronous(cfg: &DatabaseConfig) -> &'static str {
@@ -51,7 +54,18 @@ fn synchronous(cfg: &DatabaseConfig) -> &'static str {
     }
 }
 
-fn manager(path: &Path, cfg: &DatabaseConfig) -> SqliteConnectionManager {
+/// How often the checkpointer thread copies committed WAL frames back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+/// Which connection a manager opens: the writer does not checkpoint (the checkpointer thread
+/// does), so no commit waits for a checkpoint's copying and fsync.
+#[derive(Clone, Copy, PartialEq)]
+enum Role {
+    Reader,
+    Writer,
+}
+
+fn manager(path: &Path, cfg: &DatabaseConfig, role: Role) -> SqliteConnectionManager {
     let busy = cfg.busy_timeout_ms;
     let sync = synchronous(cfg);
     let max_pages = cfg.max_size_mb.saturating_mul(1024 * 1024) / 4096;
@@ -74,6 +88,9 @@ fn manager(path: &Path, cfg: &DatabaseConfig) -> SqliteConnectionManager {
                 "PRAGMA foreign_keys = ON; PRAGMA synchronous = {sync}; PRAGMA temp_store = MEMORY; \
                  PRAGMA cache_size = -{cache_kib}; PRAGMA mmap_size = {mmap_bytes};"
             ))?;
+            if role == Role::Writer {
+                c.execute_batch("PRAGMA wal_autocheckpoint = 0")?;
+            }
             if max_pages > 0 {
                 let page_size: i64 = c.query_row("PRAGMA page_size", (), |r| r.get(0))?;
                 let page_size = u64::try_from(page_size).unwrap_or(4096);
@@ -180,13 +197,13 @@ pub(super) fn open(
         .test_on_check_out(false)
         .min_idle(Some(1))
         .connection_timeout(Duration::from_secs(30))
-        .build(manager(&path, cfg))
+        .build(manager(&path, cfg, Role::Reader))
         .map_err(|e| OpenError(format!("cannot open database pool: {e}")))?;
     let write = Pool::builder()
         .max_size(1)
         .test_on_check_out(false)
         .connection_timeout(Duration::from_secs(60))
-        .build(manager(&path, cfg))
+        .build(manager(&path, cfg, Role::Writer))
         .map_err(|e| OpenError(format!("cannot open database writer: {e}")))?;
     if !checked {
         spawn_integrity_check(&path, health.clone())?;
@@ -197,12 +214,35 @@ pub(super) fn open(
         .name("invois-writer".into())
         .spawn(move || writer_thread(pool, jobs, flag, h))
         .map_err(|e| OpenError(format!("cannot start the writer thread: {e}")))?;
+    let (stop, stopped) = std::sync::mpsc::channel();
+    let conn = manager(&path, cfg, Role::Reader)
+        .connect()
+        .map_err(|e| OpenError(format!("cannot open the checkpointer's connection: {e}")))?;
+    std::thread::Builder::new()
+        .name("invois-checkpoint".into())
+        .spawn(move || checkpointer(&conn, &stopped))
+        .map_err(|e| OpenError(format!("cannot start the checkpointer thread: {e}")))?;
     Ok(Lite {
         read,
         write,
         path,
         writer,
+        _checkpointer: stop,
     })
+}
+
+/// Copies committed WAL frames back into the database file every [`CHECKPOINT_EVERY`]
+/// (a passive checkpoint: it waits for no reader and no writer, and none waits for it), so
+/// the writer, whose automatic checkpoints are off, never makes a commit wait for one; ends
+/// when the database is closed (`stopped` disconnected). A checkpoint that cannot finish
+/// (a reader on an old snapshot, a full disk) is tried again next time.
+fn checkpointer(conn: &Connection, stopped: &std::sync::mpsc::Receiver<()>) {
+    use std::sync::mpsc::RecvTimeoutError;
+    while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", (), |_| Ok(())) {
+            log::debug!("background checkpoint: {e}");
+        }
+    }
 }
 
 /// How long start-up spends on the integrity check before leaving the rest of it to a

@@ -15,12 +15,13 @@ use crate::helpers::{assert_error, create_key_in, spawn_app, spawn_app_with, Tes
 
 /// Asserts a `401` as SPEC §3/§5 describe it; the body never echoes `presented`.
 pub async fn assert_unauthorized(res: Response, presented: Option<&str>) -> Value {
+    let status = res.status();
     assert_eq!(
         res.headers()
             .get("www-authenticate")
             .map(|v| v.to_str().unwrap().to_owned()),
         Some("X-Invois-Key".to_owned()),
-        "WWW-Authenticate"
+        "WWW-Authenticate (status {status})"
     );
     let v = assert_error(res, 401, "unauthorized").await;
     assert_eq!(v["error"], "Unauthorized", "{v}");
