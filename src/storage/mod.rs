@@ -471,7 +471,10 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(50));
             std::fs::metadata(&path).unwrap().len() >= before + 3_900_000
         });
-        assert!(grown, "4 MB committed but the database file stayed at {before} bytes");
+        assert!(
+            grown,
+            "4 MB committed but the database file stayed at {before} bytes"
+        );
     }
 
     #[test]
