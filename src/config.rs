@@ -158,6 +158,8 @@ pub struct CacheConfig {
     pub detail_views_mb: u64,
     /// Most page anchors of the organization order kept (about 80 bytes each).
     pub page_anchors: usize,
+    /// Most verified API keys remembered (about 200 bytes each); 0 = none.
+    pub api_keys: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -274,6 +276,7 @@ impl Default for CacheConfig {
             search_results_rows: 250_000,
             detail_views_mb: 8,
             page_anchors: 10_000,
+            api_keys: 10_000,
         }
     }
 }

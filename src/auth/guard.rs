@@ -126,6 +126,9 @@ pub struct AuthState {
     /// HMAC-SHA256 under a random per-process key, its key schedule done once.
     mac: Hmac<Sha256>,
     cache: Mutex<HashMap<[u8; 32], Arc<CachedKey>>>,
+    /// Most verified keys remembered at once (`[cache] api_keys`); past it the cache starts
+    /// over; 0 = none (every request verifies its key with argon2).
+    cache_max: usize,
     /// Shared with the blocking task that runs argon2: the permit goes with the work, so a
     /// cancelled request (a reset connection) does not free it while argon2 still runs.
     verify_permits: Arc<Semaphore>,
@@ -145,9 +148,6 @@ pub struct AuthState {
 
 /// Locks that make concurrent verifications of one key wait for the first.
 const VERIFY_STRIPES: usize = 64;
-
-/// Most verified keys remembered at once; past it the cache starts over.
-const CACHE_MAX: usize = 10_000;
 
 fn nz(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
@@ -181,6 +181,7 @@ impl AuthState {
             db,
             mac,
             cache: Mutex::new(HashMap::new()),
+            cache_max: cfg.cache.api_keys,
             verify_permits: Arc::new(Semaphore::new(permits)),
             verifier: Arc::new(Verifier::new(permits)),
             verify_locks: (0..VERIFY_STRIPES)
@@ -321,9 +322,9 @@ impl AuthState {
             .iter()
             .filter_map(|s| Scope::parse(s))
             .collect();
-        {
+        if self.cache_max > 0 {
             let mut cache = self.cache();
-            if cache.len() >= CACHE_MAX {
+            if cache.len() >= self.cache_max {
                 cache.clear();
             }
             cache.insert(

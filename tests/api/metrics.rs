@@ -447,3 +447,31 @@ fn a_metrics_address_in_use_stops_the_server_with_a_message_that_names_the_setti
     // A failed start leaves no database file behind.
     assert!(!dir.path().join("m.db").exists());
 }
+
+/// `[cache] api_keys = 0`: no verified key is remembered, so every request with the key
+/// verifies it with argon2 (counted by the metrics; counters are per process, so other tests'
+/// verifications can only add to the difference, never hide these).
+#[tokio::test]
+async fn with_the_key_cache_off_every_request_verifies_its_key() {
+    let app = spawn_app_with(|c| c.cache.api_keys = 0).await;
+    let verified = |text: &str| {
+        sum_of(
+            text,
+            "invois_argon2_verifications_total",
+            &[r#"purpose="api_key""#, r#"result="match""#],
+        )
+    };
+    let before = verified(&scrape(&app).await);
+    for _ in 0..4 {
+        let res = app
+            .client
+            .get(app.url("/users"))
+            .header("X-Invois-Key", &app.key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    let after = verified(&scrape(&app).await);
+    assert!(after - before >= 4.0, "{before} -> {after}");
+}
