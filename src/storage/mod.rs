@@ -188,10 +188,12 @@ impl Db {
     /// Starts the search index build a read asked for, if it may start now: on a thread of
     /// its own, one at a time, so that no request waits for it (requests use SQL meanwhile).
     fn start_wanted_builds(&self) {
-        let caches = self.org_caches.clone();
-        if !caches.names().claim() {
+        // Every read calls this: the claim (one atomic load when nothing is wanted) comes
+        // before any other work.
+        if !self.org_caches.names().claim() {
             return;
         }
+        let caches = self.org_caches.clone();
         let db = self.clone();
         let spawned = std::thread::Builder::new()
             .name("invois-search-index".into())
