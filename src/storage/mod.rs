@@ -18,6 +18,7 @@ pub mod operators;
 pub mod orgs;
 mod pg;
 pub mod rate;
+mod readers;
 pub mod records;
 pub mod search;
 pub mod seed;
@@ -66,6 +67,8 @@ pub struct Db {
     org_detail_cache: Arc<std::sync::Mutex<cache::DetailCache>>,
     /// Whether the SQLite file is still the one opened, and sound (always so on PostgreSQL).
     health: Arc<health::DbHealth>,
+    /// The threads API reads run on (see [`readers`]).
+    readers: readers::Readers,
 }
 
 #[derive(Clone)]
@@ -104,12 +107,16 @@ pub fn open(cfg: &DatabaseConfig) -> Result<Db, OpenError> {
             Arc::new(health::DbHealth::unwatched()),
         )
     };
+    let threads = usize::try_from(cfg.pool_size).unwrap_or(4);
+    let readers = readers::Readers::start(threads, "invois-read")
+        .map_err(|e| OpenError(format!("cannot start the reader threads: {e}")))?;
     Ok(Db {
         backend,
         writes_ok,
         org_caches: Arc::default(),
         org_detail_cache: Arc::default(),
         health,
+        readers,
     })
 }
 
@@ -171,16 +178,17 @@ impl Db {
         E: CallerError,
     {
         let db = self.clone();
-        let out = tokio::task::spawn_blocking(move || {
-            db.read_here(|c| {
-                if let Some(k) = &check {
-                    k.run(c)?;
-                }
-                f(c)
+        let out = self
+            .readers
+            .run(move || {
+                db.read_here(|c| {
+                    if let Some(k) = &check {
+                        k.run(c)?;
+                    }
+                    f(c)
+                })
             })
-        })
-        .await
-        .map_err(|e| DbError::Internal(format!("blocking task: {e}")))?;
+            .await;
         self.start_wanted_builds();
         out
     }
