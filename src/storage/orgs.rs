@@ -534,10 +534,7 @@ pub fn get_detail(conn: &Conn<'_>, id_or_slug: &str) -> Result<Option<OrgDetail>
     if let Some(tid) = tier_id {
         org.premium_tier = tiers::get_detail(conn, &tid)?;
     }
-    let mut stmt = conn.prepare_cached(
-        "SELECT m.id, m.user_id, m.role, m.created_at, u.name, u.email FROM memberships m \
-         JOIN users u ON u.id = m.user_id WHERE m.organization_id = ?1 ORDER BY m.created_at, m.id LIMIT ?2",
-    )?;
+    let mut stmt = conn.prepare_cached(EMBEDDED_MEMBERS_SQL)?;
     org.members = stmt
         .query_map(params![id, EMBEDDED_MEMBERS], |r| {
             let user_id: String = r.get(1)?;
@@ -556,6 +553,12 @@ pub fn get_detail(conn: &Conn<'_>, id_or_slug: &str) -> Result<Option<OrgDetail>
         .collect::<crate::storage::Result<Vec<_>>>()?;
     Ok(Some(org))
 }
+
+/// The first members of an organization with their users: read from the covering index
+/// `memberships_by_org` (schema 8), no membership row.
+const EMBEDDED_MEMBERS_SQL: &str =
+    "SELECT m.id, m.user_id, m.role, m.created_at, u.name, u.email FROM memberships m \
+     JOIN users u ON u.id = m.user_id WHERE m.organization_id = ?1 ORDER BY m.created_at, m.id LIMIT ?2";
 
 macro_rules! detail_select {
     ($cond:literal) => {
@@ -862,6 +865,35 @@ mod tests {
             assert_eq!(held.version(), now);
         }
         c
+    }
+
+    /// The view's member list is answered from the covering index, in its order (no sort step,
+    /// no membership row read), on SQLite; PostgreSQL's plan depends on its statistics.
+    #[test]
+    fn embedded_members_read_only_the_covering_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = DatabaseConfig {
+            path: dir.path().join("m.db"),
+            ..DatabaseConfig::default()
+        };
+        crate::storage::seed::bulk(&cfg, 50, 50, 2, &|_, _, _| {}).unwrap();
+        let db = crate::storage::open(&cfg).unwrap();
+        let plan = db
+            .read_blocking(|c| {
+                let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {EMBEDDED_MEMBERS_SQL}"))?;
+                let rows = st
+                    .query_map(params!["org-x", EMBEDDED_MEMBERS], |r| {
+                        r.get::<_, String>(3)
+                    })?
+                    .collect::<crate::storage::Result<Vec<_>>>()?;
+                Ok(rows.join("\n"))
+            })
+            .unwrap();
+        assert_eq!(
+            plan,
+            "SEARCH m USING COVERING INDEX memberships_by_org (organization_id=?)\n\
+             SEARCH u USING INDEX sqlite_autoindex_users_1 (id=?)"
+        );
     }
 
     /// Every name in list order with its id, read plainly.

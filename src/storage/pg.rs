@@ -29,6 +29,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../../sql/postgres/005_metadata.sql")),
     (6, include_str!("../../sql/postgres/006_webhooks.sql")),
     (7, include_str!("../../sql/postgres/007_delivery_data.sql")),
+    (
+        8,
+        include_str!("../../sql/postgres/008_members_covering.sql"),
+    ),
 ];
 
 /// The advisory lock every write holds until it commits (see the module's docs).

@@ -29,6 +29,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../sql/sqlite/005_metadata.sql")),
         M::up(include_str!("../../sql/sqlite/006_webhooks.sql")),
         M::up(include_str!("../../sql/sqlite/007_delivery_data.sql")),
+        M::up(include_str!("../../sql/sqlite/008_members_covering.sql")),
     ])
 }
 
