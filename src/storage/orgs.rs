@@ -492,10 +492,13 @@ pub fn detail_view<E: From<DbError>>(
     let version = crate::storage::counter(conn, "org_details_version")?;
     {
         let mut c = lock();
-        c.sync(version);
-        if let Some(v) = c.views.get(id_or_slug) {
+        let retired = c.sync(version);
+        let hit = c.get(id_or_slug);
+        drop(c);
+        drop(retired);
+        if let Some(v) = hit {
             crate::metrics::cache_hit("org_detail");
-            return Ok(Some(v.clone()));
+            return Ok(Some(v));
         }
     }
     crate::metrics::cache_miss("org_detail");
@@ -504,10 +507,13 @@ pub fn detail_view<E: From<DbError>>(
     };
     let view = std::sync::Arc::new(render(org)?);
     let mut c = lock();
-    if c.version == Some(version) {
-        c.insert(id_or_slug, view.clone());
-        crate::metrics::cache_entries("org_detail", c.views.len());
-        crate::metrics::cache_bytes("org_detail", c.bytes);
+    if c.is_at(version) && c.admits(id_or_slug) {
+        let retired = c.insert(id_or_slug, view.clone());
+        let (entries, bytes) = c.held();
+        drop(c);
+        drop(retired);
+        crate::metrics::cache_entries("org_detail", entries);
+        crate::metrics::cache_bytes("org_detail", bytes);
     }
     Ok(Some(view))
 }
