@@ -58,8 +58,8 @@ pub struct DatabaseConfig {
     pub path: PathBuf,
     /// `off`, `normal`, `full` or `extra` (see README, Durability).
     pub synchronous: String,
-    /// Read connections in the pool, and reader threads (API reads run on them; writes go
-    /// through one writer connection).
+    /// Read connections in the pool, and with SQLite the reader threads (API reads run on
+    /// them); writes go through one writer connection.
     pub pool_size: u32,
     /// Milliseconds a connection waits on a lock held by another process.
     pub busy_timeout_ms: u64,

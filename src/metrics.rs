@@ -473,6 +473,13 @@ impl Collector for OutboxCollector {
                 return Ok(());
             }
         };
+        let checking = ConstGauge::new(i64::from(self.db.health().checking()));
+        checking.encode(encoder.encode_descriptor(
+            "db_integrity_check_running",
+            "1 while the start-up integrity check of a large SQLite file runs in the background.",
+            None,
+            checking.metric_type(),
+        )?)?;
         let gauge = ConstGauge::new(pending);
         let m = encoder.encode_descriptor(
             "webhook_outbox_pending",

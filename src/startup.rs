@@ -300,9 +300,9 @@ impl Application {
             .workers(workers)
             .max_concurrent_connections(cfg.server.max_connections.div_ceil(workers).max(1))
             .shutdown_timeout(cfg.server.shutdown_timeout_secs)
-            // API reads run on the storage's reader threads and SQLite writes on its writer
-            // thread; this pool has PostgreSQL writes, bounded argon2 and console chores: more
-            // threads than that only add memory (a malloc arena each).
+            // SQLite's reads run on the storage's reader threads and its writes on the writer
+            // thread; this pool has PostgreSQL's reads and writes, bounded argon2 and console
+            // chores: more threads than that only add memory (a malloc arena each).
             .worker_max_blocking_threads(usize::try_from(cfg.database.pool_size).unwrap_or(8) + 4)
             // SIGINT/SIGTERM are handled by `stop_on_signals`, which drains first.
             .disable_signals()

@@ -51,6 +51,8 @@ pub struct DbHealth {
     path: PathBuf,
     db_id: Option<FileId>,
     broken: OnceLock<Broken>,
+    /// Whether the start-up integrity check is still running in the background.
+    checking: std::sync::atomic::AtomicBool,
 }
 
 impl DbHealth {
@@ -60,6 +62,7 @@ impl DbHealth {
             path: path.to_path_buf(),
             db_id: file_id(path).ok().flatten(),
             broken: OnceLock::new(),
+            checking: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -69,7 +72,19 @@ impl DbHealth {
             path: PathBuf::new(),
             db_id: None,
             broken: OnceLock::new(),
+            checking: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Whether the start-up integrity check of a large file is still running in the
+    /// background (it takes a core and holds a read snapshot meanwhile).
+    pub fn checking(&self) -> bool {
+        self.checking.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(super) fn set_checking(&self, on: bool) {
+        self.checking
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// What is wrong, if anything has been found.

@@ -67,8 +67,9 @@ pub struct Db {
     org_detail_cache: Arc<std::sync::Mutex<cache::DetailCache>>,
     /// Whether the SQLite file is still the one opened, and sound (always so on PostgreSQL).
     health: Arc<health::DbHealth>,
-    /// The threads API reads run on (see [`readers`]).
-    readers: readers::Readers,
+    /// The threads API reads run on with SQLite (see [`readers`]); PostgreSQL's reads, which
+    /// mostly wait on the network, run on the blocking pool.
+    readers: Option<readers::Readers>,
 }
 
 #[derive(Clone)]
@@ -107,9 +108,13 @@ pub fn open(cfg: &DatabaseConfig) -> Result<Db, OpenError> {
             Arc::new(health::DbHealth::unwatched()),
         )
     };
-    let threads = usize::try_from(cfg.pool_size).unwrap_or(4);
-    let readers = readers::Readers::start(threads, "invois-read")
-        .map_err(|e| OpenError(format!("cannot start the reader threads: {e}")))?;
+    let readers = match backend {
+        Backend::Sqlite(_) => Some(
+            readers::Readers::start(usize::try_from(cfg.pool_size).unwrap_or(4), "invois-read")
+                .map_err(|e| OpenError(format!("cannot start the reader threads: {e}")))?,
+        ),
+        Backend::Postgres(_) => None,
+    };
     Ok(Db {
         backend,
         writes_ok,
@@ -178,17 +183,20 @@ impl Db {
         E: CallerError,
     {
         let db = self.clone();
-        let out = self
-            .readers
-            .run(move || {
-                db.read_here(|c| {
-                    if let Some(k) = &check {
-                        k.run(c)?;
-                    }
-                    f(c)
-                })
+        let job = move || {
+            db.read_here(|c| {
+                if let Some(k) = &check {
+                    k.run(c)?;
+                }
+                f(c)
             })
-            .await;
+        };
+        let out = match &self.readers {
+            Some(readers) => readers.run(job).await,
+            None => tokio::task::spawn_blocking(job)
+                .await
+                .map_err(|e| DbError::Internal(format!("blocking task: {e}")))?,
+        };
         self.start_wanted_builds();
         out
     }

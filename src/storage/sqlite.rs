@@ -254,9 +254,20 @@ const STARTUP_CHECK: Duration = Duration::from_millis(300);
 /// a failure marks it corrupt.
 fn spawn_integrity_check(path: &Path, health: Arc<DbHealth>) -> Result<(), OpenError> {
     let path = path.to_path_buf();
+    /// Clears the "checking" flag when dropped: when the check ends, however it ends, or
+    /// with the closure when the thread cannot start.
+    struct Done(Arc<DbHealth>);
+    impl Drop for Done {
+        fn drop(&mut self) {
+            self.0.set_checking(false);
+        }
+    }
+    health.set_checking(true);
+    let done = Done(health.clone());
     std::thread::Builder::new()
         .name("invois-check".into())
         .spawn(move || {
+            let _done = done;
             let Ok(conn) = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
             else {
                 return;
