@@ -873,17 +873,25 @@ mod tests {
         c
     }
 
+    /// A new database in a temporary directory, seeded with `orgs` organizations, `users`
+    /// users and `per_user` memberships each, and opened; the directory lives as long as the
+    /// returned guard, `cfg` opens the same file again.
+    fn seeded(orgs: u64, users: u64, per_user: u64) -> (tempfile::TempDir, DatabaseConfig, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = DatabaseConfig {
+            path: dir.path().join("seeded.db"),
+            ..DatabaseConfig::default()
+        };
+        crate::storage::seed::bulk(&cfg, orgs, users, per_user, &|_, _, _| {}).unwrap();
+        let db = crate::storage::open(&cfg).unwrap();
+        (dir, cfg, db)
+    }
+
     /// The view's member list is answered from the covering index, in its order (no sort step,
     /// no membership row read), on SQLite; PostgreSQL's plan depends on its statistics.
     #[test]
     fn embedded_members_read_only_the_covering_index() {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = DatabaseConfig {
-            path: dir.path().join("m.db"),
-            ..DatabaseConfig::default()
-        };
-        crate::storage::seed::bulk(&cfg, 50, 50, 2, &|_, _, _| {}).unwrap();
-        let db = crate::storage::open(&cfg).unwrap();
+        let (_dir, _, db) = seeded(50, 50, 2);
         let plan = db
             .read_blocking(|c| {
                 let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {EMBEDDED_MEMBERS_SQL}"))?;
@@ -919,13 +927,7 @@ mod tests {
     /// and a plain scan in Rust agree on totals, on every page's rows and on cursor walks.
     #[test]
     fn search_plans_match_a_plain_scan_exactly() {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = DatabaseConfig {
-            path: dir.path().join("s.db"),
-            ..DatabaseConfig::default()
-        };
-        crate::storage::seed::bulk(&cfg, 3000, 10, 1, &|_, _, _| {}).unwrap();
-        let db = crate::storage::open(&cfg).unwrap();
+        let (_dir, _, db) = seeded(3000, 10, 1);
         let now = crate::domain::now();
         db.write_blocking(None, |tx| {
             for n in [
@@ -1045,13 +1047,7 @@ mod tests {
     /// for; once rebuilt, the index answers again, equal to SQL.
     #[test]
     fn a_stale_index_is_never_served() {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = DatabaseConfig {
-            path: dir.path().join("x.db"),
-            ..DatabaseConfig::default()
-        };
-        crate::storage::seed::bulk(&cfg, 2000, 1, 0, &|_, _, _| {}).unwrap();
-        let db = crate::storage::open(&cfg).unwrap();
+        let (_dir, cfg, db) = seeded(2000, 1, 0);
         let other = crate::storage::open(&cfg).unwrap();
         let index = caches(&db, 64, 0, 10);
         let compare = |label: &str| {
@@ -1124,13 +1120,7 @@ mod tests {
     /// A metadata-only update leaves the organization order, and so the index, current.
     #[test]
     fn an_update_that_keeps_the_name_keeps_the_index() {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = DatabaseConfig {
-            path: dir.path().join("m.db"),
-            ..DatabaseConfig::default()
-        };
-        crate::storage::seed::bulk(&cfg, 50, 1, 0, &|_, _, _| {}).unwrap();
-        let db = crate::storage::open(&cfg).unwrap();
+        let (_dir, _, db) = seeded(50, 1, 0);
         let version = || {
             db.read_blocking(|c| crate::storage::counter(c, "organizations_version"))
                 .unwrap()
@@ -1177,13 +1167,7 @@ mod tests {
     /// equal plain OFFSET pages, also after inserts, renames and deletes made them stale.
     #[test]
     fn anchored_deep_pages_equal_offset_pages() {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = DatabaseConfig {
-            path: dir.path().join("a.db"),
-            ..DatabaseConfig::default()
-        };
-        crate::storage::seed::bulk(&cfg, 5000, 1, 0, &|_, _, _| {}).unwrap();
-        let db = crate::storage::open(&cfg).unwrap();
+        let (_dir, _, db) = seeded(5000, 1, 0);
         let anchored = caches(&db, 0, 250_000, 10_000);
         let wide = caches(&db, 0, 0, 2);
         let index = caches(&db, 64, 0, 10_000);
