@@ -7,6 +7,7 @@ pub mod cache;
 pub mod cursor;
 pub mod error;
 pub mod events;
+mod fts;
 pub mod health;
 pub mod idempotency;
 pub mod key_check;

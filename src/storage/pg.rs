@@ -33,6 +33,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         8,
         include_str!("../../sql/postgres/008_members_covering.sql"),
     ),
+    (9, include_str!("../../sql/postgres/009_fts_per_commit.sql")),
 ];
 
 /// The advisory lock every write holds until it commits (see the module's docs).

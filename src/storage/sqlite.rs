@@ -30,6 +30,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../sql/sqlite/006_webhooks.sql")),
         M::up(include_str!("../../sql/sqlite/007_delivery_data.sql")),
         M::up(include_str!("../../sql/sqlite/008_members_covering.sql")),
+        M::up(include_str!("../../sql/sqlite/009_fts_per_commit.sql")),
     ])
 }
 
@@ -162,6 +163,23 @@ pub fn open_migrated(cfg: &DatabaseConfig) -> Result<Connection, OpenError> {
     migrations()
         .to_latest(&mut conn)
         .map_err(|e| OpenError(format!("cannot migrate {}: {e}", path.display())))?;
+    // Search-index changes queued by a program that wrote the file without applying them.
+    let queued = conn
+        .query_row("SELECT EXISTS (SELECT 1 FROM fts_pending)", (), |r| {
+            r.get(0)
+        })
+        .unwrap_or(false);
+    if queued {
+        conn.transaction_with_behavior(TransactionBehavior::Immediate)
+            .and_then(|tx| super::fts::apply_pending(&tx).map(|()| tx))
+            .and_then(|tx| tx.commit())
+            .map_err(|e| {
+                OpenError(format!(
+                    "cannot update the search indexes of {}: {e}",
+                    path.display()
+                ))
+            })?;
+    }
     Ok(conn)
 }
 
@@ -317,6 +335,7 @@ impl Lite {
         crate::metrics::db_wait(super::Engine::Sqlite, crate::metrics::Pool::Write, asked);
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&Conn::Sqlite(&tx))?;
+        super::fts::apply_pending(&tx)?;
         tx.commit()?;
         Ok(out)
     }

@@ -465,6 +465,7 @@ pub fn import(cfg: &crate::config::DatabaseConfig, doc: &Export) -> Result<Count
         let mut conn = crate::storage::open_migrated(cfg).map_err(|e| DbError::Internal(e.0))?;
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let counts = import_in(&Conn::Sqlite(&tx), doc)?;
+        super::fts::apply_pending(&tx)?;
         tx.commit()?;
         Ok(counts)
     } else {

@@ -205,8 +205,10 @@ pub(super) fn writer_thread(
             }
             continue;
         }
-        let commit = conn
-            .execute_batch("COMMIT")
+        // The group's search-index changes, outside every job's savepoint: one FTS5 flush
+        // per commit (see `fts`).
+        let commit = super::fts::apply_pending(&conn)
+            .and_then(|()| conn.execute_batch("COMMIT"))
             .map_err(|e| {
                 let _ = conn.execute_batch("ROLLBACK");
                 CommitError::from_sqlite(&e)
