@@ -496,6 +496,84 @@ mod tests {
         );
     }
 
+    /// Writes through the writer thread while readers never leave the log: past
+    /// `wal_limit_mb` the writer starts the log over, so it stays near the limit instead of
+    /// holding every write since start-up; with no limit (0) it holds them all.
+    fn wal_peak_under_steady_reads(limit_mb: u64) -> (u64, u64) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let cfg = DatabaseConfig {
+            path: path.clone(),
+            wal_limit_mb: limit_mb,
+            ..DatabaseConfig::default()
+        };
+        let db = open(&cfg).unwrap();
+        db.write_blocking(None, |c| {
+            c.execute_batch(
+                "CREATE TABLE scratch (b BLOB); \
+                 INSERT INTO api_keys (id, name, secret_hash, scopes, created_at) \
+                 VALUES ('key-1', 'k', 'x', 'write:users', '2026-01-01T00:00:00Z');",
+            )
+        })
+        .unwrap();
+        // Three readers, each always inside a read transaction of 20 ms: one of them is on
+        // the log at every moment, so a passive checkpoint can never let the log start over.
+        let stop = Arc::new(AtomicBool::new(false));
+        let readers: Vec<_> = (0..3)
+            .map(|_| {
+                let (db, stop) = (db.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let _ = db.read_blocking(|c| {
+                            let n: i64 =
+                                c.query_row("SELECT count(*) FROM scratch", (), |r| r.get(0))?;
+                            std::thread::sleep(std::time::Duration::from_millis(20));
+                            Ok(n)
+                        });
+                    }
+                })
+            })
+            .collect();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let wal = path.with_extension("db-wal");
+        let check = key_check::KeyCheck::owed("key-1".into());
+        let mut peak = 0;
+        // 48 MiB in 1,200 writes of 40 KiB.
+        for _ in 0..1200 {
+            rt.block_on(db.write(&check, |c| {
+                c.execute("INSERT INTO scratch VALUES (zeroblob(40960))", ())
+                    .map(drop)
+            }))
+            .unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            peak = peak.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+        }
+        stop.store(true, Ordering::Relaxed);
+        for r in readers {
+            r.join().unwrap();
+        }
+        let end = std::fs::metadata(&wal).map_or(0, |m| m.len());
+        (peak, end)
+    }
+
+    #[test]
+    fn the_write_ahead_log_starts_over_past_its_limit_under_steady_reads() {
+        let mib = 1024 * 1024;
+        let (peak, _) = wal_peak_under_steady_reads(2);
+        assert!(
+            peak <= 10 * mib,
+            "limit 2 MiB, but the log reached {peak} bytes"
+        );
+        let (peak, end) = wal_peak_under_steady_reads(0);
+        assert!(
+            peak >= 20 * mib && end >= 20 * mib,
+            "no limit: the log should hold the 24 MiB written (peak {peak}, end {end})"
+        );
+    }
+
     #[test]
     fn a_file_that_is_not_sqlite_is_refused_and_left_untouched() {
         let dir = tempfile::tempdir().unwrap();

@@ -4,7 +4,7 @@
 //! backups.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,6 +73,7 @@ fn manager(path: &Path, cfg: &DatabaseConfig, role: Role) -> SqliteConnectionMan
     let max_pages = cfg.max_size_mb.saturating_mul(1024 * 1024) / 4096;
     let cache_kib = cfg.cache_mb.saturating_mul(1024);
     let mmap_bytes = cfg.mmap_mb.saturating_mul(1024 * 1024);
+    let wal_limit = wal_limit_bytes(cfg).map_or(-1, |b| i64::try_from(b).unwrap_or(i64::MAX));
     SqliteConnectionManager::file(path)
         .with_flags(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI)
         .with_init(move |c| {
@@ -91,7 +92,9 @@ fn manager(path: &Path, cfg: &DatabaseConfig, role: Role) -> SqliteConnectionMan
                  PRAGMA cache_size = -{cache_kib}; PRAGMA mmap_size = {mmap_bytes};"
             ))?;
             if role == Role::Writer {
-                c.execute_batch("PRAGMA wal_autocheckpoint = 0")?;
+                c.execute_batch(&format!(
+                    "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {wal_limit};"
+                ))?;
             }
             if max_pages > 0 {
                 let page_size: i64 = c.query_row("PRAGMA page_size", (), |r| r.get(0))?;
@@ -229,9 +232,11 @@ pub(super) fn open(
     }
     let (writer, jobs) = std::sync::mpsc::channel();
     let (pool, flag, h) = (write.clone(), writes_ok, health);
+    let wal = Arc::new(WalLimit::new(cfg));
+    let (wal_w, busy) = (wal.clone(), Duration::from_millis(cfg.busy_timeout_ms));
     std::thread::Builder::new()
         .name("invois-writer".into())
-        .spawn(move || writer_thread(pool, jobs, flag, h))
+        .spawn(move || writer_thread(pool, jobs, flag, h, &wal_w, busy))
         .map_err(|e| OpenError(format!("cannot start the writer thread: {e}")))?;
     let (stop, stopped) = std::sync::mpsc::channel();
     let conn = manager(&path, cfg, Role::Reader)
@@ -239,7 +244,7 @@ pub(super) fn open(
         .map_err(|e| OpenError(format!("cannot open the checkpointer's connection: {e}")))?;
     std::thread::Builder::new()
         .name("invois-checkpoint".into())
-        .spawn(move || checkpointer(&conn, &stopped))
+        .spawn(move || checkpointer(&conn, &stopped, &wal))
         .map_err(|e| OpenError(format!("cannot start the checkpointer thread: {e}")))?;
     Ok(Lite {
         read,
@@ -255,13 +260,53 @@ pub(super) fn open(
 /// the writer, whose automatic checkpoints are off, never makes a commit wait for one; ends
 /// when the database is closed (`stopped` disconnected). A checkpoint that cannot finish
 /// (a reader on an old snapshot, a full disk) is tried again next time.
-fn checkpointer(conn: &Connection, stopped: &std::sync::mpsc::Receiver<()>) {
+fn checkpointer(conn: &Connection, stopped: &std::sync::mpsc::Receiver<()>, wal: &WalLimit) {
     use std::sync::mpsc::RecvTimeoutError;
     while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", (), |_| Ok(())) {
-            log::debug!("background checkpoint: {e}");
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", (), |r| r.get::<_, i64>(1)) {
+            Ok(frames) => wal.frames.store(frames, Ordering::Relaxed),
+            Err(e) => log::debug!("background checkpoint: {e}"),
         }
     }
+}
+
+/// The WAL's size limit (`[database] wal_limit_mb`), in frames, and the size the
+/// checkpointer last saw.
+///
+/// Passive checkpoints copy frames back but can only start the log over when no reader is
+/// on it; under steady traffic one always is, and the log grew without end (1 GB in 10 s of
+/// POST /users at 1M rows). Past the limit the writer runs a RESTART checkpoint itself,
+/// between writes (see `writer::writer_thread`): it copies what is left (little: the
+/// checkpointer has copied the rest), waits briefly for the readers to move on to the main
+/// file, and the next commit starts the log over, truncated to the limit.
+pub(super) struct WalLimit {
+    pub(super) frames: std::sync::atomic::AtomicI64,
+    /// 0: no limit.
+    pub(super) limit_frames: i64,
+}
+
+impl WalLimit {
+    fn new(cfg: &DatabaseConfig) -> Self {
+        // A frame is a page (4 KiB, SQLite's default, which invois keeps) and a 24-byte header.
+        let limit = wal_limit_bytes(cfg).map_or(0, |b| (b / (4096 + 24)).max(1));
+        Self {
+            frames: std::sync::atomic::AtomicI64::new(0),
+            limit_frames: i64::try_from(limit).unwrap_or(i64::MAX),
+        }
+    }
+
+    /// Whether the writer should restart the log now: past the limit while no write waits,
+    /// or past four times the limit (a writer never idle) in any case.
+    pub(super) fn due(&self, idle: bool) -> bool {
+        let frames = self.frames.load(Ordering::Relaxed);
+        self.limit_frames > 0
+            && (frames >= self.limit_frames.saturating_mul(4)
+                || (idle && frames >= self.limit_frames))
+    }
+}
+
+fn wal_limit_bytes(cfg: &DatabaseConfig) -> Option<u64> {
+    (cfg.wal_limit_mb > 0).then(|| cfg.wal_limit_mb.saturating_mul(1024 * 1024))
 }
 
 /// How long start-up spends on the integrity check before leaving the rest of it to a

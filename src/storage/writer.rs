@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
@@ -11,6 +12,7 @@ use rusqlite::Connection;
 use super::error::{unavailable_reason, CallerError, DbError};
 use super::health;
 use super::key_check::KeyCheck;
+use super::sqlite::WalLimit;
 
 /// Why a group commit failed, handed to every job of the group that had succeeded.
 #[derive(Debug, Clone)]
@@ -134,8 +136,29 @@ pub(super) fn writer_thread(
     jobs: std::sync::mpsc::Receiver<Box<dyn WriteJob>>,
     writes_ok: Arc<AtomicBool>,
     health: Arc<health::DbHealth>,
+    wal: &WalLimit,
+    busy_timeout: Duration,
 ) {
-    while let Ok(first) = jobs.recv() {
+    use std::sync::mpsc::TryRecvError;
+    loop {
+        let first = match jobs.try_recv() {
+            Ok(job) => {
+                if wal.due(false) {
+                    restart_wal(&pool, wal, busy_timeout);
+                }
+                job
+            }
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => {
+                if wal.due(true) {
+                    restart_wal(&pool, wal, busy_timeout);
+                }
+                match jobs.recv() {
+                    Ok(job) => job,
+                    Err(_) => break,
+                }
+            }
+        };
         let mut group = vec![first];
         while group.len() < GROUP_MAX {
             match jobs.try_recv() {
@@ -233,4 +256,27 @@ pub(super) fn writer_thread(
             reply(commit.clone());
         }
     }
+}
+
+/// How long a log restart waits for readers to leave the log (SQLite's busy handler): they
+/// finish within a millisecond; one that does not just puts the restart off.
+const RESTART_WAIT: Duration = Duration::from_millis(100);
+
+/// A RESTART checkpoint on the writer's connection (see [`WalLimit`]): the whole log is
+/// copied back and readers are waited for, so that the next commit starts the log over.
+/// Whatever the outcome, the next try waits for the checkpointer's next report.
+fn restart_wal(pool: &Pool<SqliteConnectionManager>, wal: &WalLimit, busy_timeout: Duration) {
+    wal.frames.store(0, Ordering::Relaxed);
+    let Ok(conn) = pool.get() else {
+        return;
+    };
+    let _ = conn.busy_timeout(RESTART_WAIT);
+    match conn.query_row("PRAGMA wal_checkpoint(RESTART)", (), |r| r.get::<_, i64>(0)) {
+        Ok(0) => log::debug!("the write-ahead log was checkpointed whole and starts over"),
+        Ok(_) => {
+            log::debug!("the write-ahead log could not start over (readers on it); retried later")
+        }
+        Err(e) => log::debug!("write-ahead log restart: {e}"),
+    }
+    let _ = conn.busy_timeout(busy_timeout);
 }
