@@ -71,9 +71,10 @@ pub struct DatabaseConfig {
     /// Memory-mapped I/O per connection in MiB; 0 = off. Faster reads, but mapped pages of
     /// the file count toward the process's RSS.
     pub mmap_mb: u64,
-    /// SQLite: size in MiB of the write-ahead log past which the writer, between writes,
-    /// checkpoints it whole and starts it over (and truncates the file to this size); 0 = no
-    /// limit (passive checkpoints only, which cannot restart a log that readers always use).
+    /// SQLite: size in MiB of the write-ahead log past which the writer, when no write waits
+    /// (at 4x in any case), checkpoints it whole and starts it over (and truncates the file to
+    /// this size); 0 = no limit (passive checkpoints only, which cannot restart a log that
+    /// readers always use).
     pub wal_limit_mb: u64,
     /// Seconds between purges of expired rows (idempotency keys older than 24 hours).
     pub purge_every_secs: u64,

@@ -75,6 +75,10 @@ fn apply_one(
             "INSERT INTO users_fts (rowid, search_fold) VALUES (?1, ?2)",
         )
     };
+    if old.is_some() && old == new {
+        // A write that kept the indexed text (a PUT with the same name).
+        return Ok(());
+    }
     if let Some(old) = old {
         conn.prepare_cached(remove)?
             .execute(rusqlite::params![rid, old])?;

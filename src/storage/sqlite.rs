@@ -59,8 +59,9 @@ fn synchronous(cfg: &DatabaseConfig) -> &'static str {
 /// How often the checkpointer thread copies committed WAL frames back into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
-/// Which connection a manager opens: the writer does not checkpoint (the checkpointer thread
-/// does), so no commit waits for a checkpoint's copying and fsync.
+/// Which connection a manager opens: the writer does not checkpoint as it commits (the
+/// checkpointer thread does), so no commit waits for a checkpoint's copying and fsync; it
+/// only starts the log over, between writes, past `wal_limit_mb` (see [`WalLimit`]).
 #[derive(Clone, Copy, PartialEq)]
 enum Role {
     Reader,
@@ -259,49 +260,53 @@ pub(super) fn open(
 /// (a passive checkpoint: it waits for no reader and no writer, and none waits for it), so
 /// the writer, whose automatic checkpoints are off, never makes a commit wait for one; ends
 /// when the database is closed (`stopped` disconnected). A checkpoint that cannot finish
-/// (a reader on an old snapshot, a full disk) is tried again next time.
+/// (a reader on an old snapshot, a full disk) is tried again next time. Each one reports the
+/// log's size to the writer, which starts the log over past `wal_limit_mb` ([`WalLimit`]).
 fn checkpointer(conn: &Connection, stopped: &std::sync::mpsc::Receiver<()>, wal: &WalLimit) {
     use std::sync::mpsc::RecvTimeoutError;
+    // A frame of the log is a page and a 24-byte header.
+    let page: i64 = conn
+        .query_row("PRAGMA page_size", (), |r| r.get(0))
+        .unwrap_or(4096);
+    let frame_bytes = page + 24;
     while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
         match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", (), |r| r.get::<_, i64>(1)) {
-            Ok(frames) => wal.frames.store(frames, Ordering::Relaxed),
+            Ok(frames) => wal
+                .bytes
+                .store(frames.saturating_mul(frame_bytes), Ordering::Relaxed),
             Err(e) => log::debug!("background checkpoint: {e}"),
         }
     }
 }
 
-/// The WAL's size limit (`[database] wal_limit_mb`), in frames, and the size the
-/// checkpointer last saw.
+/// The WAL's size limit (`[database] wal_limit_mb`) and the size the checkpointer last saw,
+/// in bytes.
 ///
 /// Passive checkpoints copy frames back but can only start the log over when no reader is
 /// on it; under steady traffic one always is, and the log grew without end (1 GB in 10 s of
 /// POST /users at 1M rows). Past the limit the writer runs a RESTART checkpoint itself,
 /// between writes (see `writer::writer_thread`): it copies what is left (little: the
-/// checkpointer has copied the rest), waits briefly for the readers to move on to the main
-/// file, and the next commit starts the log over, truncated to the limit.
+/// checkpointer has copied the rest), waits up to 100 ms for the readers to move on to the
+/// main file, and the next commit starts the log over, truncated to the limit.
 pub(super) struct WalLimit {
-    pub(super) frames: std::sync::atomic::AtomicI64,
+    pub(super) bytes: std::sync::atomic::AtomicI64,
     /// 0: no limit.
-    pub(super) limit_frames: i64,
+    limit: i64,
 }
 
 impl WalLimit {
     fn new(cfg: &DatabaseConfig) -> Self {
-        // A frame is a page (4 KiB, SQLite's default, which invois keeps) and a 24-byte header.
-        let limit = wal_limit_bytes(cfg).map_or(0, |b| (b / (4096 + 24)).max(1));
         Self {
-            frames: std::sync::atomic::AtomicI64::new(0),
-            limit_frames: i64::try_from(limit).unwrap_or(i64::MAX),
+            bytes: std::sync::atomic::AtomicI64::new(0),
+            limit: wal_limit_bytes(cfg).map_or(0, |b| i64::try_from(b).unwrap_or(i64::MAX)),
         }
     }
 
-    /// Whether the writer should restart the log now: past the limit while no write waits,
-    /// or past four times the limit (a writer never idle) in any case.
+    /// Whether the log should start over: past the limit while no write waits, or past
+    /// four times the limit (a writer that is never idle) in any case.
     pub(super) fn due(&self, idle: bool) -> bool {
-        let frames = self.frames.load(Ordering::Relaxed);
-        self.limit_frames > 0
-            && (frames >= self.limit_frames.saturating_mul(4)
-                || (idle && frames >= self.limit_frames))
+        let bytes = self.bytes.load(Ordering::Relaxed);
+        self.limit > 0 && (bytes >= self.limit.saturating_mul(4) || (idle && bytes >= self.limit))
     }
 }
 

@@ -140,18 +140,19 @@ pub(super) fn writer_thread(
     busy_timeout: Duration,
 ) {
     use std::sync::mpsc::TryRecvError;
+    let mut restarts = Restarts::new();
     loop {
         let first = match jobs.try_recv() {
             Ok(job) => {
-                if wal.due(false) {
-                    restart_wal(&pool, wal, busy_timeout);
+                if restarts.due(wal, false) {
+                    restarts.done(wal, restart_wal(&pool, busy_timeout));
                 }
                 job
             }
             Err(TryRecvError::Disconnected) => break,
             Err(TryRecvError::Empty) => {
-                if wal.due(true) {
-                    restart_wal(&pool, wal, busy_timeout);
+                if restarts.due(wal, true) {
+                    restarts.done(wal, restart_wal(&pool, busy_timeout));
                 }
                 match jobs.recv() {
                     Ok(job) => job,
@@ -234,7 +235,11 @@ pub(super) fn writer_thread(
             .and_then(|()| conn.execute_batch("COMMIT"))
             .map_err(|e| {
                 let _ = conn.execute_batch("ROLLBACK");
-                CommitError::from_sqlite(&e)
+                let err = CommitError::from_sqlite(&e);
+                if matches!(err, CommitError::Unavailable(r) if r == super::error::CORRUPT) {
+                    health.mark_corrupt();
+                }
+                err
             })
             // A file deleted or replaced during the group: its writes went to the old file,
             // so they are not acknowledged.
@@ -258,25 +263,68 @@ pub(super) fn writer_thread(
     }
 }
 
-/// How long a log restart waits for readers to leave the log (SQLite's busy handler): they
-/// finish within a millisecond; one that does not just puts the restart off.
+/// How long a log restart waits for readers to leave the log (SQLite's busy handler): API
+/// reads finish within a millisecond; a longer reader (a backup, an export, the start-up
+/// integrity check) just puts the restart off.
 const RESTART_WAIT: Duration = Duration::from_millis(100);
+
+/// When the writer may next try to start the log over: at the checkpointer's next report
+/// after a restart that worked, later and later after restarts that a long reader prevented
+/// (250 ms, doubling up to 8 s), so that such a reader costs the writer at most a 100 ms
+/// wait every few seconds, not every 200 ms.
+struct Restarts {
+    next: std::time::Instant,
+    backoff: Duration,
+}
+
+impl Restarts {
+    const FIRST: Duration = Duration::from_millis(250);
+    const MOST: Duration = Duration::from_secs(8);
+
+    fn new() -> Self {
+        Self {
+            next: std::time::Instant::now(),
+            backoff: Duration::ZERO,
+        }
+    }
+
+    fn due(&self, wal: &WalLimit, idle: bool) -> bool {
+        wal.due(idle) && std::time::Instant::now() >= self.next
+    }
+
+    fn done(&mut self, wal: &WalLimit, restarted: bool) {
+        // The next report (the checkpointer's) decides whether another restart is due.
+        wal.bytes.store(0, std::sync::atomic::Ordering::Relaxed);
+        self.backoff = if restarted {
+            Duration::ZERO
+        } else {
+            (self.backoff * 2).clamp(Self::FIRST, Self::MOST)
+        };
+        self.next = std::time::Instant::now() + self.backoff;
+    }
+}
 
 /// A RESTART checkpoint on the writer's connection (see [`WalLimit`]): the whole log is
 /// copied back and readers are waited for, so that the next commit starts the log over.
-/// Whatever the outcome, the next try waits for the checkpointer's next report.
-fn restart_wal(pool: &Pool<SqliteConnectionManager>, wal: &WalLimit, busy_timeout: Duration) {
-    wal.frames.store(0, Ordering::Relaxed);
+/// Whether it did.
+fn restart_wal(pool: &Pool<SqliteConnectionManager>, busy_timeout: Duration) -> bool {
     let Ok(conn) = pool.get() else {
-        return;
+        return false;
     };
     let _ = conn.busy_timeout(RESTART_WAIT);
-    match conn.query_row("PRAGMA wal_checkpoint(RESTART)", (), |r| r.get::<_, i64>(0)) {
-        Ok(0) => log::debug!("the write-ahead log was checkpointed whole and starts over"),
+    let done = match conn.query_row("PRAGMA wal_checkpoint(RESTART)", (), |r| r.get::<_, i64>(0)) {
+        Ok(0) => true,
         Ok(_) => {
-            log::debug!("the write-ahead log could not start over (readers on it); retried later")
+            log::debug!(
+                "the write-ahead log could not start over (a reader is on it); tried again later"
+            );
+            false
         }
-        Err(e) => log::debug!("write-ahead log restart: {e}"),
-    }
+        Err(e) => {
+            log::debug!("write-ahead log restart: {e}");
+            false
+        }
+    };
     let _ = conn.busy_timeout(busy_timeout);
+    done
 }
