@@ -68,6 +68,35 @@ impl KeyCheck {
         self.refused.load(Ordering::Relaxed)
     }
 
+    /// The check of an API key as one statement with its values written in, for PostgreSQL
+    /// to run in the round trip that opens the read snapshot (see `pg::Pg::read_checked`); a
+    /// row means the key is usable. `None` for a console session, a benchmark build without
+    /// keys, or values that are not plain (ids are `key-` and hex; never the case).
+    pub(super) fn inline_sql(&self) -> Option<String> {
+        fn plain(s: &str) -> bool {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_:".contains(&b))
+        }
+        if cfg!(feature = "bench-no-auth") || self.session.is_some() || !plain(&self.key_id) {
+            return None;
+        }
+        crate::domain::with_now(|now| {
+            plain(now).then(|| keys::active_sql(&format!("'{}'", self.key_id), &format!("'{now}'")))
+        })
+    }
+
+    /// Records the outcome of a check made elsewhere (see [`KeyCheck::inline_sql`]).
+    pub(super) fn checked(&self, active: bool) -> Result<(), DbError> {
+        self.done.store(true, Ordering::Relaxed);
+        if active {
+            Ok(())
+        } else {
+            self.refused.store(true, Ordering::Relaxed);
+            Err(DbError::Unauthorized)
+        }
+    }
+
     /// Fails with [`DbError::Unauthorized`] unless the key is still active; runs on `conn`,
     /// inside the caller's transaction.
     pub fn run(&self, conn: &Conn<'_>) -> Result<(), DbError> {
@@ -81,12 +110,39 @@ impl KeyCheck {
             }
             None => crate::domain::with_now(|now| keys::is_active(conn, &self.key_id, now))?,
         };
-        self.done.store(true, Ordering::Relaxed);
-        if active {
-            Ok(())
-        } else {
-            self.refused.store(true, Ordering::Relaxed);
-            Err(DbError::Unauthorized)
+        self.checked(active)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// PostgreSQL writes the key's id into the statement that checks it (one round trip
+    /// fewer per read): only plain ids are, quoted; sessions and anything else take the
+    /// parameterized check.
+    #[test]
+    fn only_plain_key_ids_are_written_into_the_inline_check() {
+        let sql = KeyCheck::owed("key-0123abcd".into()).inline_sql().unwrap();
+        assert!(
+            sql.starts_with("SELECT 1 FROM api_keys WHERE id = 'key-0123abcd' AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > '20"),
+            "{sql}"
+        );
+        assert!(sql.ends_with("Z')"), "{sql}");
+        for odd in [
+            "key-1' OR '1'='1",
+            "",
+            "key 1",
+            "key-1;DROP TABLE api_keys",
+            "kéy",
+        ] {
+            assert_eq!(KeyCheck::owed(odd.into()).inline_sql(), None, "{odd:?}");
         }
+        let session = KeyCheck::session(
+            "abc".into(),
+            chrono::Duration::minutes(30),
+            chrono::Duration::hours(8),
+        );
+        assert_eq!(session.inline_sql(), None);
     }
 }

@@ -60,9 +60,16 @@ pub fn find(conn: &Conn<'_>, id: &str) -> Result<Option<KeyRecord>> {
 
 /// Whether a key is still usable now: exists, not revoked, not expired.
 pub fn is_active(conn: &Conn<'_>, id: &str, now: &str) -> Result<bool> {
-    conn
-        .prepare_cached("SELECT 1 FROM api_keys WHERE id = ?1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)")?
-        .exists(params![id, now])
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| active_sql("?1", "?2"));
+    conn.prepare_cached(&SQL)?.exists(params![id, now])
+}
+
+/// The statement of [`is_active`] (a row when the key is usable) with `id` and `now` as given:
+/// parameters, or quoted literals (see `KeyCheck::inline_sql`).
+pub(crate) fn active_sql(id: &str, now: &str) -> String {
+    format!(
+        "SELECT 1 FROM api_keys WHERE id = {id} AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > {now})"
+    )
 }
 
 pub fn list(conn: &Conn<'_>) -> Result<Vec<KeyInfo>> {

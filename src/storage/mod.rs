@@ -51,6 +51,9 @@ use writer::TypedJob;
 
 /// A trigger-kept counter (`organizations`, `users`, `organizations_version`).
 pub fn counter(conn: &Conn<'_>, name: &str) -> Result<i64, DbError> {
+    if let Some(v) = conn.prefetched_counter(name) {
+        return Ok(v);
+    }
     conn.prepare_cached("SELECT value FROM counters WHERE name = ?1")?
         .query_row([name], |r| r.get(0))
 }
@@ -184,13 +187,14 @@ impl Db {
         E: CallerError,
     {
         let db = self.clone();
-        let job = move || {
-            db.read_here(|c| {
+        let job = move || match &db.backend {
+            Backend::Postgres(p) => p.read_checked(check.as_ref(), f),
+            Backend::Sqlite(_) => db.read_here(|c| {
                 if let Some(k) = &check {
                     k.run(c)?;
                 }
                 f(c)
-            })
+            }),
         };
         let out = match &self.readers {
             Some(readers) => readers.run(job).await,

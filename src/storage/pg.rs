@@ -10,6 +10,7 @@
 //!   guarantees (check-then-insert, If-Match, Idempotency-Key, the event feed's order equal
 //!   to commit order) holds across instances with the same code. Reads never take it.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +19,7 @@ use postgres::{Client, IsolationLevel};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::error::{DbError, OpenError};
+use super::key_check::KeyCheck;
 use super::sql::{Conn, PgClient, PgTx};
 use crate::config::DatabaseConfig;
 
@@ -265,6 +267,77 @@ impl Pg {
     /// The URL, password hidden.
     pub(super) fn shown(&self) -> &str {
         &self.shown
+    }
+
+    /// As [`Pg::read`], for the API's reads, with fewer round trips to the server: opening
+    /// the snapshot, reading the `counters` rows (which most reads need; see
+    /// `storage::counter`) and checking `key` go in one simple-query message, and `f` runs
+    /// in the snapshot so opened. A search or an organization view goes from five or six
+    /// round trips to three or four.
+    pub(super) fn read_checked<T, E: From<DbError>>(
+        &self,
+        key: Option<&KeyCheck>,
+        f: impl FnOnce(&Conn<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        use postgres::SimpleQueryMessage as M;
+        let asked = std::time::Instant::now();
+        let mut pooled = self.pool.get().map_err(DbError::from)?;
+        crate::metrics::db_wait(super::Engine::Postgres, crate::metrics::Pool::Read, asked);
+        let (client, stmts) = pooled.parts();
+        let inline = key.and_then(KeyCheck::inline_sql);
+        let mut batch = String::from(
+            "START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; SELECT name, value FROM counters;",
+        );
+        if let Some(sql) = &inline {
+            batch.push_str(sql);
+        }
+        let msgs = match client.simple_query(&batch) {
+            Ok(m) => m,
+            Err(e) => {
+                // The snapshot may have opened before a later statement failed.
+                let _ = client.batch_execute("ROLLBACK");
+                return Err(DbError::from(e).into());
+            }
+        };
+        // Each statement's rows end with its CommandComplete: 0 opens the snapshot, 1 is
+        // the counters, 2 the key check.
+        let (mut at, mut counters, mut key_rows) = (0, HashMap::new(), 0);
+        for m in msgs {
+            match m {
+                M::Row(r) if at == 1 => {
+                    if let (Some(name), Some(v)) =
+                        (r.get(0), r.get(1).and_then(|v| v.parse::<i64>().ok()))
+                    {
+                        counters.insert(name.to_owned(), v);
+                    }
+                }
+                M::Row(_) if at == 2 => key_rows += 1,
+                M::CommandComplete(_) => at += 1,
+                _ => {}
+            }
+        }
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if let (Some(k), Some(_)) = (key, &inline) {
+                k.checked(key_rows > 0)?;
+            }
+            let conn = Conn::Postgres(PgTx::opened(&mut *client, &mut *stmts, counters));
+            if let (Some(k), None) = (key, &inline) {
+                k.run(&conn)?;
+            }
+            f(&conn)
+        }));
+        // Ending a read transaction cannot lose anything; a connection that cannot end it
+        // is broken, and the pool drops it.
+        let end = client.batch_execute(if matches!(run, Ok(Ok(_))) {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
+        });
+        match (run, end) {
+            (Err(panic), _) => std::panic::resume_unwind(panic),
+            (Ok(Ok(_)), Err(e)) => Err(DbError::from(e).into()),
+            (Ok(out), _) => out,
+        }
     }
 
     /// Runs `f` in one read-only snapshot.

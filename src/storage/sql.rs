@@ -133,6 +133,8 @@ impl PgSession<'_> {
 pub struct PgTx<'a> {
     tx: RefCell<PgSession<'a>>,
     stmts: RefCell<&'a mut HashMap<String, postgres::Statement>>,
+    /// The `counters` rows, read in the round trip that opened a read snapshot.
+    counters: Option<HashMap<String, i64>>,
 }
 
 impl<'a> PgTx<'a> {
@@ -143,6 +145,21 @@ impl<'a> PgTx<'a> {
         Self {
             tx: RefCell::new(PgSession::Tx(tx)),
             stmts: RefCell::new(stmts),
+            counters: None,
+        }
+    }
+
+    /// A read snapshot the caller opened (and ends) itself, in the same round trip as the
+    /// `counters` rows it read (see `pg::Pg::read_checked`).
+    pub(super) fn opened(
+        client: &'a mut postgres::Client,
+        stmts: &'a mut HashMap<String, postgres::Statement>,
+        counters: HashMap<String, i64>,
+    ) -> Self {
+        Self {
+            tx: RefCell::new(PgSession::Autocommit(client)),
+            stmts: RefCell::new(stmts),
+            counters: Some(counters),
         }
     }
 
@@ -154,6 +171,7 @@ impl<'a> PgTx<'a> {
         Self {
             tx: RefCell::new(PgSession::Autocommit(client)),
             stmts: RefCell::new(stmts),
+            counters: None,
         }
     }
 
@@ -274,6 +292,14 @@ impl<'a> Conn<'a> {
                     .map_err(|e| DbError::Internal(format!("copy: {e}")))?;
                 Ok(w.finish()?)
             }
+        }
+    }
+
+    /// A `counters` row read when the snapshot opened (PostgreSQL reads), if there is one.
+    pub(super) fn prefetched_counter(&self, name: &str) -> Option<i64> {
+        match self {
+            Self::Sqlite(_) => None,
+            Self::Postgres(p) => p.counters.as_ref()?.get(name).copied(),
         }
     }
 
