@@ -269,6 +269,14 @@ impl Pg {
         &self.shown
     }
 
+    /// A pooled connection for a read, its wait measured.
+    fn reader(&self) -> Result<r2d2::PooledConnection<Manager>, DbError> {
+        let asked = std::time::Instant::now();
+        let pooled = self.pool.get().map_err(DbError::from)?;
+        crate::metrics::db_wait(super::Engine::Postgres, crate::metrics::Pool::Read, asked);
+        Ok(pooled)
+    }
+
     /// As [`Pg::read`], for the API's reads, with fewer round trips to the server: opening
     /// the snapshot, reading the `counters` rows (which most reads need; see
     /// `storage::counter`) and checking `key` go in one simple-query message, and `f` runs
@@ -280,9 +288,7 @@ impl Pg {
         f: impl FnOnce(&Conn<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
         use postgres::SimpleQueryMessage as M;
-        let asked = std::time::Instant::now();
-        let mut pooled = self.pool.get().map_err(DbError::from)?;
-        crate::metrics::db_wait(super::Engine::Postgres, crate::metrics::Pool::Read, asked);
+        let mut pooled = self.reader()?;
         let (client, stmts) = pooled.parts();
         let inline = key.and_then(KeyCheck::inline_sql);
         let mut batch = String::from(
@@ -345,9 +351,7 @@ impl Pg {
         &self,
         f: impl FnOnce(&Conn<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        let asked = std::time::Instant::now();
-        let mut pooled = self.pool.get().map_err(DbError::from)?;
-        crate::metrics::db_wait(super::Engine::Postgres, crate::metrics::Pool::Read, asked);
+        let mut pooled = self.reader()?;
         let (client, stmts) = pooled.parts();
         let tx = client
             .build_transaction()
