@@ -74,7 +74,7 @@ fn manager(path: &Path, cfg: &DatabaseConfig, role: Role) -> SqliteConnectionMan
     let max_pages = cfg.max_size_mb.saturating_mul(1024 * 1024) / 4096;
     let cache_kib = cfg.cache_mb.saturating_mul(1024);
     let mmap_bytes = cfg.mmap_mb.saturating_mul(1024 * 1024);
-    let wal_limit = wal_limit_bytes(cfg).map_or(-1, |b| i64::try_from(b).unwrap_or(i64::MAX));
+    let wal_limit = wal_limit_bytes(cfg).unwrap_or(-1);
     SqliteConnectionManager::file(path)
         .with_flags(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI)
         .with_init(move |c| {
@@ -298,7 +298,7 @@ impl WalLimit {
     fn new(cfg: &DatabaseConfig) -> Self {
         Self {
             bytes: std::sync::atomic::AtomicI64::new(0),
-            limit: wal_limit_bytes(cfg).map_or(0, |b| i64::try_from(b).unwrap_or(i64::MAX)),
+            limit: wal_limit_bytes(cfg).unwrap_or(0),
         }
     }
 
@@ -310,8 +310,10 @@ impl WalLimit {
     }
 }
 
-fn wal_limit_bytes(cfg: &DatabaseConfig) -> Option<u64> {
-    (cfg.wal_limit_mb > 0).then(|| cfg.wal_limit_mb.saturating_mul(1024 * 1024))
+/// `[database] wal_limit_mb` in bytes; `None` for no limit.
+fn wal_limit_bytes(cfg: &DatabaseConfig) -> Option<i64> {
+    (cfg.wal_limit_mb > 0)
+        .then(|| i64::try_from(cfg.wal_limit_mb.saturating_mul(1024 * 1024)).unwrap_or(i64::MAX))
 }
 
 /// How long start-up spends on the integrity check before leaving the rest of it to a
