@@ -500,10 +500,14 @@ mod tests {
         );
     }
 
-    /// Writes through the writer thread while readers never leave the log: past
-    /// `wal_limit_mb` the writer starts the log over, so it stays near the limit instead of
-    /// holding every write since start-up; with no limit (0) it holds them all.
-    fn wal_peak_under_steady_reads(limit_mb: u64) -> (u64, u64) {
+    /// Writes 40 KiB at a time through the writer thread while readers never leave the log,
+    /// `writes` times, or (`until_shrunk`) until the log's file has shrunk (at most 30 s);
+    /// the log's largest size, its size at the end, and the size it first shrank to.
+    fn wal_under_steady_reads(
+        limit_mb: u64,
+        writes: u32,
+        until_shrunk: bool,
+    ) -> (u64, u64, Option<u64>) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         let cfg = DatabaseConfig {
@@ -520,8 +524,8 @@ mod tests {
             )
         })
         .unwrap();
-        // Three readers, each always inside a read transaction of 20 ms: one of them is on
-        // the log at every moment, so a passive checkpoint can never let the log start over.
+        // Three readers, each always inside a read transaction of 5 ms: one of them is on the
+        // log at every moment, so a passive checkpoint can never let the log start over.
         let stop = Arc::new(AtomicBool::new(false));
         let readers: Vec<_> = (0..3)
             .map(|_| {
@@ -531,7 +535,7 @@ mod tests {
                         let _ = db.read_blocking(|c| {
                             let n: i64 =
                                 c.query_row("SELECT count(*) FROM scratch", (), |r| r.get(0))?;
-                            std::thread::sleep(std::time::Duration::from_millis(20));
+                            std::thread::sleep(std::time::Duration::from_millis(5));
                             Ok(n)
                         });
                     }
@@ -544,37 +548,52 @@ mod tests {
             .unwrap();
         let wal = path.with_extension("db-wal");
         let check = key_check::KeyCheck::owed("key-1".into());
-        let mut peak = 0;
-        // 48 MiB in 1,200 writes of 40 KiB.
-        for _ in 0..1200 {
+        let (mut peak, mut shrunk) = (0, None);
+        let started = std::time::Instant::now();
+        for _ in 0..writes {
             rt.block_on(db.write(&check, |c| {
                 c.execute("INSERT INTO scratch VALUES (zeroblob(40960))", ())
                     .map(drop)
             }))
             .unwrap();
             std::thread::sleep(std::time::Duration::from_millis(2));
-            peak = peak.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+            let size = std::fs::metadata(&wal).map_or(0, |m| m.len());
+            if size < peak && shrunk.is_none() {
+                shrunk = Some(size);
+            }
+            peak = peak.max(size);
+            if until_shrunk && (shrunk.is_some() || started.elapsed().as_secs() >= 30) {
+                break;
+            }
         }
         stop.store(true, Ordering::Relaxed);
         for r in readers {
             r.join().unwrap();
         }
         let end = std::fs::metadata(&wal).map_or(0, |m| m.len());
-        (peak, end)
+        (peak, end, shrunk)
     }
 
     #[test]
     fn the_write_ahead_log_starts_over_past_its_limit_under_steady_reads() {
         let mib = 1024 * 1024;
-        let (peak, _) = wal_peak_under_steady_reads(2);
+        // With a 2 MiB limit the log starts over and its file is cut back to the limit, while
+        // the readers are on it. (When is timing: the limit is checked against the size the
+        // checkpointer reports every 200 ms, and a reader descheduled inside its transaction
+        // puts a restart off.)
+        let (peak, _, shrunk) = wal_under_steady_reads(2, 100_000, true);
+        let shrunk = shrunk.unwrap_or_else(|| {
+            panic!("limit 2 MiB: the log never started over (it reached {peak} bytes)")
+        });
         assert!(
-            peak <= 10 * mib,
-            "limit 2 MiB, but the log reached {peak} bytes"
+            shrunk <= 3 * mib,
+            "limit 2 MiB: the log went from {peak} to {shrunk} bytes, not back to the limit"
         );
-        let (peak, end) = wal_peak_under_steady_reads(0);
+        // With no limit it holds every write (48 MiB).
+        let (peak, end, shrunk) = wal_under_steady_reads(0, 1200, false);
         assert!(
-            peak >= 20 * mib && end >= 20 * mib,
-            "no limit: the log should hold the 24 MiB written (peak {peak}, end {end})"
+            peak >= 40 * mib && end >= 40 * mib && shrunk.is_none(),
+            "no limit: the log should hold most of the 48 MiB written (peak {peak}, end {end}, shrunk to {shrunk:?})"
         );
     }
 
