@@ -356,25 +356,57 @@ pub fn sqlite_args(path: &Path) -> Vec<String> {
 }
 
 /// The real `invois serve` binary on the database `engine` selects ([`engine_args`],
-/// [`fresh_engine_args`]) and a free port, with `env` added (and no `INVOIS_CONFIG` or
-/// `MALLOC_ARENA_MAX` inherited from the test's environment); returns once `/healthz`
-/// answers 200, with the child and the base URL.
+/// [`fresh_engine_args`]) and a port of the kernel's choosing, with `env` added (and no
+/// `INVOIS_CONFIG` or `MALLOC_ARENA_MAX` inherited from the test's environment); returns once
+/// `/healthz` answers 200, with the child and the base URL.
+///
+/// The server binds port 0 and the port is read from its "listening on … (port N)" line
+/// (`RUST_LOG=invois=info` keeps that line whatever level `env` sets): a port picked free
+/// beforehand could be taken by another test before the server binds it, and its `/healthz`
+/// would then be another server's.
 pub async fn start_binary_on(
     engine: &[String],
     env: &[(&str, &str)],
 ) -> (std::process::Child, String) {
-    let port = free_port();
+    use std::io::BufRead;
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_invois"));
-    cmd.args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+    cmd.args(["serve", "--bind", "127.0.0.1:0"])
         .args(engine)
         .env_remove("INVOIS_CONFIG")
         .env_remove("MALLOC_ARENA_MAX")
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
+        .stderr(std::process::Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }
+    cmd.env("RUST_LOG", "invois=info");
     let mut child = cmd.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (found, port) = std::sync::mpsc::channel();
+    // Reads the log to its end, so that the server never blocks on a full pipe.
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let port = line
+                .split_once("(port ")
+                .and_then(|(_, rest)| rest.strip_suffix(')'))
+                .and_then(|p| p.parse::<u16>().ok());
+            if let Some(port) = port {
+                let _ = found.send(port);
+            }
+        }
+    });
+    let port =
+        tokio::task::spawn_blocking(move || port.recv_timeout(std::time::Duration::from_secs(30)))
+            .await
+            .unwrap();
+    let Ok(port) = port else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("server did not say which port it listens on");
+    };
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     for _ in 0..200 {

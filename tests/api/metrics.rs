@@ -429,7 +429,9 @@ fn a_metrics_address_in_use_stops_the_server_with_a_message_that_names_the_setti
     let taken = busy.local_addr().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_invois"))
-        .args(["serve", "--bind", &format!("127.0.0.1:{}", free_port())])
+        // Port 0: a port picked free beforehand could be taken by another test before the
+        // server binds it, and the server would then stop on that instead.
+        .args(["serve", "--bind", "127.0.0.1:0"])
         .args(fresh_engine_args(&dir.path().join("m.db")))
         .env_remove("INVOIS_CONFIG")
         .env("INVOIS_METRICS__BIND", taken.to_string())
