@@ -13,6 +13,9 @@ use crate::storage::Result;
 /// (slugs, emails) at a million rows; the seed's peak memory is about twice this.
 const SEED_CACHE_MIB: u64 = 160;
 
+/// The page cache while the seed builds the secondary indexes.
+const SEED_INDEX_CACHE_MIB: u64 = 32;
+
 /// Whether the database holds no organizations and no users yet.
 pub fn is_empty(conn: &Conn<'_>) -> Result<bool> {
     let n: i64 = conn.query_row(
@@ -206,7 +209,8 @@ struct UserRow {
     email: String,
     email_fold: String,
     search: String,
-    memberships: Vec<(String, usize, &'static str)>,
+    /// (membership id, organization id, role)
+    memberships: Vec<(String, String, &'static str)>,
 }
 
 enum Batch {
@@ -269,16 +273,34 @@ fn member_counts(orgs: u64, users: u64, per_user: u64) -> Vec<u32> {
     counts
 }
 
+/// The text of one batch of rows for a search index: (rowid, indexed text), rowids
+/// counted from 1 in the order the rows are generated.
+enum FtsRows {
+    Orgs(Vec<(i64, String)>),
+    Users(Vec<(i64, String)>),
+}
+
+/// The rowid of the `i`th (from 0) generated row.
+fn rid_of(i: u64) -> i64 {
+    i64::try_from(i).unwrap_or(i64::MAX - 1) + 1
+}
+
 /// Generates the rows (names, folds, slugs, ids) on its own thread, so that the loading
 /// thread does nothing but database work; batches travel over a short bounded channel.
+/// With `fts`, the text of each batch also goes to the thread that builds the search
+/// indexes ([`build_fts`]).
 fn generate(
     orgs: u64,
     users: u64,
     per_user: u64,
     tiers: usize,
     out: &std::sync::mpsc::SyncSender<Batch>,
-) {
+    fts: Option<&std::sync::mpsc::SyncSender<FtsRows>>,
+) -> Result<()> {
     let counts = member_counts(orgs, users, per_user);
+    // The memberships name their organizations by id; the lookups (random, over tens of MB
+    // at a million) are done here rather than on the loading thread.
+    let mut org_ids = OrgIds::with_capacity(orgs);
     let mut rng = StdRng::seed_from_u64(SEED);
     let mut i = 0;
     while i < orgs {
@@ -294,6 +316,7 @@ fn generate(
                 name.push_str(&token[token.len() - 6..].to_ascii_uppercase());
             }
             let id = new_id("org");
+            org_ids.push(&id)?;
             let slug = format!("{}-{}", crate::domain::slugify(&name), &id[id.len() - 10..]);
             let tier =
                 (tiers > 0 && i % 5 == 0).then(|| usize::try_from(i / 5).unwrap_or(0) % tiers);
@@ -309,8 +332,17 @@ fn generate(
                 member_count,
             });
         }
+        if let Some(fts) = fts {
+            let text = (i..)
+                .zip(&batch)
+                .map(|(i, o)| (rid_of(i), o.fold.clone()))
+                .collect();
+            if fts.send(FtsRows::Orgs(text)).is_err() {
+                return Ok(());
+            }
+        }
         if out.send(Batch::Orgs(batch)).is_err() {
-            return;
+            return Ok(());
         }
         i += n;
     }
@@ -333,7 +365,7 @@ fn generate(
             );
             let memberships = joined
                 .iter()
-                .map(|&(org, role)| (new_id("member"), org, role))
+                .map(|&(org, role)| (new_id("member"), org_ids.get(org).to_owned(), role))
                 .collect();
             batch.push(UserRow {
                 email_fold: fold(&email),
@@ -346,11 +378,21 @@ fn generate(
                 memberships,
             });
         }
+        if let Some(fts) = fts {
+            let text = (i..)
+                .zip(&batch)
+                .map(|(i, u)| (rid_of(i), u.search.clone()))
+                .collect();
+            if fts.send(FtsRows::Users(text)).is_err() {
+                return Ok(());
+            }
+        }
         if out.send(Batch::Users(batch)).is_err() {
-            return;
+            return Ok(());
         }
         i += n;
     }
+    Ok(())
 }
 
 /// The generated organizations' ids, in order, packed end to end (every id has the same
@@ -380,10 +422,6 @@ impl OrgIds {
         Ok(())
     }
 
-    fn count(&self) -> usize {
-        self.packed.len() / self.len
-    }
-
     fn get(&self, i: usize) -> &str {
         &self.packed[i * self.len..(i + 1) * self.len]
     }
@@ -392,8 +430,10 @@ impl OrgIds {
 /// Bulk synthetic data: `orgs` organizations, `users` users, each in `per_user` organizations.
 ///
 /// Runs on a connection of its own, in one transaction: triggers and secondary indexes are
-/// lifted for the load (the search indexes are rebuilt and the indexes built once at the
-/// end), member counts go in with the organizations (computed beforehand from the same
+/// lifted for the load (the indexes are built once at the end), the search indexes are built
+/// beside the load on a thread of their own when the tables start empty ([`build_fts`]; over
+/// rows already there they are rebuilt at the end instead), member counts go in with the
+/// organizations (computed beforehand from the same
 /// draws), foreign keys are not checked row by row (the generator only references rows it
 /// made), and when no other connection has the file open the load goes through a rollback
 /// journal instead of the WAL, so that gigabytes are written once rather than into the WAL
@@ -433,7 +473,42 @@ pub fn bulk(
         "PRAGMA foreign_keys = OFF; PRAGMA cache_size = -{}; PRAGMA temp_store = FILE;",
         SEED_CACHE_MIB * 1024
     ))?;
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    // On empty tables the search indexes are built beside the load, on a thread of their own
+    // into a file of their own, and copied in at the end (see [`build_fts`]); otherwise
+    // (rows already there) they are rebuilt over all rows afterwards, as one pass.
+    let empty: bool = conn.query_row(
+        "SELECT NOT EXISTS (SELECT 1 FROM organizations) AND NOT EXISTS (SELECT 1 FROM users)",
+        (),
+        |r| r.get(0),
+    )?;
+    let side = if empty {
+        let side = SideFile::new(&cfg.path);
+        side.remove();
+        conn.execute(
+            "ATTACH DATABASE ?1 AS seed_fts",
+            [side.path.to_string_lossy()],
+        )?;
+        let schema: Vec<String> = conn
+            .prepare(
+                "SELECT sql FROM main.sqlite_master WHERE type = 'table' \
+                 AND name IN ('organizations_fts', 'users_fts') ORDER BY name",
+            )?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Some((side, schema))
+    } else {
+        None
+    };
+    let tx = if side.is_some() {
+        // BEGIN IMMEDIATE would take a write lock on every attached file, the side file
+        // included, and its builder could not write it. A write to the database alone, as
+        // the first statement, takes the same lock on the database (waiting as IMMEDIATE does).
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Deferred)?;
+        tx.execute_batch("UPDATE main.counters SET value = value WHERE name = 'organizations'")?;
+        tx
+    } else {
+        conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?
+    };
     // Building an index once over sorted data beats millions of random insertions.
     let lifted: Vec<(String, String, String)> = tx
         .prepare(
@@ -452,24 +527,43 @@ pub fn bulk(
         .collect::<rusqlite::Result<_>>()?;
     let (send, batches) = std::sync::mpsc::sync_channel(4);
     let n_tiers = tiers.len();
+    let (fts_send, fts_builder) = match &side {
+        Some((file, schema)) => {
+            let (fts_send, fts_rows) = std::sync::mpsc::sync_channel(8);
+            let (path, schema) = (file.path.clone(), schema.clone());
+            let builder = std::thread::Builder::new()
+                .name("invois-seed-fts".into())
+                .spawn(move || build_fts(&path, &schema, &fts_rows))
+                .map_err(|e| {
+                    crate::storage::DbError::Internal(format!(
+                        "cannot start the search index builder: {e}"
+                    ))
+                })?;
+            (Some(fts_send), Some(builder))
+        }
+        None => (None, None),
+    };
     let generator = std::thread::Builder::new()
         .name("invois-seed-gen".into())
-        .spawn(move || generate(orgs, users, per_user, n_tiers, &send))
+        .spawn(move || generate(orgs, users, per_user, n_tiers, &send, fts_send.as_ref()))
         .map_err(|e| {
             crate::storage::DbError::Internal(format!("cannot start the generator: {e}"))
         })?;
+    // With the search indexes built beside, each row's rowid is given: the one its text
+    // was indexed under.
+    let rid = |i: u64| side.is_some().then(|| rid_of(i));
     {
         let mut ins_org = tx.prepare(
-            "INSERT INTO organizations (id, name, name_fold, slug, logo, premium_tier_id, member_count, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+            "INSERT INTO organizations (rid, id, name, name_fold, slug, logo, premium_tier_id, member_count, created_at, updated_at) \
+             VALUES (?9, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
         )?;
         let mut ins_user = tx.prepare(
-            "INSERT INTO users (id, name, first_name, last_name, email, email_fold, search_fold, phone, dob, role, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, NULL, 'customer', ?8, ?8)",
+            "INSERT INTO users (rid, id, name, first_name, last_name, email, email_fold, search_fold, phone, dob, role, created_at, updated_at) \
+             VALUES (?9, ?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, NULL, 'customer', ?8, ?8)",
         )?;
         let mut ins_mem = tx.prepare("INSERT INTO memberships (id, user_id, organization_id, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?;
         let now = crate::domain::now();
-        let mut org_ids = OrgIds::with_capacity(orgs);
+        let mut orgs_done = 0;
         let mut users_done = 0;
         for batch in batches {
             match batch {
@@ -484,12 +578,13 @@ pub fn bulk(
                             o.logo,
                             tier,
                             o.member_count,
-                            now
+                            now,
+                            rid(orgs_done)
                         ])?;
-                        org_ids.push(&o.id)?;
+                        orgs_done += 1;
                     }
-                    progress("organizations", org_ids.count() as u64, orgs);
-                    if org_ids.count() as u64 == orgs {
+                    progress("organizations", orgs_done, orgs);
+                    if orgs_done == orgs {
                         log::info!(
                             "seed: organizations inserted after {:.1}s",
                             started.elapsed().as_secs_f64()
@@ -497,7 +592,6 @@ pub fn bulk(
                     }
                 }
                 Batch::Users(rows) => {
-                    users_done += rows.len() as u64;
                     for u in rows {
                         ins_user.execute(rusqlite::params![
                             u.id,
@@ -507,16 +601,12 @@ pub fn bulk(
                             u.email,
                             u.email_fold,
                             u.search,
-                            now
+                            now,
+                            rid(users_done)
                         ])?;
+                        users_done += 1;
                         for (mid, org, role) in u.memberships {
-                            ins_mem.execute(rusqlite::params![
-                                mid,
-                                u.id,
-                                org_ids.get(org),
-                                role,
-                                now
-                            ])?;
+                            ins_mem.execute(rusqlite::params![mid, u.id, org, role, now])?;
                         }
                     }
                     progress("users", users_done, users);
@@ -526,21 +616,30 @@ pub fn bulk(
     }
     generator
         .join()
-        .map_err(|_| crate::storage::DbError::Internal("the generator panicked".into()))?;
+        .map_err(|_| crate::storage::DbError::Internal("the generator panicked".into()))??;
     log::info!(
         "seed: users and memberships inserted after {:.1}s",
         started.elapsed().as_secs_f64()
     );
     progress("indexes", 0, 1);
-    // (A larger FTS5 `hashsize` than the default 1 MiB made the rebuild slower, not faster.)
-    tx.execute_batch(
-        "INSERT INTO organizations_fts (organizations_fts) VALUES ('rebuild'); \
-         INSERT INTO users_fts (users_fts) VALUES ('rebuild');",
-    )?;
-    log::info!(
-        "seed: search indexes rebuilt after {:.1}s",
-        started.elapsed().as_secs_f64()
-    );
+    if fts_builder.is_none() {
+        // (A larger FTS5 `hashsize` than the default 1 MiB made the rebuild slower.)
+        tx.execute_batch(
+            "INSERT INTO organizations_fts (organizations_fts) VALUES ('rebuild'); \
+             INSERT INTO users_fts (users_fts) VALUES ('rebuild');",
+        )?;
+        log::info!(
+            "seed: search indexes rebuilt after {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    // Index builds read the tables in order and append to the new index: they need little
+    // page cache, and the sorter's runs are as large as the cache (smaller runs sorted faster
+    // here: 10-11 s for all the indexes at a million, against 13 s with the load's cache).
+    tx.execute_batch(&format!(
+        "PRAGMA main.cache_size = -{};",
+        SEED_INDEX_CACHE_MIB * 1024
+    ))?;
     for (_, _, sql) in lifted.iter().filter(|(kind, _, _)| kind == "index") {
         tx.execute_batch(sql)?;
     }
@@ -548,6 +647,27 @@ pub fn bulk(
         "seed: secondary indexes built after {:.1}s",
         started.elapsed().as_secs_f64()
     );
+    if let Some(builder) = fts_builder {
+        builder.join().map_err(|_| {
+            crate::storage::DbError::Internal("the search index builder panicked".into())
+        })??;
+        // The FTS5 tables' own storage, table by table: the same tokenizer and options
+        // (the schema was copied from this file) over the same rowids and text give the
+        // same index. The triggers are lifted and nothing read these tables in this
+        // transaction, so no cached state of theirs is left behind.
+        for fts in ["organizations_fts", "users_fts"] {
+            for part in ["data", "idx", "docsize", "config"] {
+                tx.execute_batch(&format!(
+                    "DELETE FROM main.{fts}_{part}; \
+                     INSERT INTO main.{fts}_{part} SELECT * FROM seed_fts.{fts}_{part};"
+                ))?;
+            }
+        }
+        log::info!(
+            "seed: search indexes (built beside) copied in after {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
+    }
     tx.execute_batch(
         "UPDATE counters SET value = (SELECT count(*) FROM organizations) WHERE name = 'organizations'; \
          UPDATE counters SET value = (SELECT count(*) FROM users) WHERE name = 'users'; \
@@ -562,6 +682,10 @@ pub fn bulk(
         started.elapsed().as_secs_f64()
     );
     progress("indexes", 1, 1);
+    if let Some((file, _)) = side {
+        conn.execute_batch("DETACH DATABASE seed_fts")?;
+        drop(file);
+    }
     conn.execute_batch("PRAGMA optimize;")?;
     if rollback_journal {
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", (), |r| r.get(0))?;
@@ -573,6 +697,70 @@ pub fn bulk(
     } else {
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", (), |_| Ok(()))?;
     }
+    Ok(())
+}
+
+/// The file beside the database that the search indexes are built in during a seed:
+/// removed (with its journal) when dropped, whether the seed succeeded or not.
+struct SideFile {
+    path: std::path::PathBuf,
+}
+
+impl SideFile {
+    fn new(db: &std::path::Path) -> Self {
+        let mut path = db.as_os_str().to_owned();
+        path.push(".seed-fts");
+        Self { path: path.into() }
+    }
+
+    fn remove(&self) {
+        let _ = std::fs::remove_file(&self.path);
+        let mut journal = self.path.as_os_str().to_owned();
+        journal.push("-journal");
+        let _ = std::fs::remove_file(journal);
+    }
+}
+
+impl Drop for SideFile {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+/// Builds the search indexes of the generated rows into the file at `path` (the tables
+/// created by `schema`, the database's own statements): on its own connection and thread,
+/// while the loading thread inserts the rows. Inserting (rowid, text) into an external-content
+/// FTS5 table reads nothing of the content table, so the file needs no other table.
+fn build_fts(
+    path: &std::path::Path,
+    schema: &[String],
+    rows: &std::sync::mpsc::Receiver<FtsRows>,
+) -> Result<()> {
+    let conn = rusqlite::Connection::open(path)?;
+    // A scratch file: no journal, no syncs (the copy into the database is what is durable).
+    conn.execute_batch(
+        "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -32768;",
+    )?;
+    for sql in schema {
+        conn.execute_batch(sql)?;
+    }
+    conn.execute_batch("BEGIN")?;
+    {
+        let mut orgs =
+            conn.prepare("INSERT INTO organizations_fts (rowid, name_fold) VALUES (?1, ?2)")?;
+        let mut users =
+            conn.prepare("INSERT INTO users_fts (rowid, search_fold) VALUES (?1, ?2)")?;
+        for batch in rows {
+            let (stmt, rows) = match batch {
+                FtsRows::Orgs(rows) => (&mut orgs, rows),
+                FtsRows::Users(rows) => (&mut users, rows),
+            };
+            for (rid, text) in rows {
+                stmt.execute(rusqlite::params![rid, text])?;
+            }
+        }
+    }
+    conn.execute_batch("COMMIT")?;
     Ok(())
 }
 
@@ -644,12 +832,12 @@ fn bulk_postgres(
         let n_tiers = tiers.len();
         let generator = std::thread::Builder::new()
             .name("invois-seed-gen".into())
-            .spawn(move || generate(orgs, users, per_user, n_tiers, &send))
+            .spawn(move || generate(orgs, users, per_user, n_tiers, &send, None))
             .map_err(|e| {
                 crate::storage::DbError::Internal(format!("cannot start the generator: {e}"))
             })?;
         let now = crate::domain::now();
-        let mut org_ids = OrgIds::with_capacity(orgs);
+        let mut orgs_done = 0;
         let mut users_done = 0;
         for batch in batches {
             match batch {
@@ -662,13 +850,13 @@ fn bulk_postgres(
                             &mut data,
                             &[Some(&o.id), Some(&o.name), Some(&o.fold), Some(&o.slug), o.logo.as_deref(), tier, Some(&count), Some(&now), Some(&now)],
                         );
-                        org_ids.push(&o.id)?;
+                        orgs_done += 1;
                     }
                     tx.copy_in(
                         "COPY organizations (id, name, name_fold, slug, logo, premium_tier_id, member_count, created_at, updated_at) FROM STDIN",
                         data.as_bytes(),
                     )?;
-                    progress("organizations", org_ids.count() as u64, orgs);
+                    progress("organizations", orgs_done, orgs);
                 }
                 Batch::Users(rows) => {
                     users_done += rows.len() as u64;
@@ -679,7 +867,7 @@ fn bulk_postgres(
                             &[Some(&u.id), Some(&u.name), Some(u.first), Some(u.last), Some(&u.email), Some(&u.email_fold), Some(&u.search), None, None, Some("customer"), Some(&now), Some(&now)],
                         );
                         for (mid, org, role) in &u.memberships {
-                            copy_row(&mut ms, &[Some(mid), Some(&u.id), Some(org_ids.get(*org)), Some(role), Some(&now)]);
+                            copy_row(&mut ms, &[Some(mid), Some(&u.id), Some(org), Some(role), Some(&now)]);
                         }
                     }
                     tx.copy_in(
@@ -696,7 +884,7 @@ fn bulk_postgres(
         }
         generator
             .join()
-            .map_err(|_| crate::storage::DbError::Internal("the generator panicked".into()))?;
+            .map_err(|_| crate::storage::DbError::Internal("the generator panicked".into()))??;
         progress("indexes", 0, 1);
         tx.execute_batch("SET LOCAL maintenance_work_mem = '256MB'")?;
         for (_, sql) in &lifted {
@@ -715,4 +903,100 @@ fn bulk_postgres(
     progress("indexes", 1, 1);
     log::info!("seed: done after {:.1}s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DatabaseConfig;
+
+    fn config(dir: &tempfile::TempDir) -> DatabaseConfig {
+        DatabaseConfig {
+            path: dir.path().join("seed.db"),
+            ..DatabaseConfig::default()
+        }
+    }
+
+    /// FTS5's own check of both search indexes, against their content tables too (rank 1),
+    /// and each term's match count against a scan of the indexed text.
+    fn assert_search_indexes_hold(cfg: &DatabaseConfig, terms: &[&str]) {
+        let c = rusqlite::Connection::open(&cfg.path).unwrap();
+        c.execute_batch(
+            "INSERT INTO organizations_fts (organizations_fts, rank) VALUES ('integrity-check', 1); \
+             INSERT INTO users_fts (users_fts, rank) VALUES ('integrity-check', 1);",
+        )
+        .unwrap();
+        for (table, fts, col) in [
+            ("organizations", "organizations_fts", "name_fold"),
+            ("users", "users_fts", "search_fold"),
+        ] {
+            for term in terms {
+                let count =
+                    |sql: String| -> i64 { c.query_row(&sql, [term], |r| r.get(0)).unwrap() };
+                let indexed = count(format!(
+                    "SELECT count(*) FROM {fts} WHERE {fts} MATCH '\"' || ?1 || '\"'"
+                ));
+                let scanned = count(format!(
+                    "SELECT count(*) FROM {table} WHERE instr({col}, ?1) > 0"
+                ));
+                assert_eq!(indexed, scanned, "{table}: {term}");
+            }
+        }
+        let pending: i64 = c
+            .query_row("SELECT count(*) FROM fts_pending", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(pending, 0);
+    }
+
+    #[test]
+    fn search_indexes_built_beside_the_load_equal_the_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(&dir);
+        bulk(&cfg, 3_000, 2_000, 3, &|_, _, _| {}).unwrap();
+        // Terms that many, few and no rows hold, in names and in emails (one trigram each:
+        // with detail=none, FTS5 takes no phrase of several).
+        let terms = ["cof", "tra", "sdn", "tan", "fé ", "ōsa", "@ex", "zzz"];
+        assert_search_indexes_hold(&cfg, &terms);
+        let c = rusqlite::Connection::open(&cfg.path).unwrap();
+        let (matched, all): (i64, i64) = c
+            .query_row(
+                "SELECT (SELECT count(*) FROM users_fts WHERE users_fts MATCH '\"exa\"'), \
+                 (SELECT count(*) FROM users)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((matched, all), (2_000, 2_000));
+        // The rowids are the ones the text was indexed under: 1.. in generated order.
+        let (lo, hi): (i64, i64) = c
+            .query_row("SELECT min(rid), max(rid) FROM organizations", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((lo, hi), (1, 3_000));
+        // The side file is gone, and the database is in WAL mode again.
+        let mut side = cfg.path.clone().into_os_string();
+        side.push(".seed-fts");
+        assert!(!std::path::Path::new(&side).exists());
+        let mode: String = c
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn a_seed_over_rows_already_there_rebuilds_the_search_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(&dir);
+        let db = crate::storage::open(&cfg).unwrap();
+        demo(&db).unwrap();
+        drop(db);
+        bulk(&cfg, 500, 400, 2, &|_, _, _| {}).unwrap();
+        assert_search_indexes_hold(&cfg, &["acm", "n d", "cof", "tan", "zzz"]);
+        let c = rusqlite::Connection::open(&cfg.path).unwrap();
+        let orgs: i64 = c
+            .query_row("SELECT count(*) FROM organizations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(orgs, 2 + 300 + 500);
+    }
 }
