@@ -280,6 +280,11 @@ enum FtsRows {
     Users(Vec<(i64, String)>),
 }
 
+/// The generator's error when the search index builder has stopped (its own error says why).
+fn builder_stopped() -> crate::storage::DbError {
+    crate::storage::DbError::Internal("the search index builder stopped".into())
+}
+
 /// The rowid of the `i`th (from 0) generated row.
 fn rid_of(i: u64) -> i64 {
     i64::try_from(i).unwrap_or(i64::MAX - 1) + 1
@@ -338,7 +343,7 @@ fn generate(
                 .map(|(i, o)| (rid_of(i), o.fold.clone()))
                 .collect();
             if fts.send(FtsRows::Orgs(text)).is_err() {
-                return Ok(());
+                return Err(builder_stopped());
             }
         }
         if out.send(Batch::Orgs(batch)).is_err() {
@@ -384,7 +389,7 @@ fn generate(
                 .map(|(i, u)| (rid_of(i), u.search.clone()))
                 .collect();
             if fts.send(FtsRows::Users(text)).is_err() {
-                return Ok(());
+                return Err(builder_stopped());
             }
         }
         if out.send(Batch::Users(batch)).is_err() {
@@ -473,41 +478,78 @@ pub fn bulk(
         "PRAGMA foreign_keys = OFF; PRAGMA cache_size = -{}; PRAGMA temp_store = FILE;",
         SEED_CACHE_MIB * 1024
     ))?;
-    // On empty tables the search indexes are built beside the load, on a thread of their own
-    // into a file of their own, and copied in at the end (see [`build_fts`]); otherwise
-    // (rows already there) they are rebuilt over all rows afterwards, as one pass.
-    let empty: bool = conn.query_row(
-        "SELECT NOT EXISTS (SELECT 1 FROM organizations) AND NOT EXISTS (SELECT 1 FROM users)",
+    let loaded = load(&mut conn, cfg, orgs, users, per_user, progress, started);
+    if loaded.is_err() {
+        // (The scratch file is gone already; detached before the switch back to WAL below,
+        // which applies to every attached file.)
+        let _ = conn.execute_batch("DETACH DATABASE seed_fts");
+    }
+    // Back to WAL whether the load succeeded or not: a failed seed leaves the file as it was.
+    let restored = if rollback_journal {
+        conn.query_row("PRAGMA journal_mode = WAL", (), |r| r.get::<_, String>(0))
+            .map_err(crate::storage::DbError::from)
+            .and_then(|mode| {
+                if mode.eq_ignore_ascii_case("wal") {
+                    Ok(())
+                } else {
+                    Err(crate::storage::DbError::Internal(format!(
+                        "cannot switch the database back to WAL (got {mode})"
+                    )))
+                }
+            })
+    } else {
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", (), |_| Ok(()))
+            .map_err(crate::storage::DbError::from)
+    };
+    loaded?;
+    restored
+}
+
+/// The load of [`bulk`] on SQLite, in one transaction on `conn` (set up by [`bulk`]).
+fn load(
+    conn: &mut rusqlite::Connection,
+    cfg: &crate::config::DatabaseConfig,
+    orgs: u64,
+    users: u64,
+    per_user: u64,
+    progress: &dyn Fn(&str, u64, u64),
+    started: std::time::Instant,
+) -> Result<()> {
+    // The search indexes can be built beside the load (on a thread of their own, into a
+    // scratch file, copied in at the end: see [`build_fts`]) when the tables start empty; over
+    // rows already there they are rebuilt over all rows afterwards, as one pass. The scratch
+    // file is named after this process, so that no other seed can be using it, and attached
+    // before the transaction (ATTACH cannot be run inside one).
+    let side = cfg.path.to_str().map(|_| SideFile::new(&cfg.path));
+    if let Some(file) = &side {
+        file.remove();
+        let path = file.path.to_str().unwrap_or_default();
+        conn.execute("ATTACH DATABASE ?1 AS seed_fts", [path])?;
+    }
+    // BEGIN IMMEDIATE would take a write lock on the attached file too, and the builder could
+    // not write it. A write to the database alone as the first statement takes the same lock
+    // on the database, waiting for it as IMMEDIATE does; whether the tables are empty is
+    // decided under it.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Deferred)?;
+    tx.execute_batch("UPDATE main.counters SET value = value WHERE name = 'organizations'")?;
+    let empty: bool = tx.query_row(
+        "SELECT NOT EXISTS (SELECT 1 FROM organizations) AND NOT EXISTS (SELECT 1 FROM users) \
+         AND NOT EXISTS (SELECT 1 FROM fts_pending)",
         (),
         |r| r.get(0),
     )?;
-    let side = if empty {
-        let side = SideFile::new(&cfg.path);
-        side.remove();
-        conn.execute(
-            "ATTACH DATABASE ?1 AS seed_fts",
-            [side.path.to_string_lossy()],
-        )?;
-        let schema: Vec<String> = conn
-            .prepare(
-                "SELECT sql FROM main.sqlite_master WHERE type = 'table' \
-                 AND name IN ('organizations_fts', 'users_fts') ORDER BY name",
-            )?
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        Some((side, schema))
-    } else {
-        None
-    };
-    let tx = if side.is_some() {
-        // BEGIN IMMEDIATE would take a write lock on every attached file, the side file
-        // included, and its builder could not write it. A write to the database alone, as
-        // the first statement, takes the same lock on the database (waiting as IMMEDIATE does).
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Deferred)?;
-        tx.execute_batch("UPDATE main.counters SET value = value WHERE name = 'organizations'")?;
-        tx
-    } else {
-        conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?
+    let beside = match &side {
+        Some(file) if empty => {
+            let schema: Vec<String> = tx
+                .prepare(
+                    "SELECT sql FROM main.sqlite_master WHERE type = 'table' \
+                     AND name IN ('organizations_fts', 'users_fts') ORDER BY name",
+                )?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            Some((file.path.clone(), schema))
+        }
+        _ => None,
     };
     // Building an index once over sorted data beats millions of random insertions.
     let lifted: Vec<(String, String, String)> = tx
@@ -525,33 +567,30 @@ pub fn bulk(
         .prepare("SELECT id FROM premium_tiers")?
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    let (send, batches) = std::sync::mpsc::sync_channel(4);
     let n_tiers = tiers.len();
-    let (fts_send, fts_builder) = match &side {
-        Some((file, schema)) => {
+    // The threads are joined on every way out of this function, before the scratch file is
+    // removed: each guard joins its thread when dropped, and locals drop in reverse order of
+    // declaration (the batches' receiver, then the generator, then the builder, then the file).
+    let (fts_send, builder) = match beside {
+        Some((path, schema)) => {
             let (fts_send, fts_rows) = std::sync::mpsc::sync_channel(8);
-            let (path, schema) = (file.path.clone(), schema.clone());
-            let builder = std::thread::Builder::new()
-                .name("invois-seed-fts".into())
-                .spawn(move || build_fts(&path, &schema, &fts_rows))
-                .map_err(|e| {
-                    crate::storage::DbError::Internal(format!(
-                        "cannot start the search index builder: {e}"
-                    ))
-                })?;
+            let builder = Joined::spawn("invois-seed-fts", move || {
+                build_fts(&path, &schema, &fts_rows)
+            })?;
             (Some(fts_send), Some(builder))
         }
         None => (None, None),
     };
-    let generator = std::thread::Builder::new()
-        .name("invois-seed-gen".into())
-        .spawn(move || generate(orgs, users, per_user, n_tiers, &send, fts_send.as_ref()))
-        .map_err(|e| {
-            crate::storage::DbError::Internal(format!("cannot start the generator: {e}"))
-        })?;
+    let (send, batches) = std::sync::mpsc::sync_channel(4);
+    let generator = Joined::spawn("invois-seed-gen", move || {
+        generate(orgs, users, per_user, n_tiers, &send, fts_send.as_ref())
+    })?;
+    // Dropped before the generator is joined: a generator blocked on a full channel then
+    // sees the receiver gone and stops.
+    let batches = batches;
     // With the search indexes built beside, each row's rowid is given: the one its text
     // was indexed under.
-    let rid = |i: u64| side.is_some().then(|| rid_of(i));
+    let rid = |i: u64| builder.is_some().then(|| rid_of(i));
     {
         let mut ins_org = tx.prepare(
             "INSERT INTO organizations (rid, id, name, name_fold, slug, logo, premium_tier_id, member_count, created_at, updated_at) \
@@ -614,15 +653,19 @@ pub fn bulk(
             }
         }
     }
-    generator
-        .join()
-        .map_err(|_| crate::storage::DbError::Internal("the generator panicked".into()))??;
+    if let Err(e) = generator.join() {
+        // A generator that stopped because the builder did: the builder's error says why.
+        if let Some(builder) = builder {
+            builder.join()?;
+        }
+        return Err(e);
+    }
     log::info!(
         "seed: users and memberships inserted after {:.1}s",
         started.elapsed().as_secs_f64()
     );
     progress("indexes", 0, 1);
-    if fts_builder.is_none() {
+    if builder.is_none() {
         // (A larger FTS5 `hashsize` than the default 1 MiB made the rebuild slower.)
         tx.execute_batch(
             "INSERT INTO organizations_fts (organizations_fts) VALUES ('rebuild'); \
@@ -647,16 +690,15 @@ pub fn bulk(
         "seed: secondary indexes built after {:.1}s",
         started.elapsed().as_secs_f64()
     );
-    if let Some(builder) = fts_builder {
-        builder.join().map_err(|_| {
-            crate::storage::DbError::Internal("the search index builder panicked".into())
-        })??;
+    if let Some(builder) = builder {
+        builder.join()?;
         // The FTS5 tables' own storage, table by table: the same tokenizer and options
         // (the schema was copied from this file) over the same rowids and text give the
         // same index. The triggers are lifted and nothing read these tables in this
-        // transaction, so no cached state of theirs is left behind.
+        // transaction, so no cached state of theirs is left behind. The configuration
+        // (`_config`) stays this file's own.
         for fts in ["organizations_fts", "users_fts"] {
-            for part in ["data", "idx", "docsize", "config"] {
+            for part in ["data", "idx", "docsize"] {
                 tx.execute_batch(&format!(
                     "DELETE FROM main.{fts}_{part}; \
                      INSERT INTO main.{fts}_{part} SELECT * FROM seed_fts.{fts}_{part};"
@@ -682,21 +724,12 @@ pub fn bulk(
         started.elapsed().as_secs_f64()
     );
     progress("indexes", 1, 1);
-    if let Some((file, _)) = side {
+    if let Some(file) = side {
+        // (Before the switch back to WAL below, which applies to every attached file.)
         conn.execute_batch("DETACH DATABASE seed_fts")?;
         drop(file);
     }
     conn.execute_batch("PRAGMA optimize;")?;
-    if rollback_journal {
-        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", (), |r| r.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(crate::storage::DbError::Internal(format!(
-                "cannot switch the database back to WAL (got {mode})"
-            )));
-        }
-    } else {
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", (), |_| Ok(()))?;
-    }
     Ok(())
 }
 
@@ -707,9 +740,10 @@ struct SideFile {
 }
 
 impl SideFile {
+    /// `<db>.seed-fts-<pid>`.
     fn new(db: &std::path::Path) -> Self {
         let mut path = db.as_os_str().to_owned();
-        path.push(".seed-fts");
+        path.push(format!(".seed-fts-{}", std::process::id()));
         Self { path: path.into() }
     }
 
@@ -724,6 +758,41 @@ impl SideFile {
 impl Drop for SideFile {
     fn drop(&mut self) {
         self.remove();
+    }
+}
+
+/// A thread of the seed, joined when this is dropped if it was not joined before.
+struct Joined<T> {
+    handle: Option<std::thread::JoinHandle<Result<T>>>,
+    name: &'static str,
+}
+
+impl<T: Send + 'static> Joined<T> {
+    fn spawn(name: &'static str, f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<Self> {
+        let handle = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(f)
+            .map_err(|e| crate::storage::DbError::Internal(format!("cannot start {name}: {e}")))?;
+        Ok(Self {
+            handle: Some(handle),
+            name,
+        })
+    }
+
+    /// The thread's result (a panic becomes an error).
+    fn join(mut self) -> Result<T> {
+        let handle = self.handle.take().unwrap_or_else(|| unreachable!());
+        handle
+            .join()
+            .map_err(|_| crate::storage::DbError::Internal(format!("{} panicked", self.name)))?
+    }
+}
+
+impl<T> Drop for Joined<T> {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
     }
 }
 
@@ -830,12 +899,11 @@ fn bulk_postgres(
             .collect::<Result<_>>()?;
         let (send, batches) = std::sync::mpsc::sync_channel(4);
         let n_tiers = tiers.len();
-        let generator = std::thread::Builder::new()
-            .name("invois-seed-gen".into())
-            .spawn(move || generate(orgs, users, per_user, n_tiers, &send, None))
-            .map_err(|e| {
-                crate::storage::DbError::Internal(format!("cannot start the generator: {e}"))
-            })?;
+        let generator = Joined::spawn("invois-seed-gen", move || {
+            generate(orgs, users, per_user, n_tiers, &send, None)
+        })?;
+        // (Dropped before the generator is joined, as in [`bulk`].)
+        let batches = batches;
         let now = crate::domain::now();
         let mut orgs_done = 0;
         let mut users_done = 0;
@@ -882,9 +950,7 @@ fn bulk_postgres(
                 }
             }
         }
-        generator
-            .join()
-            .map_err(|_| crate::storage::DbError::Internal("the generator panicked".into()))??;
+        generator.join()?;
         progress("indexes", 0, 1);
         tx.execute_batch("SET LOCAL maintenance_work_mem = '256MB'")?;
         for (_, sql) in &lifted {
@@ -975,13 +1041,55 @@ mod tests {
             .unwrap();
         assert_eq!((lo, hi), (1, 3_000));
         // The side file is gone, and the database is in WAL mode again.
-        let mut side = cfg.path.clone().into_os_string();
-        side.push(".seed-fts");
-        assert!(!std::path::Path::new(&side).exists());
+        assert_eq!(scratch_files(&dir), Vec::<String>::new());
         let mode: String = c
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    /// The seed's scratch files left in `dir`.
+    fn scratch_files(dir: &tempfile::TempDir) -> Vec<String> {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.contains(".seed-fts"))
+            .collect()
+    }
+
+    /// A seed that fails once its threads run (here: a unique index of the database's own that
+    /// the generated names break, rebuilt after the load) joins them, removes its scratch
+    /// file and leaves the database as it was, in WAL mode.
+    #[test]
+    fn a_seed_that_fails_midway_leaves_the_database_and_no_scratch_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(&dir);
+        let c = crate::storage::open_migrated(&cfg).unwrap();
+        c.execute_batch("CREATE UNIQUE INDEX organizations_one_name ON organizations (name)")
+            .unwrap();
+        drop(c);
+        let err = bulk(&cfg, 3_000, 1_000, 2, &|_, _, _| {}).unwrap_err();
+        assert!(err.to_string().contains("UNIQUE"), "{err}");
+        assert_eq!(scratch_files(&dir), Vec::<String>::new());
+        let c = rusqlite::Connection::open(&cfg.path).unwrap();
+        let (orgs, users, indexed, mode): (i64, i64, i64, String) = c
+            .query_row(
+                "SELECT (SELECT count(*) FROM organizations), (SELECT count(*) FROM users), \
+                 (SELECT count(*) FROM organizations_fts_docsize), \
+                 (SELECT journal_mode FROM pragma_journal_mode)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!((orgs, users, indexed, mode.as_str()), (0, 0, 0, "wal"));
+        let kept: i64 = c
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'organizations_one_name'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(kept, 1);
     }
 
     #[test]
@@ -993,6 +1101,7 @@ mod tests {
         drop(db);
         bulk(&cfg, 500, 400, 2, &|_, _, _| {}).unwrap();
         assert_search_indexes_hold(&cfg, &["acm", "n d", "cof", "tan", "zzz"]);
+        assert_eq!(scratch_files(&dir), Vec::<String>::new());
         let c = rusqlite::Connection::open(&cfg.path).unwrap();
         let orgs: i64 = c
             .query_row("SELECT count(*) FROM organizations", [], |r| r.get(0))

@@ -341,13 +341,31 @@ pub async fn assert_error(res: Response, status: u16, code: &str) -> Value {
     v
 }
 
-/// A free TCP port on loopback.
+/// A free TCP port on loopback, for a server the test starts itself (tests that can, bind
+/// port 0 instead).
+///
+/// Drawn below Linux's ephemeral range (32768-60999), from which every `bind(0)` of the other
+/// tests allocates, so none of their servers or clients can take it before the test binds it;
+/// handed out once each in this process, from an offset of the process id (another test binary
+/// running at once starts elsewhere), and checked free when handed out.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        (std::process::id() % 60) * 200,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    loop {
+        let offset = NEXT.fetch_add(1, Ordering::SeqCst) % SPAN;
+        let port = u16::try_from(FIRST + offset).expect("a port");
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// The `invois` arguments that select the SQLite file `path` (for what only SQLite has).
@@ -383,8 +401,10 @@ pub async fn start_binary_on(
     let mut child = cmd.spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let (found, port) = std::sync::mpsc::channel();
-    // Reads the log to its end, so that the server never blocks on a full pipe.
+    // Reads the log to its end, so that the server never blocks on a full pipe; the lines
+    // before the port's are kept for the message of a server that did not start.
     std::thread::spawn(move || {
+        let mut said = Vec::new();
         for line in std::io::BufReader::new(stderr)
             .lines()
             .map_while(Result::ok)
@@ -393,19 +413,24 @@ pub async fn start_binary_on(
                 .split_once("(port ")
                 .and_then(|(_, rest)| rest.strip_suffix(')'))
                 .and_then(|p| p.parse::<u16>().ok());
-            if let Some(port) = port {
-                let _ = found.send(port);
+            match port {
+                Some(port) => {
+                    let _ = found.send(Ok(port));
+                }
+                None if said.len() < 50 => said.push(line),
+                None => {}
             }
         }
+        let _ = found.send(Err(said.join("\n")));
     });
     let port =
         tokio::task::spawn_blocking(move || port.recv_timeout(std::time::Duration::from_secs(30)))
             .await
             .unwrap();
-    let Ok(port) = port else {
+    let Ok(Ok(port)) = port else {
         let _ = child.kill();
         let _ = child.wait();
-        panic!("server did not say which port it listens on");
+        panic!("server did not say which port it listens on: {port:?}");
     };
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
