@@ -280,9 +280,24 @@ enum FtsRows {
     Users(Vec<(i64, String)>),
 }
 
-/// The generator's error when the search index builder has stopped (its own error says why).
-fn builder_stopped() -> crate::storage::DbError {
-    crate::storage::DbError::Internal("the search index builder stopped".into())
+/// Sends the indexed text of `rows` (generated rows `first`.. on) to the search index
+/// builder, if there is one; an error if it has stopped (its own error says why).
+fn send_text<R>(
+    fts: Option<&std::sync::mpsc::SyncSender<FtsRows>>,
+    first: u64,
+    rows: &[R],
+    text: impl Fn(&R) -> &String,
+    wrap: fn(Vec<(i64, String)>) -> FtsRows,
+) -> Result<()> {
+    let Some(fts) = fts else {
+        return Ok(());
+    };
+    let text = (first..)
+        .zip(rows)
+        .map(|(i, row)| (rid_of(i), text(row).clone()))
+        .collect();
+    fts.send(wrap(text))
+        .map_err(|_| crate::storage::DbError::Internal("the search index builder stopped".into()))
 }
 
 /// The rowid of the `i`th (from 0) generated row.
@@ -337,15 +352,7 @@ fn generate(
                 member_count,
             });
         }
-        if let Some(fts) = fts {
-            let text = (i..)
-                .zip(&batch)
-                .map(|(i, o)| (rid_of(i), o.fold.clone()))
-                .collect();
-            if fts.send(FtsRows::Orgs(text)).is_err() {
-                return Err(builder_stopped());
-            }
-        }
+        send_text(fts, i, &batch, |o| &o.fold, FtsRows::Orgs)?;
         if out.send(Batch::Orgs(batch)).is_err() {
             return Ok(());
         }
@@ -383,15 +390,7 @@ fn generate(
                 memberships,
             });
         }
-        if let Some(fts) = fts {
-            let text = (i..)
-                .zip(&batch)
-                .map(|(i, u)| (rid_of(i), u.search.clone()))
-                .collect();
-            if fts.send(FtsRows::Users(text)).is_err() {
-                return Err(builder_stopped());
-            }
-        }
+        send_text(fts, i, &batch, |u| &u.search, FtsRows::Users)?;
         if out.send(Batch::Users(batch)).is_err() {
             return Ok(());
         }
@@ -983,6 +982,11 @@ mod tests {
         }
     }
 
+    /// The one integer `sql` selects.
+    fn int(c: &rusqlite::Connection, sql: &str) -> i64 {
+        c.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
     /// FTS5's own check of both search indexes, against their content tables too (rank 1),
     /// and each term's match count against a scan of the indexed text.
     fn assert_search_indexes_hold(cfg: &DatabaseConfig, terms: &[&str]) {
@@ -1008,10 +1012,7 @@ mod tests {
                 assert_eq!(indexed, scanned, "{table}: {term}");
             }
         }
-        let pending: i64 = c
-            .query_row("SELECT count(*) FROM fts_pending", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(pending, 0);
+        assert_eq!(int(&c, "SELECT count(*) FROM fts_pending"), 0);
     }
 
     #[test]
@@ -1082,14 +1083,8 @@ mod tests {
             )
             .unwrap();
         assert_eq!((orgs, users, indexed, mode.as_str()), (0, 0, 0, "wal"));
-        let kept: i64 = c
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE name = 'organizations_one_name'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(kept, 1);
+        let kept = "SELECT count(*) FROM sqlite_master WHERE name = 'organizations_one_name'";
+        assert_eq!(int(&c, kept), 1);
     }
 
     #[test]
@@ -1103,9 +1098,6 @@ mod tests {
         assert_search_indexes_hold(&cfg, &["acm", "n d", "cof", "tan", "zzz"]);
         assert_eq!(scratch_files(&dir), Vec::<String>::new());
         let c = rusqlite::Connection::open(&cfg.path).unwrap();
-        let orgs: i64 = c
-            .query_row("SELECT count(*) FROM organizations", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(orgs, 2 + 300 + 500);
+        assert_eq!(int(&c, "SELECT count(*) FROM organizations"), 2 + 300 + 500);
     }
 }
