@@ -144,16 +144,12 @@ pub(super) fn writer_thread(
     loop {
         let first = match jobs.try_recv() {
             Ok(job) => {
-                if restarts.due(wal, false) {
-                    restarts.done(wal, restart_wal(&pool, busy_timeout));
-                }
+                restarts.run_if_due(wal, false, &pool, busy_timeout);
                 job
             }
             Err(TryRecvError::Disconnected) => break,
             Err(TryRecvError::Empty) => {
-                if restarts.due(wal, true) {
-                    restarts.done(wal, restart_wal(&pool, busy_timeout));
-                }
+                restarts.run_if_due(wal, true, &pool, busy_timeout);
                 match jobs.recv() {
                     Ok(job) => job,
                     Err(_) => break,
@@ -288,8 +284,17 @@ impl Restarts {
         }
     }
 
-    fn due(&self, wal: &WalLimit, idle: bool) -> bool {
-        wal.due(idle) && std::time::Instant::now() >= self.next
+    /// Starts the log over if it is due (`idle`: no write waits; see [`WalLimit::due`]).
+    fn run_if_due(
+        &mut self,
+        wal: &WalLimit,
+        idle: bool,
+        pool: &Pool<SqliteConnectionManager>,
+        busy_timeout: Duration,
+    ) {
+        if wal.due(idle) && std::time::Instant::now() >= self.next {
+            self.done(wal, restart_wal(pool, busy_timeout));
+        }
     }
 
     fn done(&mut self, wal: &WalLimit, restarted: bool) {
