@@ -17,6 +17,11 @@ use invois::routes::keys::NewKey;
 use invois::startup::Application;
 use invois::storage::{self, keys, Db, DbError, OpenError};
 
+/// The server's allocator (Cargo.toml says why); tests that start the server in-process keep
+/// the system's.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "invois",
