@@ -560,8 +560,8 @@ pub fn get_detail(conn: &Conn<'_>, id_or_slug: &str) -> Result<Option<OrgDetail>
     Ok(Some(org))
 }
 
-/// The first members of an organization with their users: read from the covering index
-/// `memberships_by_org` (schema 8), no membership row.
+/// The first members of an organization with their users: read from the covering indexes
+/// `memberships_by_org` (schema 8) and `users_brief` (schema 10), no membership or user row.
 const EMBEDDED_MEMBERS_SQL: &str =
     "SELECT m.id, m.user_id, m.role, m.created_at, u.name, u.email FROM memberships m \
      JOIN users u ON u.id = m.user_id WHERE m.organization_id = ?1 ORDER BY m.created_at, m.id LIMIT ?2";
@@ -887,8 +887,8 @@ mod tests {
         (dir, cfg, db)
     }
 
-    /// The view's member list is answered from the covering index, in its order (no sort step,
-    /// no membership row read), on SQLite; PostgreSQL's plan depends on its statistics.
+    /// The view's member list is answered from the covering indexes, in its order (no sort
+    /// step, no membership or user row read), on SQLite; PostgreSQL's plan depends on its statistics.
     #[test]
     fn embedded_members_read_only_the_covering_index() {
         let (_dir, _, db) = seeded(50, 50, 2);
@@ -906,7 +906,7 @@ mod tests {
         assert_eq!(
             plan,
             "SEARCH m USING COVERING INDEX memberships_by_org (organization_id=?)\n\
-             SEARCH u USING INDEX sqlite_autoindex_users_1 (id=?)"
+             SEARCH u USING COVERING INDEX users_brief (id=?)"
         );
     }
 

@@ -36,6 +36,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../sql/postgres/008_members_covering.sql"),
     ),
     (9, include_str!("../../sql/postgres/009_fts_per_commit.sql")),
+    (10, include_str!("../../sql/postgres/010_users_brief.sql")),
 ];
 
 /// The advisory lock every write holds until it commits (see the module's docs).

@@ -19,7 +19,7 @@ use super::{DbError, Result};
 
 /// The schema version this binary writes (both engines number their schema alike).
 pub fn schema_version() -> i64 {
-    9
+    10
 }
 
 /// A PostgreSQL connection of the pool with the statements it has prepared.

@@ -31,6 +31,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../sql/sqlite/007_delivery_data.sql")),
         M::up(include_str!("../../sql/sqlite/008_members_covering.sql")),
         M::up(include_str!("../../sql/sqlite/009_fts_per_commit.sql")),
+        M::up(include_str!("../../sql/sqlite/010_users_brief.sql")),
     ])
 }
 
