@@ -224,37 +224,11 @@ fn note(line: std::fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
-/// The server's malloc arenas: glibc gives threads that allocate at the same time arenas of
-/// their own, up to eight per core, and each keeps what was freed in it. With the request
-/// workers and the blocking pool that is 40 MiB more RSS at 1M organizations (bench run,
-/// 120 vs 83 MiB peak) for no measurable speed. glibc reads `MALLOC_ARENA_MAX` only when a
-/// process starts, so `serve` runs itself again (same pid, same arguments) with it set,
-/// unless it is already set (to anything: the operator decides).
-const MALLOC_ARENAS: &str = "2";
-
-fn limit_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        use std::os::unix::process::CommandExt;
-        if let Ok(exe) = std::env::current_exe() {
-            let err = std::process::Command::new(exe)
-                .args(std::env::args_os().skip(1))
-                .env("MALLOC_ARENA_MAX", MALLOC_ARENAS)
-                .exec();
-            // exec only returns when it failed; serve on as we are.
-            eprintln!("invois: could not restart with MALLOC_ARENA_MAX={MALLOC_ARENAS} ({err}); serving without it");
-        }
-    }
-}
-
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return clap_failure(&e),
     };
-    if matches!(cli.command, Command::Serve { .. }) {
-        limit_malloc_arenas();
-    }
     match run(cli) {
         Ok(()) | Err(Fail::ClosedPipe) => ExitCode::SUCCESS,
         Err(Fail::Usage(msg)) => {

@@ -302,7 +302,7 @@ impl Application {
             .shutdown_timeout(cfg.server.shutdown_timeout_secs)
             // SQLite's reads run on the storage's reader threads and its writes on the writer
             // thread; this pool has PostgreSQL's reads and writes, bounded argon2 and console
-            // chores: more threads than that only add memory (a malloc arena each).
+            // chores: more threads than that only add memory (a thread heap each).
             .worker_max_blocking_threads(usize::try_from(cfg.database.pool_size).unwrap_or(8) + 4)
             // SIGINT/SIGTERM are handled by `stop_on_signals`, which drains first.
             .disable_signals()

@@ -782,43 +782,15 @@ async fn the_servers_debug_log_never_contains_a_key_or_a_hash() {
     );
 }
 
-/// The environment the process with this pid runs with.
-fn environ_of(pid: u32) -> Vec<String> {
-    std::fs::read(format!("/proc/{pid}/environ"))
-        .unwrap()
-        .split(|b| *b == 0)
-        .map(|v| String::from_utf8_lossy(v).into_owned())
-        .collect()
-}
-
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[tokio::test]
-async fn serve_limits_malloc_arenas_unless_the_operator_set_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = engine_in(&dir);
-    // Not set: the server runs itself again, same pid, with two arenas.
-    let (mut child, _) = start_binary_on(&db, &[]).await;
-    let env = environ_of(child.id());
-    stop(&mut child);
-    assert!(env.iter().any(|v| v == "MALLOC_ARENA_MAX=2"), "{env:?}");
-    // Set by the operator: kept as it is.
-    let (mut child, _) = start_binary_on(&db, &[("MALLOC_ARENA_MAX", "8")]).await;
-    let env = environ_of(child.id());
-    stop(&mut child);
-    assert!(env.iter().any(|v| v == "MALLOC_ARENA_MAX=8"), "{env:?}");
-    assert!(!env.iter().any(|v| v == "MALLOC_ARENA_MAX=2"), "{env:?}");
-}
-
 // ---- issue 10: failures are one line, create no files; pipes; shapes; help; rotation ----
 
 /// Runs the binary with `args`, `env` added and `stdin` fed in (none of the test's own
-/// `INVOIS_*`, `RUST_LOG` or `MALLOC_ARENA_MAX`).
+/// `INVOIS_*` or `RUST_LOG`).
 fn run_with(args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> std::process::Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_invois"));
     cmd.args(args)
         .env_remove("RUST_LOG")
         .env_remove("INVOIS_CONFIG")
-        .env_remove("MALLOC_ARENA_MAX")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -375,7 +375,7 @@ pub fn sqlite_args(path: &Path) -> Vec<String> {
 
 /// The real `invois serve` binary on the database `engine` selects ([`engine_args`],
 /// [`fresh_engine_args`]) and a port of the kernel's choosing, with `env` added (and no
-/// `INVOIS_CONFIG` or `MALLOC_ARENA_MAX` inherited from the test's environment); returns once
+/// `INVOIS_CONFIG` inherited from the test's environment); returns once
 /// `/healthz` answers 200, with the child and the base URL.
 ///
 /// The server binds port 0 and the port is read from its "listening on … (port N)" line
@@ -391,7 +391,6 @@ pub async fn start_binary_on(
     cmd.args(["serve", "--bind", "127.0.0.1:0"])
         .args(engine)
         .env_remove("INVOIS_CONFIG")
-        .env_remove("MALLOC_ARENA_MAX")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped());
     for (k, v) in env {

@@ -1221,7 +1221,6 @@ fn spawn_serve(url: &str) -> Server {
             url,
         ])
         .env_remove("INVOIS_CONFIG")
-        .env_remove("MALLOC_ARENA_MAX")
         .env_remove("RUST_LOG")
         .env("INVOIS_RATE_LIMIT__PER_MINUTE", "0")
         .env("INVOIS_RATE_LIMIT__PER_HOUR", "0")
