@@ -888,7 +888,8 @@ mod tests {
     }
 
     /// The view's member list is answered from the covering indexes, in its order (no sort
-    /// step, no membership or user row read), on SQLite; PostgreSQL's plan depends on its statistics.
+    /// step, no membership or user row read), on SQLite; PostgreSQL's plan depends on its
+    /// statistics.
     #[test]
     fn embedded_members_read_only_the_covering_index() {
         let (_dir, _, db) = seeded(50, 50, 2);
