@@ -17,8 +17,8 @@ use invois::routes::keys::NewKey;
 use invois::startup::Application;
 use invois::storage::{self, keys, Db, DbError, OpenError};
 
-/// The server's allocator (Cargo.toml says why); tests that start the server in-process keep
-/// the system's.
+/// The allocator of the binary's Rust code (Cargo.toml says why); SQLite's C code keeps
+/// glibc's malloc, and tests that start the server in-process keep the system's.
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
