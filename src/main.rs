@@ -362,6 +362,12 @@ fn run(cli: Cli) -> Result<(), Fail> {
     if !serving {
         // A one-shot command reports in its own words; "migrated to version N" is noise.
         log.filter_module("rusqlite_migration", log::LevelFilter::Warn);
+        // The read pool opens a connection on a thread of its own whenever its idle one is
+        // taken. A command that failed on a database it had created removes the file, and
+        // that connection, still opening, then failed and was logged by r2d2: a second line
+        // after the command's own (seen once in CI). The command's reads report their own
+        // errors.
+        log.filter_module("r2d2", log::LevelFilter::Off);
     }
     log.parse_env("RUST_LOG");
     // The PostgreSQL driver logs every statement's parameters at debug (argon2 hashes, key
