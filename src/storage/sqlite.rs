@@ -46,6 +46,8 @@ pub(super) struct Lite {
     /// Held while the database is open: the checkpointer thread ends when every clone is
     /// gone (see [`checkpointer`]).
     _checkpointer: std::sync::mpsc::Sender<()>,
+    /// `[database] busy_timeout_ms`: how long the shutdown checkpoint keeps trying.
+    busy: Duration,
 }
 
 fn synchronous(cfg: &DatabaseConfig) -> &'static str {
@@ -254,6 +256,7 @@ pub(super) fn open(
         path,
         writer,
         _checkpointer: stop,
+        busy,
     })
 }
 
@@ -393,11 +396,29 @@ impl Lite {
         Ok(out)
     }
 
-    /// Writes the WAL back into the main file (on shutdown).
+    /// Writes the WAL back into the main file and empties it (on shutdown).
+    ///
+    /// A checkpoint that meets another one (the checkpointer thread's, every 200 ms) gives
+    /// up at once: SQLite calls no busy handler for the checkpoint lock, and the pragma
+    /// reports it only in its `busy` column, with no error. So this tries again, every
+    /// millisecond, for up to the busy timeout (readers are waited for by the busy handler
+    /// within each try), and is an error if the log still could not be emptied.
     pub(super) fn checkpoint(&self) -> Result<(), DbError> {
         let conn = self.write.get()?;
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", (), |_| Ok(()))?;
-        Ok(())
+        let deadline = std::time::Instant::now() + self.busy;
+        loop {
+            let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", (), |r| r.get(0))?;
+            if busy == 0 {
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(DbError::unavailable(format!(
+                    "the write-ahead log could not be emptied within {} ms: another connection kept the database busy",
+                    self.busy.as_millis()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// An online, consistent copy of the database into `out` (SQLite's backup API), checked

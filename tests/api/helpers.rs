@@ -401,9 +401,11 @@ pub async fn start_binary_on(
     let stderr = child.stderr.take().unwrap();
     let (found, port) = std::sync::mpsc::channel();
     // Reads the log to its end, so that the server never blocks on a full pipe; the lines
-    // before the port's are kept for the message of a server that did not start.
+    // before the port's are kept for the message of a server that did not start, and the
+    // warnings and errors after it are echoed (shown with a failing test's output: a
+    // shutdown that could not checkpoint, say).
     std::thread::spawn(move || {
-        let mut said = Vec::new();
+        let (mut said, mut started) = (Vec::new(), false);
         for line in std::io::BufReader::new(stderr)
             .lines()
             .map_while(Result::ok)
@@ -414,8 +416,13 @@ pub async fn start_binary_on(
                 .and_then(|p| p.parse::<u16>().ok());
             match port {
                 Some(port) => {
+                    started = true;
                     let _ = found.send(Ok(port));
                 }
+                None if started && (line.contains(" WARN ") || line.contains(" ERROR ")) => {
+                    eprintln!("server: {line}");
+                }
+                None if started => {}
                 None if said.len() < 50 => said.push(line),
                 None => {}
             }
