@@ -672,7 +672,9 @@ mod tests {
             "{err}"
         );
         reader.execute_batch("COMMIT").unwrap();
-        db.checkpoint().unwrap();
+        // (A try can still meet the checkpointer thread for 100 ms on a loaded machine.)
+        let emptied = (0..50).any(|_| db.checkpoint().is_ok());
+        assert!(emptied, "the log could not be emptied once the reader left");
         assert_eq!(
             std::fs::metadata(path.with_extension("db-wal"))
                 .unwrap()

@@ -302,12 +302,25 @@ async fn serve_refuses_a_corrupt_database_at_start_up_and_leaves_it_untouched() 
     let (db, root, _) = demo_db(dir.path());
     smash_page(&db, root);
     let before = std::fs::read(&db).unwrap();
-    let out = Command::new(BIN)
+    // Spawned and waited for with a deadline: were the corruption missed (the start-up check
+    // has 300 ms), the server would serve and `output()` would never return.
+    let mut child = Command::new(BIN)
         .args(["serve", "--bind", "127.0.0.1:0", "--db"])
         .arg(&db)
         .env("INVOIS_LOG__LEVEL", "off")
-        .output()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    let exited = (0..600).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        child.try_wait().unwrap().is_some()
+    });
+    if !exited {
+        child.kill().unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(exited, "the server started on a corrupt file");
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -781,10 +794,12 @@ async fn requests_on_keep_alive_connections_at_sigterm_are_answered_before_exit(
     let db = fresh_engine_args(&dir.path().join("term.db"));
     let (mut child, base) = start_binary_on(&db, &[("INVOIS_LOG__LEVEL", "error")]).await;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let so_far = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let base = base.clone();
             let stop = stop.clone();
+            let so_far = so_far.clone();
             tokio::spawn(async move {
                 // One keep-alive connection per client, used until the server says
                 // `Connection: close` (as a well-behaved client does).
@@ -798,6 +813,7 @@ async fn requests_on_keep_alive_connections_at_sigterm_are_answered_before_exit(
                         Ok(r) => {
                             assert_eq!(r.status(), 200);
                             answered += 1;
+                            so_far.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                             if r.headers().get("connection").is_some_and(|v| v == "close") {
                                 break;
                             }
@@ -813,7 +829,15 @@ async fn requests_on_keep_alive_connections_at_sigterm_are_answered_before_exit(
             })
         })
         .collect();
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The clients busy on their connections (a fixed sleep was not always enough on a loaded
+    // machine), then the signal.
+    for _ in 0..600 {
+        if so_far.load(std::sync::atomic::Ordering::Relaxed) > 50 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     let pid = child.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
