@@ -29,11 +29,19 @@ async fn a_database_that_goes_away_answers_503_and_comes_back() {
     .await;
     let user = app.create_user("Before Outage", "before@example.com").await;
     let name = url.rsplit('/').next().unwrap_or_default().to_owned();
-    // Renaming the database away ends every session on it (FORCE is for DROP only, so end
-    // them first) and makes new connections fail: the server's pool has nothing to use.
+    // Renaming the database away makes new connections fail: the server's pool has nothing to
+    // use. A database with sessions cannot be renamed (FORCE is for DROP only), so they are
+    // ended first, after new ones are refused (the pool reconnects at once, and its webhook
+    // poller asks every second) and waited for; each step is committed before the next.
+    admin(format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false"));
     admin(format!(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid(); \
-         ALTER DATABASE \"{name}\" RENAME TO \"{name}_away\""
+        "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    ));
+    admin(format!(
+        "ALTER DATABASE \"{name}\" RENAME TO \"{name}_away\""
+    ));
+    admin(format!(
+        "ALTER DATABASE \"{name}_away\" ALLOW_CONNECTIONS true"
     ));
     for path in [
         format!("/users/{}", user["id"].as_str().unwrap_or_default()),
