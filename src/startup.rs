@@ -26,6 +26,10 @@ use crate::storage::{self, Db};
 /// How long a stopping server keeps serving, with every response closing its connection.
 pub const DRAIN: Duration = Duration::from_millis(500);
 
+/// How long a starting server waits for its organization search index before it listens
+/// (see [`Db::wait_for_search_index`]); a longer build goes on in the background.
+const SEARCH_INDEX_AT_START: Duration = Duration::from_secs(3);
+
 /// A bound, not yet running server.
 pub struct Application {
     port: u16,
@@ -190,6 +194,18 @@ impl Application {
         }
         let port = addr.port();
         db.configure_caches(&cfg.cache);
+        let waited = std::time::Instant::now();
+        if db.wait_for_search_index(SEARCH_INDEX_AT_START) {
+            log::debug!(
+                "organization search index ready after {} ms",
+                waited.elapsed().as_millis()
+            );
+        } else {
+            log::info!(
+                "the organization search index is still building after {} s; searches use SQL until it is ready",
+                SEARCH_INDEX_AT_START.as_secs()
+            );
+        }
         let auth = Arc::new(AuthState::new(db.clone(), cfg));
         let auth_data = web::Data::from(auth.clone());
         let db_data = web::Data::new(db.clone());

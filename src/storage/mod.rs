@@ -245,6 +245,26 @@ impl Db {
         self.start_wanted_builds();
     }
 
+    /// Waits up to `budget` for the search index build that [`Self::configure_caches`]
+    /// started; whether it is done (built, too big or failed: no build runs any more).
+    ///
+    /// The server waits for it before it listens, so that its first searches find the index
+    /// rather than the SQL plans: those are several times slower on PostgreSQL for short
+    /// terms, and a crowd of them slows the build itself (a fresh server at 100k, 3,000
+    /// distinct terms on 32 connections: p99 140 ms in the first 10 s against 27 ms in the
+    /// next 10 s). Builds take about 35 ms per 100,000 organizations on SQLite and 350 ms on
+    /// PostgreSQL.
+    pub fn wait_for_search_index(&self, budget: std::time::Duration) -> bool {
+        let started = std::time::Instant::now();
+        while self.org_caches.names().building() {
+            if started.elapsed() >= budget {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        true
+    }
+
     fn read_here<T, E: CallerError>(
         &self,
         f: impl FnOnce(&Conn<'_>) -> Result<T, E>,
@@ -681,6 +701,27 @@ mod tests {
                 .len(),
             0
         );
+    }
+
+    /// A new server's first searches find the index: the build that `configure_caches`
+    /// starts is waited for (the server does so before it listens).
+    #[test]
+    fn the_search_index_begun_at_start_up_can_be_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = DatabaseConfig {
+            path: dir.path().join("t.db"),
+            ..DatabaseConfig::default()
+        };
+        seed::bulk(&cfg, 50_000, 10, 1, &|_, _, _| {}).unwrap();
+        let db = open(&cfg).unwrap();
+        db.configure_caches(&crate::config::CacheConfig::default());
+        assert!(db.wait_for_search_index(std::time::Duration::from_secs(30)));
+        let held = db
+            .org_caches
+            .names()
+            .held()
+            .expect("no index after the wait");
+        assert_eq!(held.len(), 50_000);
     }
 
     #[test]

@@ -493,6 +493,11 @@ impl NameSlot {
         true
     }
 
+    /// Whether a build is running.
+    pub fn building(&self) -> bool {
+        self.lock().building
+    }
+
     /// Asks for a build (at start-up, so that the first searches find the index).
     pub fn want(&self) {
         self.wanted.store(true, Ordering::Relaxed);
