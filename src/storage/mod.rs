@@ -484,17 +484,27 @@ mod tests {
         assert_eq!(v, schema_version());
     }
 
+    /// A new database in a temporary directory, opened with the default settings as
+    /// `adjust` changes them; the directory, the file's path and the database.
+    fn temp_db(
+        adjust: impl FnOnce(&mut DatabaseConfig),
+    ) -> (tempfile::TempDir, std::path::PathBuf, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let mut cfg = DatabaseConfig {
+            path: path.clone(),
+            ..DatabaseConfig::default()
+        };
+        adjust(&mut cfg);
+        let db = open(&cfg).unwrap();
+        (dir, path, db)
+    }
+
     /// The writer does not checkpoint (no commit waits for one); the checkpointer thread
     /// copies the WAL into the database file by itself, with no call that checkpoints.
     #[test]
     fn committed_writes_reach_the_database_file_without_the_writer_checkpointing() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let cfg = DatabaseConfig {
-            path: path.clone(),
-            ..DatabaseConfig::default()
-        };
-        let db = open(&cfg).unwrap();
+        let (_dir, path, db) = temp_db(|_| {});
         let auto: i64 = db
             .write_blocking(None, |c| {
                 c.query_row("PRAGMA wal_autocheckpoint", (), |r| r.get(0))
@@ -528,14 +538,7 @@ mod tests {
         writes: u32,
         until_shrunk: bool,
     ) -> (u64, u64, Option<u64>) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let cfg = DatabaseConfig {
-            path: path.clone(),
-            wal_limit_mb: limit_mb,
-            ..DatabaseConfig::default()
-        };
-        let db = open(&cfg).unwrap();
+        let (_dir, path, db) = temp_db(|c| c.wal_limit_mb = limit_mb);
         db.write_blocking(None, |c| {
             c.execute_batch(
                 "CREATE TABLE scratch (b BLOB); \
@@ -622,13 +625,7 @@ mod tests {
     /// at once, with no error, so a single try left the log behind now and then.
     #[test]
     fn the_shutdown_checkpoint_empties_the_log_beside_a_concurrent_checkpoint() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let cfg = DatabaseConfig {
-            path: path.clone(),
-            ..DatabaseConfig::default()
-        };
-        let db = open(&cfg).unwrap();
+        let (_dir, path, db) = temp_db(|_| {});
         db.write_blocking(None, |c| c.execute_batch("CREATE TABLE scratch (b BLOB)"))
             .unwrap();
         let stop = Arc::new(AtomicBool::new(false));
@@ -664,14 +661,7 @@ mod tests {
     /// emptied: the shutdown checkpoint says so instead of returning as if it had.
     #[test]
     fn a_shutdown_checkpoint_that_cannot_empty_the_log_is_an_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let cfg = DatabaseConfig {
-            path: path.clone(),
-            busy_timeout_ms: 100,
-            ..DatabaseConfig::default()
-        };
-        let db = open(&cfg).unwrap();
+        let (_dir, path, db) = temp_db(|c| c.busy_timeout_ms = 100);
         db.write_blocking(None, |c| c.execute_batch("CREATE TABLE scratch (b BLOB)"))
             .unwrap();
         let reader = rusqlite::Connection::open(&path).unwrap();
