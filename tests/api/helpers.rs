@@ -461,3 +461,17 @@ pub async fn start_binary_on(
 pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.expect("join")
 }
+
+/// Returns when at least `left` seconds of the current UTC minute remain (sleeping into the
+/// next minute otherwise), so that a test's few requests fall in one minute window of the
+/// rate limits.
+pub async fn wait_for_a_fresh_minute(left: u64) {
+    let second = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        % 60;
+    if second + left >= 60 {
+        tokio::time::sleep(std::time::Duration::from_secs(61 - second)).await;
+    }
+}

@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 use crate::auth::{assert_unauthorized, get_with, key_id};
 use crate::helpers::{
     create_key_in, free_port, fresh_test_database, on_postgres, spawn_app,
-    spawn_two_on_one_database, spawn_two_on_one_database_with, TestApp,
+    spawn_two_on_one_database, spawn_two_on_one_database_with, wait_for_a_fresh_minute, TestApp,
 };
 
 // ---- helpers ----
@@ -946,15 +946,6 @@ async fn a_key_revoked_on_one_instance_is_refused_on_the_others_next_request() {
 
 // ---- 6. the rate-limit windows are one budget across instances ----
 
-/// Returns when at least ten seconds of the current UTC minute are left, so that a test's
-/// few requests fall in one minute window.
-async fn wait_for_a_fresh_minute() {
-    let second = unix_now().rem_euclid(60);
-    if second >= 50 {
-        tokio::time::sleep(Duration::from_secs(u64::try_from(61 - second).unwrap())).await;
-    }
-}
-
 fn header_num(res: &Response, name: &str) -> i64 {
     header(res, name)
         .unwrap_or_else(|| panic!("{name} missing on {}", res.status()))
@@ -994,7 +985,7 @@ async fn the_per_key_minute_window_is_one_budget_across_instances() {
     }
     let (a, b) = spawn_two_on_one_database_with(|c| c.rate_limit.per_minute = 10).await;
     let key = create_key_in(&a.db, &Scope::ALL, None).await;
-    wait_for_a_fresh_minute().await;
+    wait_for_a_fresh_minute(10).await;
     let reset = minute_reset(unix_now());
     for i in 0..10 {
         let res = get_with(pick(&a, &b, i), &key, "/users").await;
@@ -1039,7 +1030,7 @@ async fn concurrent_requests_over_two_instances_share_one_minute_budget() {
     }
     let (a, b) = spawn_two_on_one_database_with(|c| c.rate_limit.per_minute = 10).await;
     let key = create_key_in(&a.db, &Scope::ALL, None).await;
-    wait_for_a_fresh_minute().await;
+    wait_for_a_fresh_minute(10).await;
     let reset = minute_reset(unix_now());
     let reqs = (0..20)
         .map(|i| {

@@ -177,14 +177,7 @@ async fn the_scrape_is_prometheus_text_that_promtool_accepts() {
     .await;
     // The key's three requests and two refusals in one minute window: not in the last 20 s of
     // a minute, where a slow run could straddle its end and see the count start over.
-    let second = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        % 60;
-    if second >= 40 {
-        tokio::time::sleep(std::time::Duration::from_secs(61 - second)).await;
-    }
+    crate::helpers::wait_for_a_fresh_minute(20).await;
     // Something of every kind: key verification (argon2, the key cache), the organization
     // caches, a 401, rate-limit refusals.
     let org = app.create_org(json!({"name": "Promtool Org"})).await;
